@@ -1,0 +1,136 @@
+import { PipelineDefinitionError, PipelineRunFailedError } from "./errors.js";
+import { callerModule } from "./source.js";
+import type { CompiledSnapshot } from "../engine/compile.js";
+import type { PipelineRun, RunOptions } from "../engine/submit.js";
+
+/** Information given to pipeline-level hooks. */
+export interface PipelineHookInfo {
+  runId: string;
+  pipelineName: string;
+  status: "completed" | "failed";
+}
+
+export interface PipelineOptions {
+  name?: string;
+  /** The pipeline function runs during execution and discovers the graph as it goes. */
+  dynamic?: boolean;
+  /** Default for every step of this pipeline (a step's own setting wins when false). */
+  enableCache?: boolean;
+  onSuccess?: (info: PipelineHookInfo) => void | Promise<void>;
+  onFailure?: (info: PipelineHookInfo, error: Error) => void | Promise<void>;
+}
+
+export interface PipelineDefinition {
+  readonly name: string;
+  readonly fn: (params: any) => unknown;
+  readonly options: Readonly<PipelineOptions>;
+  readonly isDynamic: boolean;
+  readonly module: string | undefined;
+}
+
+/** Replaces handles by their values, deeply: what calling a pipeline resolves to. */
+export type Loaded<T> = T extends PromiseLike<infer V>
+  ? Loaded<V>
+  : T extends readonly unknown[]
+    ? { [K in keyof T]: Loaded<T[K]> }
+    : T extends Record<string, unknown>
+      ? { [K in keyof T]: Loaded<T[K]> }
+      : T;
+
+type Params<P> = P extends undefined ? [params?: P] : [params: P];
+
+export interface Pipeline<P = Record<string, unknown> | undefined, R = unknown> {
+  /** Runs the pipeline on the active stack; resolves to its return value, or rejects with PipelineRunFailedError. */
+  (...params: Params<P>): Promise<Loaded<R>>;
+  readonly pipelineName: string;
+  readonly isDynamic: boolean;
+  readonly definition: PipelineDefinition;
+  /** Runs the pipeline and resolves to the run record, whatever its final status. */
+  run(params?: P, options?: RunOptions): Promise<PipelineRun>;
+  /** The snapshot a run would use, running nothing (dynamic pipelines have no steps up front). */
+  compile(params?: P): Promise<CompiledSnapshot>;
+  /** Continues a failed or interrupted run of this pipeline in place. */
+  resume(runId: string, options?: Pick<RunOptions, "stack">): Promise<PipelineRun>;
+}
+
+export function pipeline<P = undefined, R = unknown>(fn: (params: P) => R): Pipeline<P, R>;
+export function pipeline<P = undefined, R = unknown>(options: PipelineOptions, fn: (params: P) => R): Pipeline<P, R>;
+export function pipeline(
+  optionsOrFn: PipelineOptions | ((params: any) => unknown),
+  maybeFn?: (params: any) => unknown,
+): Pipeline<any, any> {
+  const [options, fn] =
+    typeof optionsOrFn === "function" ? [{} as PipelineOptions, optionsOrFn] : [optionsOrFn ?? {}, maybeFn];
+  if (typeof fn !== "function") {
+    throw new PipelineDefinitionError("pipeline() needs a function: pipeline(fn) or pipeline(options, fn)");
+  }
+  const name = options.name ?? fn.name;
+  if (!name || !/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new PipelineDefinitionError(
+      name
+        ? `pipeline name "${name}" is not usable: use letters, digits, "_", "-" or "."`
+        : 'a pipeline needs a name: pass a named function or pipeline({ name: "…" }, fn)',
+    );
+  }
+  const definition: PipelineDefinition = {
+    name,
+    fn,
+    options: { ...options, name },
+    isDynamic: options.dynamic === true,
+    module: callerModule(),
+  };
+  registerPipeline(definition);
+
+  const engine = () => import("../engine/submit.js");
+  const callable = async (params?: Record<string, unknown>) => {
+    const { runPipeline } = await engine();
+    const run = await runPipeline(definition, params ?? {}, {});
+    if (run.status !== "completed") {
+      throw new PipelineRunFailedError(
+        run.id,
+        run.steps.filter((s) => s.status === "failed").map((s) => s.name),
+        `pipeline "${name}" run ${run.id} failed: ${run.error ?? "unknown error"}`,
+        { cause: run.cause },
+      );
+    }
+    return run.output();
+  };
+  Object.defineProperties(callable, {
+    name: { value: name },
+    pipelineName: { value: name, enumerable: true },
+    isDynamic: { value: definition.isDynamic, enumerable: true },
+    definition: { value: definition },
+  });
+  return Object.assign(callable, {
+    async run(params?: Record<string, unknown>, runOptions?: RunOptions) {
+      const { runPipeline } = await engine();
+      return runPipeline(definition, params ?? {}, runOptions ?? {});
+    },
+    async compile(params?: Record<string, unknown>) {
+      const { compileDefinition } = await engine();
+      return compileDefinition(definition, params ?? {});
+    },
+    async resume(runId: string, runOptions?: Pick<RunOptions, "stack">) {
+      const { resumeRun } = await engine();
+      return resumeRun(runId, { ...runOptions, pipeline: definition });
+    },
+  }) as unknown as Pipeline<any, any>;
+}
+
+// ---- registry: lets an orchestration process find the pipeline of a snapshot -------------
+
+const REGISTRY = Symbol.for("weir.pipelines");
+const globals = globalThis as unknown as Record<symbol, Map<string, PipelineDefinition> | undefined>;
+const registry: Map<string, PipelineDefinition> = (globals[REGISTRY] ??= new Map());
+
+function registerPipeline(definition: PipelineDefinition): void {
+  registry.set(`${definition.module ?? ""}#${definition.name}`, definition);
+}
+
+export function lookupPipeline(module: string | undefined, name: string): PipelineDefinition | undefined {
+  return registry.get(`${module ?? ""}#${name}`);
+}
+
+export function isPipeline(value: unknown): value is Pipeline<any, any> {
+  return typeof value === "function" && "definition" in value && "pipelineName" in value;
+}

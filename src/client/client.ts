@@ -1,0 +1,119 @@
+import { RunNotFoundError } from "../authoring/errors.js";
+import { openMetadataStore, weirHome } from "../config/home.js";
+import type { ArtifactVersionRecord, LogLine, MetadataStore, RunFilter, SnapshotRecord } from "../stores/metadata/types.js";
+import { buildRunView, loadArtifactVersion, stepView, type PipelineRun, type StepRunView } from "./run-view.js";
+
+/** A step run with everything recorded about it. */
+export interface StepRunDetails extends StepRunView {
+  runId: string;
+  /** Resolved settings, retry, timeout, … (from the step run for dynamic runs, from the snapshot for static ones). */
+  configuration: unknown;
+  inputs: { name: string; artifact: ArtifactVersionRecord }[];
+  outputs: { name: string; mappingKey: string | null; artifact: ArtifactVersionRecord }[];
+  durationMs: number | null;
+  logs: LogLine[];
+}
+
+/** Reads back everything weir recorded: runs, step runs, artifacts, logs. */
+export class Client {
+  private readonly home: string;
+
+  constructor(options: { home?: string } = {}) {
+    this.home = options.home ?? weirHome();
+  }
+
+  /** The metadata store this client reads (opened once per process). */
+  store(): Promise<MetadataStore> {
+    return openMetadataStore(this.home);
+  }
+
+  async getRun(id: string): Promise<PipelineRun> {
+    const store = await this.store();
+    const run = (await store.getRun(id)) ?? (await this.findRunByName(store, id));
+    if (!run) throw new RunNotFoundError(`no run with id or name "${id}"`);
+    return buildRunView(store, run);
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<PipelineRun[]> {
+    const store = await this.store();
+    return Promise.all((await store.listRuns(filter)).map((r) => buildRunView(store, r)));
+  }
+
+  async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
+    return (await this.store()).getSnapshot(id);
+  }
+
+  /** One step run of a run, by invocation id (`process_file[a_txt]`). */
+  async getStepRun(runId: string, name: string): Promise<StepRunDetails> {
+    const store = await this.store();
+    const run = await this.getRun(runId);
+    const record = await store.findStepRun(run.id, name);
+    if (!record) {
+      throw new RunNotFoundError(`run ${run.id} has no step run "${name}" (it has: ${run.steps.map((s) => s.name).join(", ") || "none"})`);
+    }
+    const artifact = async (id: string) => {
+      const version = await store.getArtifactVersion(id);
+      if (!version) throw new Error(`artifact version ${id} is missing from the metadata store`);
+      return version;
+    };
+    const inputs = await Promise.all(
+      (await store.listStepInputs(record.id)).map(async (l) => ({ name: l.inputName, artifact: await artifact(l.artifactVersionId) })),
+    );
+    const outputs = await Promise.all(
+      (await store.listStepOutputs(record.id)).map(async (l) => ({
+        name: l.outputName,
+        mappingKey: l.mappingKey,
+        artifact: await artifact(l.artifactVersionId),
+      })),
+    );
+    const ownConfig = await store.listStepConfigurations({ stepRunId: record.id });
+    let configuration: unknown = ownConfig[0]?.config;
+    if (configuration === undefined) {
+      const fromSnapshot = await store.listStepConfigurations({ snapshotId: (await store.getRun(run.id))!.snapshotId });
+      const template = record.invocationId.replace(/\[[^\]]*\]$/, "[*]");
+      configuration = fromSnapshot.find((c) => c.invocationId === record.invocationId || c.invocationId === template)?.config;
+    }
+    const view = stepView(record);
+    return {
+      ...view,
+      runId: run.id,
+      configuration,
+      inputs,
+      outputs,
+      durationMs: record.startedAt !== null && record.endedAt !== null ? record.endedAt - record.startedAt : null,
+      logs: await store.listLogs(run.id, { stepRunId: record.id }),
+    };
+  }
+
+  async listArtifactVersions(filter: { artifactName?: string; limit?: number } = {}): Promise<ArtifactVersionRecord[]> {
+    return (await this.store()).listArtifactVersions(filter);
+  }
+
+  async getArtifactVersion(id: string): Promise<ArtifactVersionRecord> {
+    const version = await (await this.store()).getArtifactVersion(id);
+    if (!version) throw new RunNotFoundError(`no artifact version with id "${id}"`);
+    return version;
+  }
+
+  /** The stored value of an artifact version. */
+  async loadArtifact(id: string): Promise<unknown> {
+    return loadArtifactVersion(await this.getArtifactVersion(id));
+  }
+
+  /** Log lines of a run, or of one of its step runs. */
+  async getLogs(runId: string, stepName?: string, afterId?: number): Promise<LogLine[]> {
+    const store = await this.store();
+    const run = await this.getRun(runId);
+    let stepRunId: string | undefined;
+    if (stepName) {
+      const record = await store.findStepRun(run.id, stepName);
+      if (!record) throw new RunNotFoundError(`run ${run.id} has no step run "${stepName}"`);
+      stepRunId = record.id;
+    }
+    return store.listLogs(run.id, { stepRunId, afterId });
+  }
+
+  private async findRunByName(store: MetadataStore, name: string) {
+    return (await store.listRuns({ limit: 10_000 })).find((r) => r.name === name || r.id.startsWith(name));
+  }
+}

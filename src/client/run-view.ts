@@ -1,0 +1,123 @@
+import { HEARTBEAT_MS } from "../engine/orchestrate.js";
+import { loadStoredArtifact } from "../engine/executor.js";
+import { defaultMaterializers } from "../materializers/registry.js";
+import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
+import type { ArtifactVersionRecord, MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
+import { dirname } from "node:path";
+
+/** One step run as `run.steps` and the Client show it. */
+export interface StepRunView {
+  id: string;
+  /** The invocation id: `train`, `train_2`, `process_file[a_txt]`. */
+  name: string;
+  stepName: string;
+  status: StepStatus;
+  mappingKey: string | null;
+  attempts: number;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  error: string | null;
+  cacheKey: string | null;
+  originalStepRunId: string | null;
+  upstream: string[];
+  parameters: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+/** A pipeline run as `p.run()` and `client.getRun()` return it. */
+export interface PipelineRun {
+  id: string;
+  name: string;
+  pipelineName: string;
+  status: RunStatus;
+  isDynamic: boolean;
+  error: string | null;
+  stackName: string;
+  orchestratorRunId: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  fingerprint: string | null;
+  /** False when the run says `running` but the process driving it stopped sending heartbeats. */
+  alive: boolean;
+  steps: StepRunView[];
+  /** The pipeline's return value, with every step output loaded. */
+  output(): Promise<unknown>;
+  /** In the process that ran it: the error that failed the run. */
+  cause?: Error;
+}
+
+/** A run whose driver has not been heard from for this long is considered dead. */
+export const STALE_AFTER_MS = HEARTBEAT_MS * 5;
+
+export function stepView(record: StepRunRecord): StepRunView {
+  return {
+    id: record.id,
+    name: record.invocationId,
+    stepName: record.stepName,
+    status: record.status,
+    mappingKey: record.mappingKey,
+    attempts: record.attempt,
+    startedAt: toDate(record.startedAt),
+    endedAt: toDate(record.endedAt),
+    error: record.error,
+    cacheKey: record.cacheKey,
+    originalStepRunId: record.originalStepRunId,
+    upstream: record.upstream,
+    parameters: record.parameters,
+    metadata: record.metadata,
+  };
+}
+
+export function isAlive(run: RunRecord, now = Date.now()): boolean {
+  if (run.status !== "running" && run.status !== "initializing") return false;
+  const lastSign = run.heartbeatAt ?? run.createdAt;
+  return now - lastSign < STALE_AFTER_MS;
+}
+
+export async function buildRunView(store: MetadataStore, run: RunRecord): Promise<PipelineRun> {
+  const steps = (await store.listStepRuns(run.id)).map(stepView);
+  return {
+    id: run.id,
+    name: run.name,
+    pipelineName: run.pipelineName,
+    status: run.status,
+    isDynamic: run.isDynamic,
+    error: run.error,
+    stackName: run.stackName,
+    orchestratorRunId: run.orchestratorRunId,
+    createdAt: new Date(run.createdAt),
+    startedAt: toDate(run.startedAt),
+    endedAt: toDate(run.endedAt),
+    fingerprint: run.fingerprint,
+    alive: isAlive(run),
+    steps,
+    output: () => decodeOutput(store, run.output),
+  };
+}
+
+/** Loads an artifact version's value, reading it from where its URI points. */
+export async function loadArtifactVersion(version: ArtifactVersionRecord): Promise<unknown> {
+  // Local artifact URIs are absolute paths; a store rooted at their folder can read them.
+  const artifacts = new LocalArtifactStore({ path: dirname(version.uri) });
+  return loadStoredArtifact(version, { artifacts, materializers: defaultMaterializers() });
+}
+
+/** Replaces `{ $artifact: id }` references (from the engine) with the loaded values, deeply. */
+export async function decodeOutput(store: MetadataStore, value: unknown): Promise<unknown> {
+  if (Array.isArray(value)) return Promise.all(value.map((v) => decodeOutput(store, v)));
+  if (value === null || typeof value !== "object") return value;
+  const record = value as Record<string, unknown>;
+  if (typeof record.$artifact === "string") {
+    const version = await store.getArtifactVersion(record.$artifact);
+    if (!version) throw new Error(`artifact version ${record.$artifact} is not in the metadata store`);
+    const loaded = await loadArtifactVersion(version);
+    return typeof record.$index === "number" ? (loaded as unknown[])[record.$index] : loaded;
+  }
+  const entries = await Promise.all(Object.entries(record).map(async ([k, v]) => [k, await decodeOutput(store, v)] as const));
+  return Object.fromEntries(entries);
+}
+
+function toDate(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}

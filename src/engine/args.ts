@@ -1,0 +1,125 @@
+import { StepArgumentError } from "../authoring/errors.js";
+import { isHandle, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
+import type { StepDefinition } from "../authoring/step.js";
+
+/**
+ * How one positional argument of a step call is wired: a literal parameter, a reference
+ * to (part of) another step's output, or a list mixing both (fan-in). This is what the
+ * snapshot and the step run record, and what a step process receives.
+ */
+export type ArgSpec = { param: unknown } | { ref: HandleRef } | { list: ArgSpec[] };
+
+/** Turns the arguments of a step call into ArgSpecs, checking that literals are JSON. */
+export function encodeArgs(step: StepDefinition, args: unknown[], builder: GraphBuilder): ArgSpec[] {
+  return args.map((arg, index) => encodeArg(step, arg, index, builder, true));
+}
+
+function encodeArg(
+  step: StepDefinition,
+  arg: unknown,
+  index: number,
+  builder: GraphBuilder,
+  topLevel: boolean,
+): ArgSpec {
+  if (isHandle(arg)) {
+    if (arg.builder !== builder) {
+      throw new StepArgumentError(
+        `step "${step.name}": ${argumentName(step, index)} is a handle from another pipeline run`,
+      );
+    }
+    return { ref: arg.ref };
+  }
+  if (topLevel && Array.isArray(arg) && arg.some(isHandle)) {
+    return { list: arg.map((item) => encodeArg(step, item, index, builder, false)) };
+  }
+  const problem = jsonProblem(arg);
+  if (problem !== undefined) {
+    throw new StepArgumentError(
+      `step "${step.name}": ${argumentName(step, index)} is not JSON-serializable (${problem}); ` +
+        "parameters must be JSON values — pass other values as step outputs",
+    );
+  }
+  return { param: arg };
+}
+
+/** References made by an argument list, in order (for upstream edges and lineage). */
+export function refsOf(specs: ArgSpec[]): HandleRef[] {
+  const refs: HandleRef[] = [];
+  const walk = (spec: ArgSpec) => {
+    if ("ref" in spec) refs.push(spec.ref);
+    else if ("list" in spec) spec.list.forEach(walk);
+  };
+  specs.forEach(walk);
+  return refs;
+}
+
+/** The literal arguments, recorded as the step run's parameters (`{ batchId: 3 }`). */
+export function parametersOf(step: StepDefinition, specs: ArgSpec[]): Record<string, unknown> {
+  const parameters: Record<string, unknown> = {};
+  specs.forEach((spec, index) => {
+    if ("param" in spec) parameters[parameterNames(step)[index] ?? `arg${index}`] = spec.param;
+  });
+  return parameters;
+}
+
+function argumentName(step: StepDefinition, index: number): string {
+  const name = parameterNames(step)[index];
+  return name ? `argument "${name}" (position ${index})` : `argument ${index}`;
+}
+
+const namesCache = new WeakMap<StepDefinition, string[]>();
+/** Best-effort parameter names from the function's source, for readable records and errors. */
+function parameterNames(step: StepDefinition): string[] {
+  let names = namesCache.get(step);
+  if (names) return names;
+  const source = step.fn.toString();
+  const match = /^[^(]*\(([^)]*)\)/.exec(source) ?? /^\s*(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(source);
+  names = (match?.[1] ?? "")
+    .split(",")
+    .map((p) => p.trim().replace(/[:=].*$/s, "").replace(/^\.\.\./, "").trim())
+    .map((p) => (/^[A-Za-z_$][\w$]*$/.test(p) ? p : ""));
+  namesCache.set(step, names);
+  return names;
+}
+
+/** Why a value is not plain JSON, or undefined when it is. */
+export function jsonProblem(value: unknown, seen = new Set<unknown>()): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : `the number ${value}`;
+    case "undefined":
+      return "undefined";
+    case "bigint":
+      return "a bigint";
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+  }
+  if (value === null) return undefined;
+  if (seen.has(value)) return "a circular reference";
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        const problem = jsonProblem(item, seen);
+        if (problem) return problem;
+      }
+      return undefined;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      return `an instance of ${(value as object).constructor?.name ?? "a class"}`;
+    }
+    for (const item of Object.values(value as object)) {
+      const problem = jsonProblem(item, seen);
+      if (problem) return problem;
+    }
+    return undefined;
+  } finally {
+    seen.delete(value);
+  }
+}

@@ -1,0 +1,166 @@
+import { createHash, randomUUID } from "node:crypto";
+import { format } from "node:util";
+import { activeStepContext, runInStepContext, type StepContext } from "../authoring/context.js";
+import { checkMappingKey, DynamicOutput } from "../authoring/dynamic-output.js";
+import { MaterializerError, StepTimeoutError } from "../authoring/errors.js";
+import type { StepDefinition } from "../authoring/step.js";
+import { describeType, type MaterializerRegistry } from "../materializers/registry.js";
+import type { ArtifactStore } from "../stores/artifacts/types.js";
+import type { ArtifactRef, AttemptHooks, AttemptResult, ProducedArtifact, ResolvedArg, StepTask } from "./launcher.js";
+
+/** What running a step needs besides the task: where values live and how to (de)serialize them. */
+export interface ExecutionEnvironment {
+  artifacts: ArtifactStore;
+  materializers: MaterializerRegistry;
+  /** Loads a stored value (in-process runs answer from memory when they can). */
+  loadArtifact(ref: ArtifactRef): Promise<unknown>;
+}
+
+/**
+ * Runs one attempt of one step in this process: loads its inputs, calls the user's
+ * function inside its step context, and writes its outputs to the artifact store.
+ * Metadata is not written here; the engine records what this returns. The same code runs
+ * in the caller's process (local orchestrator) and in a step process (process orchestrator).
+ */
+export async function executeStep(
+  step: StepDefinition,
+  task: StepTask,
+  hooks: AttemptHooks,
+  env: ExecutionEnvironment,
+): Promise<AttemptResult> {
+  const args = await Promise.all(task.args.map((arg) => resolveArg(arg, env)));
+  const metadata: Record<string, unknown> = {};
+  const context: StepContext = {
+    runId: task.runId,
+    stepName: task.invocationId,
+    mappingKey: task.mappingKey,
+    attempt: task.attempt,
+    resources: task.resources,
+    log: (...parts: unknown[]) => hooks.onLog("log", format(...parts)),
+    addMetadata: (record) => Object.assign(metadata, record),
+  };
+  captures.set(context, hooks.onLog);
+  installOutputCapture();
+
+  const abandoned = () => {
+    if (hooks.signal.aborted) throw hooks.signal.reason ?? new StepTimeoutError(`step "${task.invocationId}" was abandoned`);
+  };
+
+  return runInStepContext(context, async () => {
+    const returned = await step.fn(...args);
+    abandoned();
+    if (!task.dynamicOutput) {
+      const output = await materialize(returned, task, env, null, {});
+      abandoned();
+      return { output, metadata };
+    }
+    // Dynamic output: store and report each item as soon as it is yielded, so mapped
+    // steps can start before the generator ends (streaming map).
+    const seen = new Set<string>();
+    for await (const item of iterateDynamicOutputs(task, returned)) {
+      abandoned();
+      const key = checkMappingKey(task.invocationId, item.mappingKey, seen);
+      const produced = await materialize(item.value, task, env, key, item.metadata);
+      abandoned();
+      await hooks.onItem(produced);
+    }
+    return { metadata };
+  });
+}
+
+async function* iterateDynamicOutputs(task: StepTask, returned: unknown): AsyncGenerator<DynamicOutput> {
+  const source = returned as AsyncIterable<unknown> | Iterable<unknown> | null;
+  const isIterable =
+    source !== null &&
+    typeof source === "object" &&
+    (Symbol.asyncIterator in source || Symbol.iterator in source) &&
+    typeof source !== "string";
+  if (!isIterable) {
+    throw new MaterializerError(
+      `step "${task.invocationId}" is declared dynamicOutput but returned ${describeType(returned)}; ` +
+        "yield DynamicOutput items from a generator or return an array of them",
+    );
+  }
+  for await (const item of source as AsyncIterable<unknown>) {
+    if (!(item instanceof DynamicOutput)) {
+      throw new MaterializerError(
+        `step "${task.invocationId}" is declared dynamicOutput but produced ${describeType(item)}; ` +
+          "every item must be a new DynamicOutput(value, { mappingKey })",
+      );
+    }
+    yield item;
+  }
+}
+
+async function resolveArg(arg: ResolvedArg, env: ExecutionEnvironment): Promise<unknown> {
+  if ("value" in arg) return arg.value;
+  if ("list" in arg) return Promise.all(arg.list.map((item) => resolveArg(item, env)));
+  const value = await env.loadArtifact(arg.artifact);
+  if (arg.index === undefined) return value;
+  return (value as unknown[])[arg.index];
+}
+
+/** Serializes one output value and writes it to the artifact store. */
+export async function materialize(
+  value: unknown,
+  task: Pick<StepTask, "runId" | "pipelineName" | "invocationId">,
+  env: Pick<ExecutionEnvironment, "artifacts" | "materializers">,
+  mappingKey: string | null,
+  metadata: Record<string, unknown>,
+): Promise<ProducedArtifact> {
+  const materializer = env.materializers.forValue(value);
+  if (!materializer) {
+    const item = mappingKey === null ? "" : ` (item "${mappingKey}")`;
+    throw new MaterializerError(
+      `step "${task.invocationId}": output "output"${item} is ${describeType(value)}, which no materializer can store; ` +
+        "return JSON values, strings, numbers, Buffers, typed arrays, Dates, Maps or Sets, or register a materializer for it",
+    );
+  }
+  const bytes = materializer.save(value);
+  const uri = env.artifacts.uriFor({ runId: task.runId, invocationId: task.invocationId, outputName: "output", mappingKey });
+  await env.artifacts.write(uri, bytes);
+  const suffix = mappingKey === null ? "" : `[${mappingKey}]`;
+  return {
+    artifact: {
+      id: randomUUID(),
+      artifactName: `${task.pipelineName}::${task.invocationId}::output${suffix}`,
+      uri,
+      dataType: materializer.dataType(value),
+      materializer: materializer.name,
+      contentHash: createHash("sha256").update(bytes).digest("hex"),
+      size: bytes.byteLength,
+      metadata,
+    },
+    mappingKey,
+    value,
+  };
+}
+
+/** Loads an artifact's value from the store with the materializer it was saved with. */
+export async function loadStoredArtifact(ref: ArtifactRef, env: Pick<ExecutionEnvironment, "artifacts" | "materializers">) {
+  const bytes = await env.artifacts.read(ref.uri);
+  return env.materializers.byName(ref.materializer).load(bytes, ref.dataType);
+}
+
+// ---- stdout/stderr capture ----------------------------------------------------------
+// In-process steps share stdout; AsyncLocalStorage tells which step wrote each chunk, so
+// every orchestrator stores logs per step run. Output still reaches the terminal.
+
+const captures = new WeakMap<StepContext, AttemptHooks["onLog"]>();
+const INSTALLED = Symbol.for("weir.outputCapture");
+
+function installOutputCapture(): void {
+  const globals = globalThis as unknown as Record<symbol, boolean>;
+  if (globals[INSTALLED]) return;
+  globals[INSTALLED] = true;
+  for (const stream of ["stdout", "stderr"] as const) {
+    const target = process[stream];
+    const original = target.write.bind(target) as (...args: unknown[]) => boolean;
+    target.write = ((chunk: unknown, ...rest: unknown[]) => {
+      const context = activeStepContext();
+      const capture = context && captures.get(context);
+      if (capture) capture(stream, typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8"));
+      return original(chunk, ...rest);
+    }) as typeof target.write;
+  }
+}

@@ -1,0 +1,932 @@
+import { createHash } from "node:crypto";
+import { runInPipelineScope, type PipelineScope, type StepContext } from "../authoring/context.js";
+import {
+  errorMessage,
+  MapInputError,
+  NonDeterminismError,
+  StepFailedError,
+  StepTimeoutError,
+  UpstreamFailedError,
+} from "../authoring/errors.js";
+import { Handle, isHandle, settle, type CallOptions, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
+import type { StepDefinition } from "../authoring/step.js";
+import type { MaterializerRegistry } from "../materializers/registry.js";
+import type { ArtifactStore } from "../stores/artifacts/types.js";
+import type {
+  ArtifactVersionRecord,
+  LogLine,
+  MetadataStore,
+  StepRunRecord,
+  StepStatus,
+} from "../stores/metadata/types.js";
+import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./args.js";
+import { cacheKeyOf } from "./cache-key.js";
+import { loadStoredArtifact, materialize } from "./executor.js";
+import type { ArtifactRef, AttemptResult, ProducedArtifact, ResolvedArg, StepLauncher, StepTask } from "./launcher.js";
+import { childPath, InvocationNamer } from "./naming.js";
+
+/** A step run a resumed run already has on record, with its outputs. */
+export interface RecordedStepRun {
+  record: StepRunRecord;
+  outputs: { mappingKey: string | null; artifact: ArtifactRef }[];
+}
+
+export interface EngineOptions {
+  runId: string;
+  pipelineName: string;
+  isDynamic: boolean;
+  enableCache: boolean;
+  store: MetadataStore;
+  artifacts: ArtifactStore;
+  materializers: MaterializerRegistry;
+  launcher: StepLauncher;
+  /** Static runs record step configurations with the snapshot, so step runs carry none. */
+  recordConfigurations: boolean;
+  /** Resume: step runs of this run that are already on record, by invocation id. */
+  recorded?: Map<string, RecordedStepRun>;
+}
+
+/** Something a step run can wait on: another step run, or a map group to settle. */
+interface Waitable {
+  readonly label: string;
+  settled: boolean;
+  /** Set when it settled unsuccessfully; names the step run that failed first. */
+  failedRoot: Node | undefined;
+  onSettled(listener: () => void): void;
+}
+
+type FinalStatus = "completed" | "cached" | "failed" | "skipped";
+
+class Node implements Waitable {
+  status: StepStatus = "pending";
+  settled = false;
+  failedRoot: Node | undefined;
+  error: Error | undefined;
+  /** Someone awaited this step's handle (or one downstream of it): its failure is handled. */
+  observed = false;
+  output: ArtifactRef | undefined;
+  readonly items: { key: string; artifact: ArtifactRef }[] = [];
+  readonly groups: MapGroup[] = [];
+  attempt = 0;
+  unmetDeps = 0;
+  private listeners: (() => void)[] = [];
+  /** Serializes this step run's metadata writes (creation first). */
+  writes: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    readonly invocationId: string,
+    readonly step: StepDefinition,
+    readonly args: ArgSpec[],
+    readonly deps: Waitable[],
+    readonly mappingKey: string | undefined,
+    readonly position: number,
+    readonly upstream: string[],
+  ) {}
+
+  get label() {
+    return this.invocationId;
+  }
+
+  onSettled(listener: () => void): void {
+    if (this.settled) listener();
+    else this.listeners.push(listener);
+  }
+
+  settle(status: FinalStatus): void {
+    this.status = status;
+    this.settled = true;
+    if (status === "failed") this.failedRoot = this;
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const listener of listeners) listener();
+  }
+}
+
+/**
+ * The per-item expansion of a map: for every item of its source (a dynamic-output step,
+ * or another group) it calls the user's function in that item's scope and keeps what it
+ * returns. It settles when no item can come any more and every result has settled.
+ */
+class MapGroup implements Waitable {
+  settled = false;
+  failedRoot: Node | undefined;
+  closed = false;
+  readonly results: { key: string; path: string; value: unknown }[] = [];
+  readonly children: MapGroup[] = [];
+  private pendingResults = 0;
+  private listeners: (() => void)[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly label: string,
+    readonly fn: (item: Handle) => unknown,
+    readonly parentPath: string,
+  ) {}
+
+  onSettled(listener: () => void): void {
+    if (this.settled) listener();
+    else this.listeners.push(listener);
+  }
+
+  trackResult(): void {
+    this.pendingResults += 1;
+  }
+  resultDone(): void {
+    this.pendingResults -= 1;
+  }
+
+  /** Settles when closed and all results are in; the engine calls this whenever that may have changed. */
+  maybeSettle(resultWaitables: () => Waitable[]): void {
+    if (this.settled || !this.closed || this.pendingResults > 0) return;
+    const waiting = resultWaitables().filter((w) => !w.settled);
+    if (waiting.length > 0) {
+      let left = waiting.length;
+      for (const w of waiting) {
+        w.onSettled(() => {
+          left -= 1;
+          if (left === 0) this.maybeSettle(resultWaitables);
+        });
+      }
+      return;
+    }
+    this.settled = true;
+    this.failedRoot ??= resultWaitables().find((w) => w.failedRoot)?.failedRoot;
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const listener of listeners) listener();
+  }
+}
+
+export interface EngineOutcome {
+  /** The pipeline function's return value with handles encoded as artifact references. */
+  output: unknown;
+  functionError: Error | undefined;
+  /** Step failures that make the run fail (unobserved ones, or any in a static run). */
+  fatalFailures: { invocationId: string; error: Error | undefined }[];
+  failedSteps: string[];
+  fingerprint: string;
+}
+
+/**
+ * The one run engine. It receives the step calls of a pipeline function (static or
+ * dynamic) and of map expansions, keeps the graph of step runs, starts each step run as
+ * soon as its inputs are ready (up to the launcher's bound), records every transition in
+ * the metadata store, and resolves handles for the function.
+ */
+export class RunEngine implements GraphBuilder {
+  readonly isDynamic: boolean;
+  readonly pipelineName: string;
+  private readonly nodes = new Map<string, Node>();
+  private readonly groups = new Map<string, MapGroup>();
+  private readonly namer = new InvocationNamer();
+  private readonly readyQueue: Node[] = [];
+  private readyHead = 0;
+  private running = 0;
+  private unsettled = 0;
+  /** Pipeline-function work still going on (the function itself, async map expansions). */
+  private functionWork = 0;
+  private functionError: Error | undefined;
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
+  /** Values produced in this process, by artifact id: in-process steps skip the reload. */
+  private readonly values = new Map<string, unknown>();
+  private logBuffer: LogLine[] = [];
+  private logFlush: Promise<void> | undefined;
+  private readonly recordedByScope = new Map<string, StepRunRecord[]>();
+  private readonly scopeCounters = new Map<string, number>();
+  private storeError: Error | undefined;
+
+  constructor(private readonly options: EngineOptions) {
+    this.isDynamic = options.isDynamic;
+    this.pipelineName = options.pipelineName;
+    for (const { record } of options.recorded?.values() ?? []) {
+      const scope = record.mappingKey ?? "";
+      const list = this.recordedByScope.get(scope) ?? [];
+      list.push(record);
+      this.recordedByScope.set(scope, list);
+    }
+    for (const list of this.recordedByScope.values()) list.sort((a, b) => a.position - b.position);
+  }
+
+  // ---- the pipeline function ---------------------------------------------------------
+
+  /** Runs the pipeline function to the end of the run: every launched step has ended. */
+  async run(fn: (params: any) => unknown, params: Record<string, unknown>): Promise<EngineOutcome> {
+    let returned: unknown;
+    this.functionWork += 1;
+    try {
+      ({ value: returned } = await settle(runInPipelineScope({ builder: this, mappingPath: "" }, () => fn(params))));
+    } catch (error) {
+      this.failFunction(error);
+    } finally {
+      this.functionWork -= 1;
+    }
+    await this.idle();
+    let output: unknown = null;
+    if (!this.functionError) {
+      try {
+        output = await this.encodeOutput(returned);
+      } catch (error) {
+        this.failFunction(error);
+      }
+    }
+    await this.flushLogs();
+    await Promise.all([...this.nodes.values()].map((n) => n.writes));
+    if (this.storeError) throw this.storeError;
+    const failed = [...this.nodes.values()].filter((n) => n.status === "failed");
+    const fatal = this.isDynamic ? failed.filter((n) => !n.observed) : failed;
+    return {
+      output,
+      functionError: this.functionError,
+      fatalFailures: fatal.map((n) => ({ invocationId: n.invocationId, error: n.error })),
+      failedSteps: failed.map((n) => n.invocationId),
+      fingerprint: this.fingerprint(),
+    };
+  }
+
+  private failFunction(error: unknown): void {
+    this.functionError ??= error instanceof Error ? error : new Error(String(error));
+    // Nothing new starts; what is running ends on its own (no orphans).
+    this.stopping = true;
+    for (const node of this.nodes.values()) {
+      if (node.status === "pending") this.finish(node, "skipped", this.functionError);
+    }
+  }
+
+  private idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.unsettled === 0 && this.functionWork === 0;
+  }
+
+  private checkIdle(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // ---- GraphBuilder: step calls, map, collect, await -----------------------------------
+
+  addStep(step: StepDefinition, args: unknown[], call: CallOptions, scope: PipelineScope): Handle {
+    const invocationId = this.namer.next(step.name, scope.mappingPath, call.id);
+    const specs = encodeArgs(step, args, this);
+    const after = (call.after ?? []).map((h) => {
+      if (!isHandle(h)) throw new MapInputError(`step "${invocationId}": withOptions({ after }) takes step handles`);
+      return h.ref;
+    });
+    this.checkReplay(scope.mappingPath, invocationId);
+    if (this.stopping) {
+      throw this.functionError ?? new Error(`run of "${this.pipelineName}" is stopping; step "${invocationId}" was not started`);
+    }
+
+    const refs = [...refsOf(specs), ...after];
+    const deps = [...new Set(refs.map((ref) => this.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
+    const upstream = [...new Set(refs.map((ref) => this.upstreamOf(ref)))];
+    const recorded = this.options.recorded?.get(invocationId);
+    const node = new Node(
+      recorded?.record.id ?? crypto.randomUUID(),
+      invocationId,
+      step,
+      specs,
+      deps,
+      scope.mappingPath || undefined,
+      this.nodes.size,
+      upstream,
+    );
+    this.nodes.set(invocationId, node);
+    this.unsettled += 1;
+
+    if (recorded && (recorded.record.status === "completed" || recorded.record.status === "cached")) {
+      // Resume: this step already ran in this run; answer from the record.
+      node.attempt = recorded.record.attempt;
+      for (const out of recorded.outputs) {
+        if (out.mappingKey === null) node.output = out.artifact;
+        else node.items.push({ key: out.mappingKey, artifact: out.artifact });
+      }
+      this.finish(node, recorded.record.status, undefined, false);
+      return this.handleOf(node);
+    }
+
+    const parameters = parametersOf(step, specs);
+    const configuration = this.options.recordConfigurations ? this.configurationOf(node) : undefined;
+    node.writes = recorded
+      ? this.write(() => this.options.store.resetStepRun(node.id))
+      : this.write(() =>
+          this.options.store.createStepRun({
+            id: node.id,
+            runId: this.options.runId,
+            invocationId,
+            stepName: step.name,
+            mappingKey: node.mappingKey ?? null,
+            position: node.position,
+            upstream,
+            parameters,
+            configuration,
+          }),
+        );
+
+    node.unmetDeps = deps.length;
+    if (deps.length === 0) this.enqueue(node);
+    for (const dep of deps) {
+      dep.onSettled(() => {
+        if (node.settled) return;
+        if (dep.failedRoot) {
+          this.finish(node, "skipped", new UpstreamFailedError(invocationId, dep.failedRoot.invocationId), true, dep.failedRoot);
+          return;
+        }
+        node.unmetDeps -= 1;
+        if (node.unmetDeps === 0) this.enqueue(node);
+      });
+    }
+    return this.handleOf(node);
+  }
+
+  map(source: Handle, fn: (item: Handle) => unknown, scope: PipelineScope): Handle {
+    const group = new MapGroup(`map_${this.groups.size + 1}`, this.labelOf(source.ref), fn, scope.mappingPath);
+    this.groups.set(group.id, group);
+    this.unsettled += 1;
+    group.onSettled(() => {
+      this.unsettled -= 1;
+      this.checkIdle();
+    });
+    const ref = source.ref;
+    if (ref.kind === "output") {
+      const producer = this.nodes.get(ref.node)!;
+      if (!producer.step.dynamicOutput) {
+        throw new MapInputError(
+          `map() needs a dynamicOutput step's output, but step "${ref.node}" returns a single value; ` +
+            "declare it with step({ dynamicOutput: true }, …), or use step.map(list) in a dynamic pipeline",
+        );
+      }
+      producer.groups.push(group);
+      // Items already produced (a resumed or cached producer) are expanded now.
+      for (const item of producer.items) this.expandItem(group, item.key, new Handle(this, { kind: "item", node: producer.invocationId, key: item.key }));
+      producer.onSettled(() => this.closeGroup(group, producer.failedRoot));
+    } else if (ref.kind === "mapped") {
+      const parent = this.groups.get(ref.group)!;
+      parent.children.push(group);
+      for (const result of parent.results) this.expandItem(group, result.key, result.value);
+      if (parent.closed) this.closeGroup(group, parent.failedRoot);
+    } else {
+      throw new MapInputError(`map() takes a dynamicOutput step's output or a mapped handle, not the ${ref.kind} handle`);
+    }
+    return new Handle(this, { kind: "mapped", group: group.id });
+  }
+
+  collect(source: Handle, scope: PipelineScope): Handle {
+    if (source.ref.kind === "mapped") return new Handle(this, { kind: "collected", group: source.ref.group });
+    if (source.ref.kind === "output") {
+      // Collecting a dynamic output directly: an identity map gives the items.
+      return this.map(source, (item) => item, scope).collect();
+    }
+    throw new MapInputError(`collect() takes a dynamicOutput step's output or a mapped handle, not the ${source.ref.kind} handle`);
+  }
+
+  async valueOf(handle: Handle): Promise<unknown> {
+    const ref = handle.ref;
+    const waitable = this.waitableOf(ref);
+    if (waitable) {
+      this.observe(waitable);
+      if (!waitable.settled) await new Promise<void>((resolve) => waitable.onSettled(resolve));
+      if (waitable.failedRoot) throw this.failureOf(waitable);
+    }
+    return this.loadRef(ref);
+  }
+
+  // ---- map expansion -------------------------------------------------------------------
+
+  private expandItem(group: MapGroup, key: string, item: unknown): void {
+    const path = childPath(group.parentPath, key);
+    const entry = { key, path, value: undefined as unknown };
+    group.results.push(entry);
+    if (this.stopping) return;
+    let result: unknown;
+    try {
+      result = runInPipelineScope({ builder: this, mappingPath: path }, () => group.fn(item as Handle));
+    } catch (error) {
+      this.failFunction(error);
+      return;
+    }
+    const deliver = (value: unknown) => {
+      entry.value = value;
+      for (const child of group.children) this.expandItem(child, key, value);
+    };
+    if (isPromiseLike(result) && !isHandle(result)) {
+      // An async sub-graph function: its work counts as pipeline-function work.
+      group.trackResult();
+      this.functionWork += 1;
+      Promise.resolve(result)
+        .then(deliver, (error) => this.failFunction(error))
+        .finally(() => {
+          group.resultDone();
+          this.functionWork -= 1;
+          group.maybeSettle(() => this.resultWaitables(group));
+          this.checkIdle();
+        });
+    } else {
+      deliver(result);
+    }
+  }
+
+  private closeGroup(group: MapGroup, failedRoot: Node | undefined): void {
+    group.closed = true;
+    group.failedRoot ??= failedRoot;
+    for (const child of group.children) this.closeGroup(child, failedRoot);
+    group.maybeSettle(() => this.resultWaitables(group));
+  }
+
+  private resultWaitables(group: MapGroup): Waitable[] {
+    const waitables: Waitable[] = [];
+    for (const result of group.results) this.collectWaitables(result.value, waitables);
+    return waitables;
+  }
+
+  private collectWaitables(value: unknown, into: Waitable[]): void {
+    if (isHandle(value)) {
+      const w = this.waitableOf(value.ref);
+      if (w) into.push(w);
+    } else if (Array.isArray(value)) {
+      for (const v of value) this.collectWaitables(v, into);
+    }
+  }
+
+  // ---- readiness and launching -------------------------------------------------------------
+
+  private enqueue(node: Node): void {
+    if (this.stopping) {
+      this.finish(node, "skipped", this.functionError);
+      return;
+    }
+    this.readyQueue.push(node);
+    this.pump();
+  }
+
+  private pump(): void {
+    const max = this.options.launcher.maxParallel;
+    while (this.running < max && this.readyHead < this.readyQueue.length) {
+      const node = this.readyQueue[this.readyHead++];
+      if (node.settled) continue;
+      this.running += 1;
+      void this.launch(node).finally(() => {
+        this.running -= 1;
+        this.pump();
+      });
+    }
+    if (this.readyHead > 1024 && this.readyHead * 2 > this.readyQueue.length) {
+      this.readyQueue.splice(0, this.readyHead);
+      this.readyHead = 0;
+    }
+  }
+
+  private async launch(node: Node): Promise<void> {
+    const { store } = this.options;
+    try {
+      const args = node.args.map((spec) => this.resolveArg(spec));
+      const inputs = this.inputLinks(node, args);
+      if (inputs.length > 0) this.write(() => store.addStepInputs(inputs), node);
+      if (this.stopping) return this.finish(node, "skipped", this.functionError);
+
+      const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers) : null;
+      if (cacheKey && (await this.tryCache(node, cacheKey))) return;
+
+      const task: StepTask = {
+        runId: this.options.runId,
+        stepRunId: node.id,
+        pipelineName: this.pipelineName,
+        invocationId: node.invocationId,
+        stepName: node.step.name,
+        module: node.step.module,
+        mappingKey: node.mappingKey,
+        attempt: 0,
+        args,
+        resources: node.step.resources,
+        settings: { ...node.step.options.settings },
+        dynamicOutput: node.step.dynamicOutput,
+      };
+      const retry = node.step.options.retry ?? {};
+      const maxAttempts = 1 + (retry.maxRetries ?? 0);
+      const attemptErrors: { attempt: number; error: string }[] = [];
+      let delay = retry.delayMs ?? 0;
+      for (;;) {
+        node.attempt += 1;
+        node.status = "running";
+        const startedAt = Date.now();
+        const attempt = node.attempt;
+        this.write(() => store.updateStepRun(node.id, { status: "running", attempt, startedAt, error: null }), node);
+        try {
+          const result = await this.attempt(node, { ...task, attempt });
+          await this.complete(node, result, cacheKey);
+          await this.runHook(node, "onSuccess");
+          return;
+        } catch (error) {
+          const err = error instanceof Error ? error : new Error(String(error));
+          attemptErrors.push({ attempt, error: errorMessage(err) });
+          if (node.attempt >= maxAttempts || this.stopping) {
+            node.error = err;
+            await this.runHook(node, "onFailure", err);
+            this.finish(node, "failed", err, true, undefined, { attempts: attemptErrors });
+            return;
+          }
+          this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(err)}; retrying in ${delay} ms`);
+          if (delay > 0) await sleep(delay);
+          delay *= retry.backoff ?? 1;
+        }
+      }
+    } catch (error) {
+      // A bug or store failure outside the step's own code still ends the step run.
+      this.finish(node, "failed", error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** One attempt through the launcher, with the step's timeout. */
+  private attempt(node: Node, task: StepTask): Promise<AttemptResult> {
+    const controller = new AbortController();
+    const timeoutMs = node.step.options.timeoutMs;
+    const attempt = this.options.launcher.launch(task, {
+      signal: controller.signal,
+      onItem: (item) => this.recordItem(node, item),
+      onLog: (stream, message) => this.log(node, stream, message),
+      loadArtifact: this.loadArtifact,
+    });
+    if (timeoutMs === undefined) return attempt;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new StepTimeoutError(`step "${node.invocationId}" timed out after ${timeoutMs} ms (attempt ${task.attempt})`);
+        // The attempt is abandoned: its late result and items are ignored.
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {
+    const key = item.mappingKey!;
+    const artifact = toRef(item.artifact);
+    if (item.value !== undefined || item.artifact.materializer === "weir.none") this.values.set(artifact.id, item.value);
+    const position = node.items.length;
+    node.items.push({ key, artifact });
+    await this.write(
+      () =>
+        this.options.store.addStepOutput(item.artifact, {
+          stepRunId: node.id,
+          artifactVersionId: artifact.id,
+          outputName: "output",
+          mappingKey: key,
+          position,
+        }),
+      node,
+    );
+    const handle = new Handle(this, { kind: "item", node: node.invocationId, key });
+    for (const group of node.groups) this.expandItem(group, key, handle);
+  }
+
+  private async complete(node: Node, result: AttemptResult, cacheKey: string | null): Promise<void> {
+    if (result.output) {
+      node.output = toRef(result.output.artifact);
+      if ("value" in result.output) this.values.set(node.output.id, result.output.value);
+    }
+    const endedAt = Date.now();
+    await this.write(
+      () =>
+        this.options.store.completeStepRun({
+          stepRunId: node.id,
+          status: "completed",
+          endedAt,
+          cacheKey,
+          metadata: result.metadata,
+          newArtifacts: result.output ? [result.output.artifact] : [],
+          outputs: result.output
+            ? [{ artifactVersionId: result.output.artifact.id, outputName: "output", mappingKey: null, position: 0 }]
+            : [],
+        }),
+      node,
+    );
+    this.finish(node, "completed", undefined, false);
+  }
+
+  private async tryCache(node: Node, cacheKey: string): Promise<boolean> {
+    const { store, artifacts } = this.options;
+    const original = await store.findCachedStepRun(cacheKey);
+    if (!original) return false;
+    const links = await store.listStepOutputs(original.id);
+    const versions = await Promise.all(links.map((l) => store.getArtifactVersion(l.artifactVersionId)));
+    if (versions.some((v) => !v)) return false;
+    for (const v of versions as ArtifactVersionRecord[]) if (!(await artifacts.exists(v.uri))) return false;
+    const outputs = links.map((link, i) => ({ link, artifact: toRef(versions[i]!) }));
+    for (const { link, artifact } of outputs) {
+      if (link.mappingKey === null) node.output = artifact;
+    }
+    // Items are re-emitted in order so that maps over a cached producer expand as usual.
+    for (const { link, artifact } of outputs) {
+      if (link.mappingKey === null) continue;
+      node.items.push({ key: link.mappingKey, artifact });
+      const handle = new Handle(this, { kind: "item", node: node.invocationId, key: link.mappingKey });
+      for (const group of node.groups) this.expandItem(group, link.mappingKey, handle);
+    }
+    await this.write(
+      () =>
+        store.completeStepRun({
+          stepRunId: node.id,
+          status: "cached",
+          endedAt: Date.now(),
+          cacheKey,
+          originalStepRunId: original.id,
+          newArtifacts: [],
+          outputs: links.map(({ artifactVersionId, outputName, mappingKey, position }) => ({
+            artifactVersionId,
+            outputName,
+            mappingKey,
+            position,
+          })),
+        }),
+      node,
+    );
+    this.log(node, "log", `cached: reused the outputs of step run ${original.id} (${original.invocationId})`);
+    this.finish(node, "cached", undefined, false);
+    return true;
+  }
+
+  private cacheEnabled(step: StepDefinition): boolean {
+    return this.options.enableCache && step.options.enableCache !== false;
+  }
+
+  /** Moves a node to its final state, records it (unless already recorded), and wakes dependents. */
+  private finish(
+    node: Node,
+    status: FinalStatus,
+    error?: Error,
+    record = true,
+    upstreamRoot?: Node,
+    metadata?: Record<string, unknown>,
+  ): void {
+    if (node.settled) return;
+    node.error = error;
+    if (record) {
+      const endedAt = Date.now();
+      const message = error ? errorMessage(error) : null;
+      this.write(
+        () => this.options.store.updateStepRun(node.id, { status, endedAt, error: message, ...(metadata ? { metadata } : {}) }),
+        node,
+      );
+    }
+    node.settle(status);
+    if (status === "skipped" && upstreamRoot) node.failedRoot = upstreamRoot;
+    if (status === "skipped" && !upstreamRoot) node.failedRoot = node;
+    this.unsettled -= 1;
+    this.checkIdle();
+  }
+
+  private async runHook(node: Node, hook: "onSuccess" | "onFailure", error?: Error): Promise<void> {
+    const fn = node.step.options[hook];
+    if (!fn) return;
+    const context: StepContext = {
+      runId: this.options.runId,
+      stepName: node.invocationId,
+      mappingKey: node.mappingKey,
+      attempt: node.attempt,
+      resources: node.step.resources,
+      log: (...parts) => this.log(node, "log", parts.map(String).join(" ")),
+      addMetadata: () => undefined,
+    };
+    try {
+      await (fn as (c: StepContext, e?: Error) => unknown)(context, error);
+    } catch (hookError) {
+      // A failing hook is recorded and does not change the step's outcome.
+      this.log(node, "stderr", `${hook} hook failed: ${errorMessage(hookError)}`);
+      this.write(() => this.options.store.updateStepRun(node.id, { metadata: { [`${hook}Error`]: errorMessage(hookError) } }), node);
+    }
+  }
+
+  // ---- references ------------------------------------------------------------------------
+
+  private waitableOf(ref: HandleRef): Waitable | undefined {
+    switch (ref.kind) {
+      case "output":
+      case "element":
+        return this.nodeOf(ref.node);
+      case "item":
+        return undefined; // an item exists only once it is stored: always ready
+      case "mapped":
+      case "collected":
+        return this.groups.get(ref.group);
+    }
+  }
+
+  private upstreamOf(ref: HandleRef): string {
+    if (ref.kind === "mapped" || ref.kind === "collected") return this.groups.get(ref.group)?.label ?? ref.group;
+    return ref.node;
+  }
+
+  private labelOf(ref: HandleRef): string {
+    return this.upstreamOf(ref);
+  }
+
+  private nodeOf(invocationId: string): Node {
+    const node = this.nodes.get(invocationId);
+    if (!node) throw new Error(`internal: unknown step run "${invocationId}" in run ${this.options.runId}`);
+    return node;
+  }
+
+  private resolveArg(spec: ArgSpec): ResolvedArg {
+    if ("param" in spec) return { value: spec.param };
+    if ("list" in spec) return { list: spec.list.map((s) => this.resolveArg(s)) };
+    return this.resolveRef(spec.ref);
+  }
+
+  private resolveRef(ref: HandleRef): ResolvedArg {
+    switch (ref.kind) {
+      case "output": {
+        const node = this.nodeOf(ref.node);
+        if (node.step.dynamicOutput) return { list: node.items.map((i) => ({ artifact: i.artifact })) };
+        return { artifact: node.output! };
+      }
+      case "element":
+        return { artifact: this.nodeOf(ref.node).output!, index: ref.index };
+      case "item": {
+        const item = this.nodeOf(ref.node).items.find((i) => i.key === ref.key);
+        if (!item) throw new Error(`internal: item "${ref.key}" of "${ref.node}" is unknown`);
+        return { artifact: item.artifact };
+      }
+      case "mapped":
+      case "collected": {
+        const group = this.groups.get(ref.group)!;
+        return { list: group.results.map((r) => this.resolveValue(r.value)) };
+      }
+    }
+  }
+
+  private resolveValue(value: unknown): ResolvedArg {
+    if (isHandle(value)) return this.resolveRef(value.ref);
+    if (Array.isArray(value) && value.some(isHandle)) return { list: value.map((v) => this.resolveValue(v)) };
+    return { value };
+  }
+
+  private inputLinks(node: Node, args: ResolvedArg[]) {
+    const links: { stepRunId: string; artifactVersionId: string; inputName: string }[] = [];
+    const walk = (arg: ResolvedArg, name: string) => {
+      if ("artifact" in arg) links.push({ stepRunId: node.id, artifactVersionId: arg.artifact.id, inputName: name });
+      else if ("list" in arg) arg.list.forEach((a, i) => walk(a, `${name}[${i}]`));
+    };
+    args.forEach((arg, i) => walk(arg, `arg${i}`));
+    return links;
+  }
+
+  private async loadRef(ref: HandleRef): Promise<unknown> {
+    return this.loadResolved(this.resolveRef(ref));
+  }
+
+  private async loadResolved(arg: ResolvedArg): Promise<unknown> {
+    if ("value" in arg) return arg.value;
+    if ("list" in arg) return Promise.all(arg.list.map((a) => this.loadResolved(a)));
+    const value = await this.loadArtifact(arg.artifact);
+    return arg.index === undefined ? value : (value as unknown[])[arg.index];
+  }
+
+  /** In-memory value when this process produced it, else read from the artifact store. */
+  loadArtifact = async (ref: ArtifactRef): Promise<unknown> => {
+    if (this.values.has(ref.id)) return this.values.get(ref.id);
+    return loadStoredArtifact(ref, this.options);
+  };
+
+  private observe(waitable: Waitable): void {
+    if (waitable instanceof Node) {
+      waitable.observed = true;
+      if (waitable.failedRoot) waitable.failedRoot.observed = true;
+      else waitable.onSettled(() => waitable.failedRoot && (waitable.failedRoot.observed = true));
+    } else {
+      waitable.onSettled(() => waitable.failedRoot && (waitable.failedRoot.observed = true));
+    }
+  }
+
+  private failureOf(waitable: Waitable): Error {
+    const root = waitable.failedRoot!;
+    if (waitable === root && root.status === "failed") {
+      return new StepFailedError(root.invocationId, errorMessage(root.error), { cause: root.error });
+    }
+    if (waitable instanceof Node && waitable.error) return waitable.error;
+    return new UpstreamFailedError(waitable.label, root.invocationId);
+  }
+
+  private handleOf(node: Node): Handle {
+    return new Handle(this, { kind: "output", node: node.invocationId });
+  }
+
+  // ---- output, records, logs -------------------------------------------------------------
+
+  /** Replaces handles in the function's return value by artifact references, deeply. */
+  private async encodeOutput(value: unknown): Promise<unknown> {
+    if (isHandle(value)) {
+      const waitable = this.waitableOf(value.ref);
+      if (waitable) {
+        this.observe(waitable);
+        if (waitable.failedRoot) throw this.failureOf(waitable);
+      }
+      return this.encodeResolved(this.resolveRef(value.ref));
+    }
+    if (Array.isArray(value)) return Promise.all(value.map((v) => this.encodeOutput(v)));
+    if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+      const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await this.encodeOutput(v)] as const));
+      return Object.fromEntries(entries);
+    }
+    if (value === undefined || jsonProblem(value) === undefined) return value ?? null;
+    // A plain value that is not JSON (a Map, a Date…) is stored as an artifact of the run.
+    const produced = await materialize(
+      value,
+      { runId: this.options.runId, pipelineName: this.pipelineName, invocationId: "__output__" },
+      this.options,
+      null,
+      {},
+    );
+    await this.options.store.createArtifactVersion(produced.artifact);
+    return { $artifact: produced.artifact.id };
+  }
+
+  private encodeResolved(arg: ResolvedArg): unknown {
+    if ("value" in arg) return arg.value;
+    if ("list" in arg) return arg.list.map((a) => this.encodeResolved(a));
+    return arg.index === undefined ? { $artifact: arg.artifact.id } : { $artifact: arg.artifact.id, $index: arg.index };
+  }
+
+  private configurationOf(node: Node): unknown {
+    const { step } = node;
+    return {
+      stepName: step.name,
+      module: step.module,
+      settings: { ...step.options.settings, resources: step.resources },
+      retry: step.options.retry ?? null,
+      timeoutMs: step.options.timeoutMs ?? null,
+      enableCache: step.options.enableCache ?? null,
+      dynamicOutput: step.dynamicOutput,
+      args: node.args,
+    };
+  }
+
+  private checkReplay(scope: string, invocationId: string): void {
+    const index = this.scopeCounters.get(scope) ?? 0;
+    this.scopeCounters.set(scope, index + 1);
+    const recorded = this.recordedByScope.get(scope)?.[index];
+    if (recorded && recorded.invocationId !== invocationId) {
+      throw new NonDeterminismError(recorded.invocationId, invocationId, index);
+    }
+  }
+
+  private fingerprint(): string {
+    const hash = createHash("sha256");
+    const nodes = [...this.nodes.values()].sort((a, b) => (a.invocationId < b.invocationId ? -1 : 1));
+    for (const node of nodes) hash.update(`${node.invocationId}\u0000${node.step.name}\u0000${[...node.upstream].sort().join(",")}\n`);
+    return hash.digest("hex");
+  }
+
+  private log(node: Node | null, stream: LogLine["stream"], message: string): void {
+    const text = message.endsWith("\n") ? message.slice(0, -1) : message;
+    if (text === "") return;
+    this.logBuffer.push({ runId: this.options.runId, stepRunId: node?.id ?? null, stream, message: text, at: Date.now() });
+    // Log lines are written in batches, once per turn of the event loop.
+    this.logFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushLogs());
+  }
+
+  private async flushLogs(): Promise<void> {
+    this.logFlush = undefined;
+    if (this.logBuffer.length === 0) return;
+    const lines = this.logBuffer;
+    this.logBuffer = [];
+    // Lines belong to step runs whose rows must exist first.
+    await Promise.all([...new Set(lines.map((l) => l.stepRunId))].map((id) => (id ? this.nodeById(id)?.writes : undefined)));
+    await this.options.store.appendLogs(lines).catch((error) => (this.storeError ??= error));
+  }
+
+  private nodeById(id: string): Node | undefined {
+    for (const node of this.nodes.values()) if (node.id === id) return node;
+    return undefined;
+  }
+
+  /** Chains a metadata write after the node's earlier writes; store failures fail the run. */
+  private write<T>(fn: () => Promise<T>, node?: Node): Promise<T | undefined> {
+    const previous = node?.writes ?? Promise.resolve();
+    const next = previous.then(fn).catch((error) => {
+      this.storeError ??= error instanceof Error ? error : new Error(String(error));
+      return undefined;
+    });
+    if (node) node.writes = next;
+    return next;
+  }
+}
+
+function toRef(v: ArtifactRef | ArtifactVersionRecord | (ProducedArtifact["artifact"])): ArtifactRef {
+  return { id: v.id!, uri: v.uri, materializer: v.materializer, dataType: v.dataType, contentHash: v.contentHash, size: v.size };
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,99 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { OrchestratorNotSupportedError } from "../authoring/errors.js";
+import type { StepLauncher } from "../engine/launcher.js";
+import type { RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
+import type { Stack } from "../stack/stack.js";
+
+/** What a submission gives back: how to wait for a run that goes on elsewhere. */
+export interface SubmissionResult {
+  waitForCompletion?: () => Promise<void>;
+  metadata?: Record<string, unknown>;
+}
+
+export interface OrchestratorConfig {
+  /** Component name; defaults to the class name. */
+  name?: string;
+  /** How many steps may run at once. */
+  maxParallel?: number;
+  [option: string]: unknown;
+}
+
+/** The run a piece of orchestration code is working on (for getOrchestratorRunId). */
+const currentRun = new AsyncLocalStorage<{ runId: string }>();
+export function withOrchestratedRun<T>(runId: string, fn: () => T): T {
+  return currentRun.run({ runId }, fn);
+}
+
+/**
+ * An orchestrator decides where a run's engine runs and how each step is launched.
+ * Subclasses implement `submitPipeline` (static pipelines) and, when they can run the
+ * pipeline function at run time, `submitDynamicPipeline`.
+ */
+export abstract class BaseOrchestrator {
+  readonly name: string;
+  readonly config: OrchestratorConfig;
+  /** The flavor this orchestrator is registered under in stacks (`local`, `local_process`, …). */
+  readonly flavor: string = "custom";
+
+  constructor(config: OrchestratorConfig = {}) {
+    this.config = config;
+    this.name = config.name ?? new.target.name;
+  }
+
+  /** Runs a static pipeline: the snapshot holds its whole graph. */
+  abstract submitPipeline(
+    snapshot: SnapshotRecord,
+    stack: Stack,
+    environment: Record<string, string>,
+    placeholderRun?: RunRecord,
+  ): Promise<SubmissionResult | undefined>;
+
+  /** Runs a dynamic pipeline: launches the orchestration process that runs the pipeline function. */
+  async submitDynamicPipeline(
+    _snapshot: SnapshotRecord,
+    _stack: Stack,
+    _environment: Record<string, string>,
+    _placeholderRun?: RunRecord,
+  ): Promise<SubmissionResult | undefined> {
+    throw new OrchestratorNotSupportedError(
+      `orchestrator "${this.name}" does not support dynamic pipelines (it does not implement submitDynamicPipeline)`,
+    );
+  }
+
+  /** True exactly when a subclass overrides submitDynamicPipeline. */
+  get supportsDynamicPipelines(): boolean {
+    return this.submitDynamicPipeline !== BaseOrchestrator.prototype.submitDynamicPipeline;
+  }
+
+  /**
+   * Unique per run, and the same for every process of that run and across a restart of
+   * its orchestration process: derived from the run id (or given to launched processes
+   * through WEIR_ORCHESTRATOR_RUN_ID).
+   */
+  getOrchestratorRunId(): string {
+    const fromEnv = process.env.WEIR_ORCHESTRATOR_RUN_ID;
+    if (fromEnv) return fromEnv;
+    const run = currentRun.getStore();
+    if (!run) throw new Error(`orchestrator "${this.name}": getOrchestratorRunId() was called outside a run`);
+    return `${this.flavor}-${run.runId}`;
+  }
+
+  /** Launchers the engine uses for steps; orchestrators that run the engine here provide one. */
+  createLauncher(_stack: Stack): StepLauncher {
+    throw new Error(`orchestrator "${this.name}" does not launch steps from this process`);
+  }
+}
+
+/** An orchestrator whose steps run in container images (Kubernetes, Docker, …). */
+export abstract class ContainerizedOrchestrator extends BaseOrchestrator {
+  /** The image a snapshot's steps and orchestration process run in. */
+  getImage(snapshot: SnapshotRecord): string {
+    const image = (this.config.image as string | undefined) ?? process.env.WEIR_IMAGE;
+    if (!image) {
+      throw new OrchestratorNotSupportedError(
+        `orchestrator "${this.name}" needs an image for pipeline "${snapshot.pipelineName}": set its "image" config or WEIR_IMAGE`,
+      );
+    }
+    return image;
+  }
+}

@@ -1,0 +1,74 @@
+import { availableParallelism } from "node:os";
+import { executeStep } from "../../engine/executor.js";
+import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
+import { orchestrateRun } from "../../engine/orchestrate.js";
+import { lookupStep } from "../../authoring/step.js";
+import { defaultMaterializers } from "../../materializers/registry.js";
+import type { RunRecord, SnapshotRecord } from "../../stores/metadata/types.js";
+import type { Stack } from "../../stack/stack.js";
+import { BaseOrchestrator, type OrchestratorConfig, type SubmissionResult } from "../base.js";
+
+let warnedAboutResources = false;
+
+/**
+ * Runs everything in the caller's process: the engine, and each step as a function call.
+ * Independent steps run concurrently (async steps overlap; sync steps take turns on the
+ * event loop) up to `maxParallel`. Resource settings are recorded, not enforced.
+ */
+export class LocalOrchestrator extends BaseOrchestrator {
+  override readonly flavor = "local";
+
+  constructor(config: OrchestratorConfig = {}) {
+    super(config);
+  }
+
+  async submitPipeline(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, placeholderRun?: RunRecord) {
+    return this.runHere(snapshot, stack, environment, placeholderRun);
+  }
+
+  override async submitDynamicPipeline(
+    snapshot: SnapshotRecord,
+    stack: Stack,
+    environment: Record<string, string>,
+    placeholderRun?: RunRecord,
+  ): Promise<SubmissionResult | undefined> {
+    return this.runHere(snapshot, stack, environment, placeholderRun);
+  }
+
+  private async runHere(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, run?: RunRecord) {
+    if (!run) throw new Error(`orchestrator "${this.name}" needs the placeholder run of snapshot ${snapshot.id}`);
+    await orchestrateRun({ runId: run.id, stack, orchestrator: this, home: environment.WEIR_HOME });
+    return undefined;
+  }
+
+  override createLauncher(stack: Stack): StepLauncher {
+    const maxParallel = this.config.maxParallel ?? Math.max(4, availableParallelism() * 4);
+    return new InProcessLauncher(stack, maxParallel);
+  }
+}
+
+/** Launches a step attempt as a function call in this process. */
+export class InProcessLauncher implements StepLauncher {
+  constructor(
+    private readonly stack: Stack,
+    readonly maxParallel: number,
+  ) {}
+
+  async launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
+    const step = lookupStep(task.module, task.stepName);
+    if (!step) throw new Error(`step "${task.stepName}" is not defined in this process (module ${task.module ?? "unknown"})`);
+    const resources = task.resources;
+    if (!warnedAboutResources && (resources.cpuCount || resources.memory || resources.gpuCount)) {
+      warnedAboutResources = true;
+      hooks.onLog(
+        "log",
+        "note: the local orchestrator records resource settings but does not enforce them (use the local_process orchestrator)",
+      );
+    }
+    return executeStep(step, task, hooks, {
+      artifacts: this.stack.artifactStore,
+      materializers: defaultMaterializers(),
+      loadArtifact: hooks.loadArtifact,
+    });
+  }
+}

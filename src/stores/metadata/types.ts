@@ -1,0 +1,275 @@
+/**
+ * The metadata store: every snapshot, run, step run, artifact version, lineage edge,
+ * log line and stack that weir knows about. One interface, implemented once per SQL
+ * backend (SQLite embedded, PostgreSQL for teams) on one set of migrations.
+ *
+ * Conventions shared by every implementation:
+ * - ids are strings (UUIDs made by the caller or the store);
+ * - times are milliseconds since the epoch (numbers);
+ * - JSON columns are passed in and out as parsed values, never as strings;
+ * - writes that belong together (a step run finishing with its outputs) are one
+ *   transaction, so a killed process never leaves half of it behind.
+ */
+
+export type RunStatus = "initializing" | "running" | "completed" | "failed";
+export type StepStatus = "pending" | "running" | "completed" | "cached" | "failed" | "skipped";
+
+export interface SnapshotRecord {
+  id: string;
+  pipelineId: string;
+  pipelineName: string;
+  isDynamic: boolean;
+  /** The pipeline's parameters for the run this snapshot was made for. */
+  parameters: Record<string, unknown>;
+  /** Where the pipeline function lives, so another process can import it. */
+  source: { module: string; exportName?: string };
+  /** Static pipelines: the compiled graph (steps by invocation id, output spec). */
+  spec: unknown;
+  createdAt: number;
+}
+
+export interface NewSnapshot {
+  pipelineName: string;
+  isDynamic: boolean;
+  parameters: Record<string, unknown>;
+  source: { module: string; exportName?: string };
+  spec: unknown;
+}
+
+/** A step configuration belongs to exactly one of a snapshot (static) or a step run (dynamic). */
+export interface StepConfigurationRecord {
+  id: string;
+  snapshotId: string | null;
+  stepRunId: string | null;
+  invocationId: string;
+  stepName: string;
+  config: unknown;
+}
+
+export type NewStepConfiguration =
+  | { snapshotId: string; stepRunId?: undefined; invocationId: string; stepName: string; config: unknown }
+  | { stepRunId: string; snapshotId?: undefined; invocationId: string; stepName: string; config: unknown };
+
+export interface RunRecord {
+  id: string;
+  name: string;
+  pipelineName: string;
+  snapshotId: string;
+  stackName: string;
+  isDynamic: boolean;
+  status: RunStatus;
+  orchestratorRunId: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  error: string | null;
+  /** The pipeline's return value, with step outputs as `{ "$artifact": versionId }` references. */
+  output: unknown;
+  enableCache: boolean;
+  /** Hash of the executed graph (issue: determinism aid). */
+  fingerprint: string | null;
+  /** Last sign of life of the process that drives the run, and who that is. */
+  heartbeatAt: number | null;
+  owner: string | null;
+}
+
+export interface NewRun {
+  id?: string;
+  name: string;
+  pipelineName: string;
+  snapshotId: string;
+  stackName: string;
+  isDynamic: boolean;
+  enableCache: boolean;
+  status?: RunStatus;
+}
+
+export type RunPatch = Partial<
+  Pick<
+    RunRecord,
+    "status" | "orchestratorRunId" | "startedAt" | "endedAt" | "error" | "output" | "fingerprint" | "heartbeatAt" | "owner"
+  >
+>;
+
+export interface RunFilter {
+  pipelineName?: string;
+  status?: RunStatus;
+  limit?: number;
+}
+
+export interface StepRunRecord {
+  id: string;
+  runId: string;
+  /** Durable key within the run: `name`, `name_2`, `name[key]`. */
+  invocationId: string;
+  stepName: string;
+  status: StepStatus;
+  /** Attempts started so far (1 after the first try). */
+  attempt: number;
+  mappingKey: string | null;
+  cacheKey: string | null;
+  /** For `cached` step runs: the step run whose outputs were reused. */
+  originalStepRunId: string | null;
+  /** Position in discovery order within the run (0, 1, 2, …): replay checks use it. */
+  position: number;
+  upstream: string[];
+  parameters: Record<string, unknown>;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  error: string | null;
+  metadata: Record<string, unknown>;
+}
+
+export interface NewStepRun {
+  id?: string;
+  runId: string;
+  invocationId: string;
+  stepName: string;
+  status?: StepStatus;
+  mappingKey?: string | null;
+  position: number;
+  upstream: string[];
+  parameters: Record<string, unknown>;
+  /** Dynamic runs record the step's configuration with the step run, in the same transaction. */
+  configuration?: unknown;
+}
+
+export type StepRunPatch = Partial<
+  Pick<
+    StepRunRecord,
+    "status" | "attempt" | "cacheKey" | "originalStepRunId" | "startedAt" | "endedAt" | "error" | "metadata"
+  >
+>;
+
+export interface ArtifactVersionRecord {
+  id: string;
+  artifactName: string;
+  version: number;
+  uri: string;
+  dataType: string;
+  materializer: string;
+  contentHash: string;
+  size: number;
+  metadata: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface NewArtifactVersion {
+  id?: string;
+  /** Artifacts are named `pipeline::invocation::output`; versions count up per name. */
+  artifactName: string;
+  uri: string;
+  dataType: string;
+  materializer: string;
+  contentHash: string;
+  size: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface StepOutputLink {
+  stepRunId: string;
+  artifactVersionId: string;
+  outputName: string;
+  /** Dynamic outputs: one link per yielded item, in emission order. */
+  mappingKey: string | null;
+  position: number;
+}
+
+export interface StepInputLink {
+  stepRunId: string;
+  artifactVersionId: string;
+  /** `arg0`, `arg1[2]`, …: which argument the artifact was passed as. */
+  inputName: string;
+}
+
+export interface LogLine {
+  id?: number;
+  runId: string;
+  stepRunId: string | null;
+  stream: "stdout" | "stderr" | "log";
+  message: string;
+  at: number;
+}
+
+export interface ComponentRecord {
+  id: string;
+  type: "orchestrator" | "artifact_store" | "container_registry";
+  name: string;
+  flavor: string;
+  config: Record<string, unknown>;
+}
+
+export interface StackRecord {
+  name: string;
+  components: ComponentRecord[];
+  createdAt: number;
+}
+
+/** Everything a step run's completion writes, committed together. */
+export interface StepCompletion {
+  stepRunId: string;
+  status: "completed" | "cached";
+  endedAt: number;
+  cacheKey?: string | null;
+  originalStepRunId?: string | null;
+  metadata?: Record<string, unknown>;
+  /** New artifact versions made by this step run (already written to the artifact store). */
+  newArtifacts: NewArtifactVersion[];
+  /** Output links; `artifactVersionId` may name one of `newArtifacts` by its id, or an existing version (cache hits). */
+  outputs: Omit<StepOutputLink, "stepRunId">[];
+}
+
+export interface MetadataStore {
+  /** `sqlite` or `postgres`: migrations and tests branch on it, nothing else should. */
+  readonly dialect: string;
+  /** Brings the schema to the newest version; safe to call on every open. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  createSnapshot(snapshot: NewSnapshot): Promise<SnapshotRecord>;
+  getSnapshot(id: string): Promise<SnapshotRecord | undefined>;
+  createStepConfigurations(configs: NewStepConfiguration[]): Promise<void>;
+  listStepConfigurations(owner: { snapshotId: string } | { stepRunId: string }): Promise<StepConfigurationRecord[]>;
+
+  createRun(run: NewRun): Promise<RunRecord>;
+  updateRun(id: string, patch: RunPatch): Promise<void>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+
+  /** Inserts the step run (and its configuration row when given) in one transaction. */
+  createStepRun(stepRun: NewStepRun): Promise<StepRunRecord>;
+  updateStepRun(id: string, patch: StepRunPatch): Promise<void>;
+  /** Marks the step run finished and records its new artifact versions and output links atomically. */
+  completeStepRun(completion: StepCompletion): Promise<void>;
+  /** Records one dynamic output item as soon as it is stored (streaming map), in one transaction. */
+  addStepOutput(artifact: NewArtifactVersion | null, link: StepOutputLink): Promise<ArtifactVersionRecord>;
+  /**
+   * Resume: puts a step run that did not complete back to `pending` (error and end time
+   * cleared, attempt count kept) and drops the output links of its unfinished attempt.
+   */
+  resetStepRun(id: string): Promise<void>;
+  getStepRun(id: string): Promise<StepRunRecord | undefined>;
+  findStepRun(runId: string, invocationId: string): Promise<StepRunRecord | undefined>;
+  listStepRuns(runId: string): Promise<StepRunRecord[]>;
+  /** The newest completed (not cached) step run with this cache key, if any. */
+  findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined>;
+
+  /** An artifact version that is no step's output (e.g. a non-JSON value a pipeline returned). */
+  createArtifactVersion(artifact: NewArtifactVersion): Promise<ArtifactVersionRecord>;
+  getArtifactVersion(id: string): Promise<ArtifactVersionRecord | undefined>;
+  listArtifactVersions(filter?: { artifactName?: string; limit?: number }): Promise<ArtifactVersionRecord[]>;
+  addStepInputs(links: StepInputLink[]): Promise<void>;
+  listStepInputs(stepRunId: string): Promise<StepInputLink[]>;
+  listStepOutputs(stepRunId: string): Promise<StepOutputLink[]>;
+
+  appendLogs(lines: LogLine[]): Promise<void>;
+  /** Log lines of a run (optionally one step run), oldest first, with ids above `afterId`. */
+  listLogs(runId: string, options?: { stepRunId?: string; afterId?: number }): Promise<LogLine[]>;
+
+  saveStack(stack: { name: string; components: Omit<ComponentRecord, "id">[] }): Promise<StackRecord>;
+  getStack(name: string): Promise<StackRecord | undefined>;
+  listStacks(): Promise<StackRecord[]>;
+  setActiveStack(name: string): Promise<void>;
+  getActiveStackName(): Promise<string | undefined>;
+}

@@ -37,7 +37,8 @@ export type Loaded<T> = T extends PromiseLike<infer V>
       ? { [K in keyof T]: Loaded<T[K]> }
       : T;
 
-type Params<P> = P extends undefined ? [params?: P] : [params: P];
+type Params<P> = P extends undefined ? [params?: Record<string, never>] : [params: P];
+type OptionalParams<P> = P extends undefined ? Record<string, never> | undefined : P;
 
 export interface Pipeline<P = Record<string, unknown> | undefined, R = unknown> {
   /** Runs the pipeline on the active stack; resolves to its return value, or rejects with PipelineRunFailedError. */
@@ -46,9 +47,9 @@ export interface Pipeline<P = Record<string, unknown> | undefined, R = unknown> 
   readonly isDynamic: boolean;
   readonly definition: PipelineDefinition;
   /** Runs the pipeline and resolves to the run record, whatever its final status. */
-  run(params?: P, options?: RunOptions): Promise<PipelineRun>;
+  run(params?: OptionalParams<P>, options?: RunOptions): Promise<PipelineRun>;
   /** The snapshot a run would use, running nothing (dynamic pipelines have no steps up front). */
-  compile(params?: P): Promise<CompiledSnapshot>;
+  compile(params?: OptionalParams<P>): Promise<CompiledSnapshot>;
   /** Continues a failed or interrupted run of this pipeline in place. */
   resume(runId: string, options?: Pick<RunOptions, "stack">): Promise<PipelineRun>;
 }

@@ -1,0 +1,201 @@
+/**
+ * Versioned schema migrations for the metadata store, shared by every SQL backend.
+ *
+ * The DDL is kept portable between SQLite and PostgreSQL so one list serves both:
+ * TEXT ids (UUIDs), BIGINT epoch-millisecond times, JSON as TEXT (parsed by the store),
+ * INTEGER 0/1 booleans. `up` branches on the dialect only where the two cannot agree.
+ *
+ * Migrations are append-only: once released, a migration is never edited; schema changes
+ * go in a new entry with the next version number.
+ */
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: (dialect: Dialect) => string[];
+}
+
+/**
+ * The bookkeeping table. It exists before any migration runs (the runner must read it to
+ * know what is pending), so it is created with IF NOT EXISTS rather than by a migration.
+ */
+export const SCHEMA_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`;
+
+/** An integer key that grows with every insert and is never reused (log cursors rely on it). */
+function autoIncrementKey(dialect: Dialect): string {
+  return dialect === "sqlite" ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+}
+
+// Status columns carry no CHECK constraint on purpose: adding a status later would force
+// SQLite to rebuild the table. The store's TypeScript types keep the values in line.
+const initialSchema: Migration = {
+  version: 1,
+  name: "initial schema",
+  up: (dialect) => [
+    `CREATE TABLE pipelines (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      created_at BIGINT NOT NULL
+    )`,
+
+    `CREATE TABLE pipeline_snapshots (
+      id TEXT PRIMARY KEY,
+      pipeline_id TEXT NOT NULL REFERENCES pipelines (id) ON DELETE CASCADE,
+      is_dynamic INTEGER NOT NULL CHECK (is_dynamic IN (0, 1)),
+      parameters TEXT NOT NULL,
+      source TEXT NOT NULL,
+      spec TEXT NOT NULL,
+      created_at BIGINT NOT NULL
+    )`,
+    `CREATE INDEX pipeline_snapshots_pipeline ON pipeline_snapshots (pipeline_id)`,
+
+    // stack_name is plain text, not a foreign key: a run keeps naming the stack it ran on
+    // even after that stack is replaced or deleted.
+    `CREATE TABLE pipeline_runs (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL,
+      pipeline_id TEXT NOT NULL REFERENCES pipelines (id) ON DELETE CASCADE,
+      snapshot_id TEXT NOT NULL REFERENCES pipeline_snapshots (id) ON DELETE CASCADE,
+      stack_name TEXT NOT NULL,
+      is_dynamic INTEGER NOT NULL CHECK (is_dynamic IN (0, 1)),
+      status TEXT NOT NULL,
+      orchestrator_run_id TEXT,
+      created_at BIGINT NOT NULL,
+      started_at BIGINT,
+      ended_at BIGINT,
+      error TEXT,
+      output TEXT NOT NULL,
+      enable_cache INTEGER NOT NULL CHECK (enable_cache IN (0, 1)),
+      fingerprint TEXT,
+      heartbeat_at BIGINT,
+      owner TEXT
+    )`,
+    `CREATE INDEX pipeline_runs_created ON pipeline_runs (created_at)`,
+    `CREATE INDEX pipeline_runs_pipeline ON pipeline_runs (pipeline_id, created_at)`,
+    `CREATE INDEX pipeline_runs_status ON pipeline_runs (status)`,
+    `CREATE INDEX pipeline_runs_snapshot ON pipeline_runs (snapshot_id)`,
+
+    // (run_id, invocation_id) is the durable key a resumed or replayed run finds its steps by.
+    `CREATE TABLE step_runs (
+      id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES pipeline_runs (id) ON DELETE CASCADE,
+      invocation_id TEXT NOT NULL,
+      step_name TEXT NOT NULL,
+      status TEXT NOT NULL,
+      attempt INTEGER NOT NULL,
+      mapping_key TEXT,
+      cache_key TEXT,
+      original_step_run_id TEXT REFERENCES step_runs (id) ON DELETE SET NULL,
+      position INTEGER NOT NULL,
+      upstream TEXT NOT NULL,
+      parameters TEXT NOT NULL,
+      created_at BIGINT NOT NULL,
+      started_at BIGINT,
+      ended_at BIGINT,
+      error TEXT,
+      metadata TEXT NOT NULL,
+      UNIQUE (run_id, invocation_id)
+    )`,
+    `CREATE INDEX step_runs_cache_key ON step_runs (cache_key)`,
+
+    // Static pipelines own their step configurations through the snapshot; dynamic ones
+    // discover steps while running and record each configuration with its step run.
+    `CREATE TABLE step_configurations (
+      id TEXT PRIMARY KEY,
+      snapshot_id TEXT REFERENCES pipeline_snapshots (id) ON DELETE CASCADE,
+      step_run_id TEXT REFERENCES step_runs (id) ON DELETE CASCADE,
+      invocation_id TEXT NOT NULL,
+      step_name TEXT NOT NULL,
+      config TEXT NOT NULL,
+      CHECK ((snapshot_id IS NULL) <> (step_run_id IS NULL))
+    )`,
+    `CREATE INDEX step_configurations_snapshot ON step_configurations (snapshot_id)`,
+    `CREATE INDEX step_configurations_step_run ON step_configurations (step_run_id)`,
+
+    `CREATE TABLE artifacts (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      created_at BIGINT NOT NULL
+    )`,
+
+    `CREATE TABLE artifact_versions (
+      id TEXT PRIMARY KEY,
+      artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+      version INTEGER NOT NULL,
+      uri TEXT NOT NULL,
+      data_type TEXT NOT NULL,
+      materializer TEXT NOT NULL,
+      content_hash TEXT NOT NULL,
+      size BIGINT NOT NULL,
+      metadata TEXT NOT NULL,
+      created_at BIGINT NOT NULL,
+      UNIQUE (artifact_id, version)
+    )`,
+
+    // Lineage. Artifact versions are not cascaded away while a step run still links them.
+    `CREATE TABLE step_run_inputs (
+      step_run_id TEXT NOT NULL REFERENCES step_runs (id) ON DELETE CASCADE,
+      artifact_version_id TEXT NOT NULL REFERENCES artifact_versions (id),
+      input_name TEXT NOT NULL,
+      PRIMARY KEY (step_run_id, input_name)
+    )`,
+    `CREATE INDEX step_run_inputs_artifact ON step_run_inputs (artifact_version_id)`,
+
+    // A dynamic output has one row per emitted item, so (output_name, position) is the key.
+    `CREATE TABLE step_run_outputs (
+      step_run_id TEXT NOT NULL REFERENCES step_runs (id) ON DELETE CASCADE,
+      artifact_version_id TEXT NOT NULL REFERENCES artifact_versions (id),
+      output_name TEXT NOT NULL,
+      mapping_key TEXT,
+      position INTEGER NOT NULL,
+      PRIMARY KEY (step_run_id, output_name, position)
+    )`,
+    `CREATE INDEX step_run_outputs_artifact ON step_run_outputs (artifact_version_id)`,
+
+    `CREATE TABLE logs (
+      id ${autoIncrementKey(dialect)},
+      run_id TEXT NOT NULL REFERENCES pipeline_runs (id) ON DELETE CASCADE,
+      step_run_id TEXT REFERENCES step_runs (id) ON DELETE CASCADE,
+      stream TEXT NOT NULL,
+      message TEXT NOT NULL,
+      at BIGINT NOT NULL
+    )`,
+    `CREATE INDEX logs_run ON logs (run_id, id)`,
+
+    `CREATE TABLE stack_components (
+      id TEXT PRIMARY KEY,
+      type TEXT NOT NULL,
+      name TEXT NOT NULL,
+      flavor TEXT NOT NULL,
+      config TEXT NOT NULL,
+      UNIQUE (type, name)
+    )`,
+
+    `CREATE TABLE stacks (
+      name TEXT PRIMARY KEY,
+      created_at BIGINT NOT NULL
+    )`,
+
+    // position keeps the components in the order the stack was saved with.
+    `CREATE TABLE stack_members (
+      stack_name TEXT NOT NULL REFERENCES stacks (name) ON DELETE CASCADE,
+      component_id TEXT NOT NULL REFERENCES stack_components (id),
+      position INTEGER NOT NULL,
+      PRIMARY KEY (stack_name, component_id)
+    )`,
+
+    `CREATE TABLE settings (
+      key TEXT PRIMARY KEY,
+      value TEXT NOT NULL
+    )`,
+  ],
+};
+
+/** Every migration, oldest first. Versions are unique and increasing. */
+export const migrations: readonly Migration[] = [initialSchema];

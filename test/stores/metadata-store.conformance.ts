@@ -1,0 +1,1049 @@
+/**
+ * The behaviour every MetadataStore backend must share. Each backend's test file calls
+ * `metadataStoreConformance` with a way to open a store on an empty database.
+ *
+ * Tests that depend on "newest" wait a few milliseconds between writes so creation times
+ * differ: ordering within one millisecond is left to each backend.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import type {
+  ArtifactVersionRecord,
+  MetadataStore,
+  NewArtifactVersion,
+  NewRun,
+  NewStepRun,
+  RunRecord,
+  StepOutputLink,
+  StepRunRecord,
+} from "../../src/stores/metadata/types.js";
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 3));
+
+/**
+ * @param open a store on a new, empty database (migrated or not: the suite migrates it)
+ * @param cleanup runs once after the whole suite
+ */
+export function metadataStoreConformance(
+  name: string,
+  open: () => Promise<MetadataStore>,
+  cleanup?: () => Promise<void>,
+): void {
+  describe(`MetadataStore conformance: ${name}`, () => {
+    let store: MetadataStore;
+
+    beforeEach(async () => {
+      store = await open();
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+    if (cleanup) afterAll(cleanup);
+
+    async function seedRun(pipelineName = "training", overrides: Partial<NewRun> = {}): Promise<RunRecord> {
+      const snapshot = await store.createSnapshot({
+        pipelineName,
+        isDynamic: false,
+        parameters: {},
+        source: { module: "./pipelines.js", exportName: pipelineName },
+        spec: null,
+      });
+      return store.createRun({
+        name: `${pipelineName}-${randomUUID().slice(0, 8)}`,
+        pipelineName,
+        snapshotId: snapshot.id,
+        stackName: "default",
+        isDynamic: false,
+        enableCache: true,
+        ...overrides,
+      });
+    }
+
+    function seedStepRun(
+      runId: string,
+      invocationId: string,
+      overrides: Partial<NewStepRun> = {},
+    ): Promise<StepRunRecord> {
+      return store.createStepRun({
+        runId,
+        invocationId,
+        stepName: invocationId.replace(/(_\d+|\[.*\])$/, ""),
+        position: 0,
+        upstream: [],
+        parameters: {},
+        ...overrides,
+      });
+    }
+
+    function newArtifact(artifactName: string, overrides: Partial<NewArtifactVersion> = {}): NewArtifactVersion {
+      return {
+        artifactName,
+        uri: `file:///artifacts/${randomUUID()}`,
+        dataType: "object",
+        materializer: "json",
+        contentHash: `sha256:${randomUUID()}`,
+        size: 42,
+        ...overrides,
+      };
+    }
+
+    /** Streams one new version as a step output, naming its id in both places. */
+    function addOutput(
+      stepRunId: string,
+      artifactName: string,
+      link: Partial<StepOutputLink> = {},
+      artifact: Partial<NewArtifactVersion> = {},
+    ): Promise<ArtifactVersionRecord> {
+      const id = randomUUID();
+      return store.addStepOutput(newArtifact(artifactName, { id, ...artifact }), {
+        stepRunId,
+        artifactVersionId: id,
+        outputName: "output",
+        mappingKey: null,
+        position: 0,
+        ...link,
+      });
+    }
+
+    describe("migrations", () => {
+      it("names its dialect", () => {
+        expect(["sqlite", "postgres"]).toContain(store.dialect);
+      });
+
+      it("migrate() is idempotent and keeps existing data", async () => {
+        const run = await seedRun();
+        await store.migrate();
+        await store.migrate();
+        expect(await store.getRun(run.id)).toEqual(run);
+        expect(await store.getSnapshot(run.snapshotId)).toBeDefined();
+      });
+    });
+
+    describe("snapshots", () => {
+      it("round-trips static and dynamic snapshots with their JSON", async () => {
+        const spec = {
+          steps: {
+            load: { step: "load", upstream: [], outputs: ["rows"] },
+            train: { step: "train", upstream: ["load"], parameters: { lr: 0.01, layers: [64, 32], note: null } },
+          },
+          output: { $artifact: "train.model" },
+          label: "énergie ✓",
+        };
+        const static_ = await store.createSnapshot({
+          pipelineName: "training",
+          isDynamic: false,
+          parameters: { epochs: 3, tags: ["a", "b"] },
+          source: { module: "./pipelines/training.js", exportName: "training" },
+          spec,
+        });
+        const dynamic = await store.createSnapshot({
+          pipelineName: "training",
+          isDynamic: true,
+          parameters: {},
+          source: { module: "./pipelines/training.js" },
+          spec: null,
+        });
+        const other = await store.createSnapshot({
+          pipelineName: "scoring",
+          isDynamic: false,
+          parameters: {},
+          source: { module: "./pipelines/scoring.js" },
+          spec: {},
+        });
+
+        expect(static_).toMatchObject({
+          pipelineName: "training",
+          isDynamic: false,
+          parameters: { epochs: 3, tags: ["a", "b"] },
+          source: { module: "./pipelines/training.js", exportName: "training" },
+          spec,
+        });
+        expect(static_.createdAt).toBeGreaterThan(Date.now() - 60_000);
+        expect(await store.getSnapshot(static_.id)).toEqual(static_);
+
+        const loaded = await store.getSnapshot(dynamic.id);
+        expect(loaded).toEqual(dynamic);
+        expect(loaded?.isDynamic).toBe(true);
+        expect(loaded?.spec).toBeNull();
+        expect(loaded?.source).toEqual({ module: "./pipelines/training.js" });
+
+        // One pipeline row per name.
+        expect(dynamic.pipelineId).toBe(static_.pipelineId);
+        expect(other.pipelineId).not.toBe(static_.pipelineId);
+        expect(new Set([static_.id, dynamic.id, other.id]).size).toBe(3);
+      });
+
+      it("returns undefined for an unknown snapshot", async () => {
+        expect(await store.getSnapshot(randomUUID())).toBeUndefined();
+      });
+    });
+
+    describe("step configurations", () => {
+      it("lists the configurations a snapshot owns", async () => {
+        const run = await seedRun();
+        await store.createStepConfigurations([
+          { snapshotId: run.snapshotId, invocationId: "train", stepName: "train", config: { retries: 2 } },
+          { snapshotId: run.snapshotId, invocationId: "load", stepName: "load", config: { cache: false } },
+        ]);
+        const configs = await store.listStepConfigurations({ snapshotId: run.snapshotId });
+        const owned = { snapshotId: run.snapshotId, stepRunId: null };
+        expect(configs.map(({ id: _id, ...rest }) => rest)).toEqual([
+          { ...owned, invocationId: "load", stepName: "load", config: { cache: false } },
+          { ...owned, invocationId: "train", stepName: "train", config: { retries: 2 } },
+        ]);
+        expect(configs[0].id).not.toBe(configs[1].id);
+
+        const other = await seedRun("scoring");
+        expect(await store.listStepConfigurations({ snapshotId: other.snapshotId })).toEqual([]);
+      });
+
+      it("lists the configurations a step run owns, including one written by createStepRun", async () => {
+        const run = await seedRun("dynamic", { isDynamic: true });
+        const step = await seedStepRun(run.id, "split", { configuration: { image: "python:3.12" } });
+        const other = await seedStepRun(run.id, "merge");
+        await store.createStepConfigurations([
+          { stepRunId: other.id, invocationId: "merge", stepName: "merge", config: { retries: 1 } },
+        ]);
+
+        const configs = await store.listStepConfigurations({ stepRunId: step.id });
+        expect(configs).toHaveLength(1);
+        expect(configs[0]).toMatchObject({
+          snapshotId: null,
+          stepRunId: step.id,
+          invocationId: "split",
+          stepName: "split",
+          config: { image: "python:3.12" },
+        });
+        expect(await store.listStepConfigurations({ stepRunId: other.id })).toMatchObject([
+          { stepRunId: other.id, config: { retries: 1 } },
+        ]);
+        // Step-run configurations do not show up under the snapshot.
+        expect(await store.listStepConfigurations({ snapshotId: run.snapshotId })).toEqual([]);
+      });
+
+      it("rejects a configuration owned by both or neither, and writes nothing of the batch", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train");
+        const both = {
+          snapshotId: run.snapshotId,
+          stepRunId: step.id,
+          invocationId: "train",
+          stepName: "train",
+          config: {},
+        };
+        const neither = { invocationId: "train", stepName: "train", config: {} };
+
+        await expect(store.createStepConfigurations([both as any])).rejects.toThrow();
+        await expect(store.createStepConfigurations([neither as any])).rejects.toThrow();
+        await expect(
+          store.createStepConfigurations([
+            { snapshotId: run.snapshotId, invocationId: "load", stepName: "load", config: {} },
+            both as any,
+          ]),
+        ).rejects.toThrow();
+
+        expect(await store.listStepConfigurations({ snapshotId: run.snapshotId })).toEqual([]);
+        expect(await store.listStepConfigurations({ stepRunId: step.id })).toEqual([]);
+      });
+
+      it("rejects a configuration for an unknown snapshot", async () => {
+        await expect(
+          store.createStepConfigurations([{ snapshotId: randomUUID(), invocationId: "a", stepName: "a", config: {} }]),
+        ).rejects.toThrow();
+      });
+    });
+
+    describe("runs", () => {
+      it("creates a run with defaults and reads it back", async () => {
+        const snapshot = await store.createSnapshot({
+          pipelineName: "training",
+          isDynamic: true,
+          parameters: {},
+          source: { module: "./p.js" },
+          spec: null,
+        });
+        const id = randomUUID();
+        const run = await store.createRun({
+          id,
+          name: "training-1",
+          pipelineName: "training",
+          snapshotId: snapshot.id,
+          stackName: "local",
+          isDynamic: true,
+          enableCache: false,
+        });
+        expect(run).toEqual({
+          id,
+          name: "training-1",
+          pipelineName: "training",
+          snapshotId: snapshot.id,
+          stackName: "local",
+          isDynamic: true,
+          status: "initializing",
+          orchestratorRunId: null,
+          createdAt: expect.any(Number),
+          startedAt: null,
+          endedAt: null,
+          error: null,
+          output: null,
+          enableCache: false,
+          fingerprint: null,
+          heartbeatAt: null,
+          owner: null,
+        });
+        expect(await store.getRun(id)).toEqual(run);
+      });
+
+      it("makes an id when none is given, and starts a run created as running", async () => {
+        const run = await seedRun("training", { status: "running" });
+        expect(run.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(run.status).toBe("running");
+        expect(run.startedAt).toBe(run.createdAt);
+        expect(await store.getRun(run.id)).toEqual(run);
+      });
+
+      it("applies patches field by field", async () => {
+        const run = await seedRun();
+        const output = { model: { $artifact: randomUUID() }, metrics: [{ $artifact: randomUUID() }], score: 0.9 };
+        await store.updateRun(run.id, {
+          status: "running",
+          orchestratorRunId: "orch-123",
+          startedAt: 1_700_000_000_000,
+          fingerprint: "fp-abc",
+          heartbeatAt: 1_700_000_000_500,
+          owner: "host:1234",
+        });
+        await store.updateRun(run.id, { status: "failed", endedAt: 1_700_000_001_000, error: "boom", output });
+
+        expect(await store.getRun(run.id)).toEqual({
+          ...run,
+          status: "failed",
+          orchestratorRunId: "orch-123",
+          startedAt: 1_700_000_000_000,
+          endedAt: 1_700_000_001_000,
+          error: "boom",
+          output,
+          fingerprint: "fp-abc",
+          heartbeatAt: 1_700_000_000_500,
+          owner: "host:1234",
+        });
+
+        // null clears a field; undefined leaves it alone.
+        await store.updateRun(run.id, { error: null, owner: undefined });
+        const updated = await store.getRun(run.id);
+        expect(updated?.error).toBeNull();
+        expect(updated?.owner).toBe("host:1234");
+      });
+
+      it("rejects updating an unknown run and returns undefined for it", async () => {
+        await expect(store.updateRun(randomUUID(), { status: "running" })).rejects.toThrow();
+        expect(await store.getRun(randomUUID())).toBeUndefined();
+      });
+
+      it("rejects a run whose snapshot does not exist", async () => {
+        await expect(
+          store.createRun({
+            name: "x",
+            pipelineName: "training",
+            snapshotId: randomUUID(),
+            stackName: "default",
+            isDynamic: false,
+            enableCache: true,
+          }),
+        ).rejects.toThrow();
+      });
+
+      it("lists runs newest first, filtered by pipeline and status, with a limit", async () => {
+        const a1 = await seedRun("training");
+        await tick();
+        const b1 = await seedRun("scoring");
+        await tick();
+        const a2 = await seedRun("training", { status: "running" });
+        await tick();
+        const a3 = await seedRun("training");
+        await store.updateRun(a3.id, { status: "completed" });
+        await store.updateRun(a1.id, { status: "completed" });
+
+        const ids = (runs: RunRecord[]) => runs.map((r) => r.id);
+        expect(ids(await store.listRuns())).toEqual([a3.id, a2.id, b1.id, a1.id]);
+        expect(ids(await store.listRuns({ pipelineName: "training" }))).toEqual([a3.id, a2.id, a1.id]);
+        expect(ids(await store.listRuns({ status: "completed" }))).toEqual([a3.id, a1.id]);
+        expect(ids(await store.listRuns({ pipelineName: "training", status: "running" }))).toEqual([a2.id]);
+        expect(ids(await store.listRuns({ limit: 2 }))).toEqual([a3.id, a2.id]);
+        expect(ids(await store.listRuns({ pipelineName: "training", limit: 1 }))).toEqual([a3.id]);
+        expect(await store.listRuns({ pipelineName: "missing" })).toEqual([]);
+
+        const [newest] = await store.listRuns({ limit: 1 });
+        expect(newest).toEqual({ ...a3, status: "completed" });
+      });
+    });
+
+    describe("step runs", () => {
+      it("creates a step run with defaults and finds it by id and by invocation id", async () => {
+        const run = await seedRun();
+        const id = randomUUID();
+        const step = await store.createStepRun({
+          id,
+          runId: run.id,
+          invocationId: "train_2",
+          stepName: "train",
+          position: 3,
+          upstream: ["load", "split"],
+          parameters: { lr: 0.1, layers: [8, 4] },
+        });
+        expect(step).toEqual({
+          id,
+          runId: run.id,
+          invocationId: "train_2",
+          stepName: "train",
+          status: "pending",
+          attempt: 0,
+          mappingKey: null,
+          cacheKey: null,
+          originalStepRunId: null,
+          position: 3,
+          upstream: ["load", "split"],
+          parameters: { lr: 0.1, layers: [8, 4] },
+          createdAt: expect.any(Number),
+          startedAt: null,
+          endedAt: null,
+          error: null,
+          metadata: {},
+        });
+        expect(await store.getStepRun(id)).toEqual(step);
+        expect(await store.findStepRun(run.id, "train_2")).toEqual(step);
+        expect(await store.findStepRun(run.id, "train")).toBeUndefined();
+        expect(await store.getStepRun(randomUUID())).toBeUndefined();
+      });
+
+      it("starts the first attempt of a step run created as running, and keeps its mapping key", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "score[3]", { status: "running", mappingKey: "3" });
+        expect(step).toMatchObject({ status: "running", attempt: 1, mappingKey: "3", startedAt: step.createdAt });
+        expect(await store.getStepRun(step.id)).toEqual(step);
+      });
+
+      it("lists a run's step runs by position", async () => {
+        const run = await seedRun();
+        const other = await seedRun();
+        const c = await seedStepRun(run.id, "c", { position: 2 });
+        const a = await seedStepRun(run.id, "a", { position: 0 });
+        const b = await seedStepRun(run.id, "b", { position: 1 });
+        await seedStepRun(other.id, "a", { position: 0 });
+
+        expect(await store.listStepRuns(run.id)).toEqual([a, b, c]);
+        expect(await store.listStepRuns(randomUUID())).toEqual([]);
+      });
+
+      it("rejects a second step run with the same invocation id in a run", async () => {
+        const run = await seedRun();
+        const first = await seedStepRun(run.id, "train");
+        const duplicateId = randomUUID();
+        await expect(
+          seedStepRun(run.id, "train", { id: duplicateId, position: 1, configuration: { retries: 3 } }),
+        ).rejects.toThrow();
+        expect(await store.getStepRun(duplicateId)).toBeUndefined();
+        expect(await store.listStepConfigurations({ stepRunId: duplicateId })).toEqual([]);
+        expect(await store.listStepRuns(run.id)).toEqual([first]);
+
+        // The key is per run.
+        const other = await seedRun();
+        await expect(seedStepRun(other.id, "train")).resolves.toMatchObject({ invocationId: "train" });
+      });
+
+      it("rejects a step run for an unknown run", async () => {
+        await expect(seedStepRun(randomUUID(), "train")).rejects.toThrow();
+      });
+
+      it("applies patches field by field", async () => {
+        const run = await seedRun();
+        const original = await seedStepRun(run.id, "load");
+        const step = await seedStepRun(run.id, "train", { position: 1 });
+        await store.updateStepRun(step.id, { status: "running", attempt: 1, startedAt: 1_000 });
+        await store.updateStepRun(step.id, {
+          status: "failed",
+          attempt: 2,
+          cacheKey: "key-1",
+          originalStepRunId: original.id,
+          endedAt: 2_000,
+          error: "Error: boom\n    at train",
+          metadata: { rows: 10, tags: { a: "b" } },
+        });
+        expect(await store.getStepRun(step.id)).toEqual({
+          ...step,
+          status: "failed",
+          attempt: 2,
+          cacheKey: "key-1",
+          originalStepRunId: original.id,
+          startedAt: 1_000,
+          endedAt: 2_000,
+          error: "Error: boom\n    at train",
+          metadata: { rows: 10, tags: { a: "b" } },
+        });
+        await expect(store.updateStepRun(randomUUID(), { status: "running" })).rejects.toThrow();
+      });
+    });
+
+    describe("completing step runs", () => {
+      it("writes the status, new artifact versions and output links together", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train", { status: "running" });
+        const modelId = randomUUID();
+        const metricsId = randomUUID();
+        await store.completeStepRun({
+          stepRunId: step.id,
+          status: "completed",
+          endedAt: 5_000,
+          cacheKey: "ck-train",
+          metadata: { durationMs: 12 },
+          newArtifacts: [
+            newArtifact("training::train::model", { id: modelId, metadata: { framework: "onnx" } }),
+            newArtifact("training::train::metrics", { id: metricsId }),
+          ],
+          outputs: [
+            { artifactVersionId: metricsId, outputName: "metrics", mappingKey: null, position: 1 },
+            { artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 },
+          ],
+        });
+
+        expect(await store.getStepRun(step.id)).toEqual({
+          ...step,
+          status: "completed",
+          endedAt: 5_000,
+          cacheKey: "ck-train",
+          metadata: { durationMs: 12 },
+        });
+        expect(await store.listStepOutputs(step.id)).toEqual([
+          { stepRunId: step.id, artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 },
+          { stepRunId: step.id, artifactVersionId: metricsId, outputName: "metrics", mappingKey: null, position: 1 },
+        ]);
+        expect(await store.getArtifactVersion(modelId)).toMatchObject({
+          artifactName: "training::train::model",
+          version: 1,
+          metadata: { framework: "onnx" },
+        });
+        expect(await store.getArtifactVersion(metricsId)).toMatchObject({ version: 1, metadata: {} });
+      });
+
+      it("writes nothing when any part of the completion fails", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train", { status: "running" });
+        const modelId = randomUUID();
+        await expect(
+          store.completeStepRun({
+            stepRunId: step.id,
+            status: "completed",
+            endedAt: 5_000,
+            cacheKey: "ck-train",
+            metadata: { durationMs: 12 },
+            newArtifacts: [newArtifact("training::train::model", { id: modelId }), newArtifact("training::train::aux")],
+            outputs: [
+              { artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 },
+              // Names a version that does not exist: the whole completion must roll back.
+              { artifactVersionId: randomUUID(), outputName: "aux", mappingKey: null, position: 1 },
+            ],
+          }),
+        ).rejects.toThrow();
+
+        expect(await store.getStepRun(step.id)).toEqual(step);
+        expect(await store.getArtifactVersion(modelId)).toBeUndefined();
+        expect(await store.listArtifactVersions({ artifactName: "training::train::model" })).toEqual([]);
+        expect(await store.listArtifactVersions({ artifactName: "training::train::aux" })).toEqual([]);
+        expect(await store.listStepOutputs(step.id)).toEqual([]);
+
+        // A retry of the completion still gets version 1.
+        await store.completeStepRun({
+          stepRunId: step.id,
+          status: "completed",
+          endedAt: 6_000,
+          newArtifacts: [newArtifact("training::train::model", { id: modelId })],
+          outputs: [{ artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 }],
+        });
+        expect(await store.getArtifactVersion(modelId)).toMatchObject({ version: 1 });
+        expect((await store.getStepRun(step.id))?.status).toBe("completed");
+      });
+
+      it("rejects completing an unknown step run without writing its artifacts", async () => {
+        const id = randomUUID();
+        await expect(
+          store.completeStepRun({
+            stepRunId: randomUUID(),
+            status: "completed",
+            endedAt: 1,
+            newArtifacts: [newArtifact("orphan", { id })],
+            outputs: [],
+          }),
+        ).rejects.toThrow();
+        expect(await store.getArtifactVersion(id)).toBeUndefined();
+      });
+
+      it("records a cache hit as cached, linking the original step run's versions", async () => {
+        const first = await seedRun();
+        const original = await seedStepRun(first.id, "train", { status: "running" });
+        const modelId = randomUUID();
+        await store.completeStepRun({
+          stepRunId: original.id,
+          status: "completed",
+          endedAt: 1,
+          cacheKey: "ck",
+          newArtifacts: [newArtifact("training::train::model", { id: modelId })],
+          outputs: [{ artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 }],
+        });
+
+        const second = await seedRun();
+        const hit = await seedStepRun(second.id, "train");
+        await store.completeStepRun({
+          stepRunId: hit.id,
+          status: "cached",
+          endedAt: 2,
+          cacheKey: "ck",
+          originalStepRunId: original.id,
+          newArtifacts: [],
+          outputs: [{ artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 }],
+        });
+
+        expect(await store.getStepRun(hit.id)).toMatchObject({
+          status: "cached",
+          endedAt: 2,
+          cacheKey: "ck",
+          originalStepRunId: original.id,
+        });
+        expect(await store.listStepOutputs(hit.id)).toEqual([
+          { stepRunId: hit.id, artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 },
+        ]);
+        expect(await store.listArtifactVersions({ artifactName: "training::train::model" })).toHaveLength(1);
+      });
+    });
+
+    describe("artifact versions", () => {
+      it("numbers versions per artifact name", async () => {
+        const run = await seedRun();
+        const versions: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const step = await seedStepRun(run.id, `train_${i + 1}`, { position: i });
+          const id = randomUUID();
+          await store.completeStepRun({
+            stepRunId: step.id,
+            status: "completed",
+            endedAt: i,
+            newArtifacts: [newArtifact("training::train::model", { id }), newArtifact(`other-${i}`)],
+            outputs: [{ artifactVersionId: id, outputName: "model", mappingKey: null, position: 0 }],
+          });
+          versions.push((await store.getArtifactVersion(id))!.version);
+        }
+        expect(versions).toEqual([1, 2, 3]);
+
+        const step = await seedStepRun(run.id, "extra", { position: 9 });
+        const fourth = await addOutput(step.id, "training::train::model", { outputName: "model" });
+        expect(fourth.version).toBe(4);
+        const fresh = await addOutput(step.id, "training::eval::report", { outputName: "report" });
+        expect(fresh.version).toBe(1);
+      });
+
+      it("round-trips a version and lists versions newest first", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "load");
+        const created = [];
+        for (let i = 0; i < 3; i++) {
+          created.push(
+            await addOutput(
+              step.id,
+              "training::load::rows",
+              { outputName: "rows", mappingKey: String(i), position: i },
+              { size: 1000 + i, metadata: { shape: [i, 2] } },
+            ),
+          );
+          await tick();
+        }
+        const other = await addOutput(step.id, "training::load::schema", { outputName: "schema" });
+
+        expect(created[1]).toEqual({
+          id: expect.any(String),
+          artifactName: "training::load::rows",
+          version: 2,
+          uri: expect.stringMatching(/^file:\/\/\/artifacts\//),
+          dataType: "object",
+          materializer: "json",
+          contentHash: expect.stringMatching(/^sha256:/),
+          size: 1001,
+          metadata: { shape: [1, 2] },
+          createdAt: expect.any(Number),
+        });
+        expect(await store.getArtifactVersion(created[1].id)).toEqual(created[1]);
+        expect(await store.getArtifactVersion(randomUUID())).toBeUndefined();
+
+        const ids = (versions: { id: string }[]) => versions.map((v) => v.id);
+        expect(ids(await store.listArtifactVersions())).toEqual([
+          other.id,
+          created[2].id,
+          created[1].id,
+          created[0].id,
+        ]);
+        expect(await store.listArtifactVersions({ artifactName: "training::load::rows" })).toEqual(
+          [...created].reverse(),
+        );
+        expect(ids(await store.listArtifactVersions({ artifactName: "training::load::rows", limit: 2 }))).toEqual([
+          created[2].id,
+          created[1].id,
+        ]);
+        expect(await store.listArtifactVersions({ artifactName: "missing" })).toEqual([]);
+      });
+    });
+
+    describe("standalone artifact versions (createArtifactVersion)", () => {
+      it("creates versions that are no step's output, numbered with the rest of their name", async () => {
+        const id = randomUUID();
+        const first = await store.createArtifactVersion(
+          newArtifact("training::output", { id, dataType: "Buffer", materializer: "bytes", size: 7 }),
+        );
+        expect(first).toEqual({
+          id,
+          artifactName: "training::output",
+          version: 1,
+          uri: expect.any(String),
+          dataType: "Buffer",
+          materializer: "bytes",
+          contentHash: expect.any(String),
+          size: 7,
+          metadata: {},
+          createdAt: expect.any(Number),
+        });
+        expect(await store.getArtifactVersion(id)).toEqual(first);
+
+        const second = await store.createArtifactVersion(newArtifact("training::output", { metadata: { note: "x" } }));
+        expect(second.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(second).toMatchObject({ version: 2, metadata: { note: "x" } });
+        expect(await store.listArtifactVersions({ artifactName: "training::output" })).toHaveLength(2);
+      });
+
+      it("rejects a duplicate id", async () => {
+        const id = randomUUID();
+        await store.createArtifactVersion(newArtifact("a", { id }));
+        await expect(store.createArtifactVersion(newArtifact("b", { id }))).rejects.toThrow();
+        expect(await store.listArtifactVersions({ artifactName: "b" })).toEqual([]);
+      });
+    });
+
+    describe("streamed outputs (addStepOutput)", () => {
+      it("records a new version with its link, using the given id", async () => {
+        const run = await seedRun("dynamic", { isDynamic: true });
+        const step = await seedStepRun(run.id, "split", { status: "running" });
+        const id = randomUUID();
+        const version = await store.addStepOutput(newArtifact("dynamic::split::output", { id }), {
+          stepRunId: step.id,
+          artifactVersionId: id,
+          outputName: "output",
+          mappingKey: "a",
+          position: 0,
+        });
+        expect(version).toMatchObject({ id, artifactName: "dynamic::split::output", version: 1 });
+        expect(await store.getArtifactVersion(id)).toEqual(version);
+        expect(await store.listStepOutputs(step.id)).toEqual([
+          { stepRunId: step.id, artifactVersionId: id, outputName: "output", mappingKey: "a", position: 0 },
+        ]);
+      });
+
+      it("links an existing version when no artifact is given, and orders outputs by position", async () => {
+        const run = await seedRun("dynamic", { isDynamic: true });
+        const step = await seedStepRun(run.id, "split", { status: "running" });
+        const second = await addOutput(step.id, "dynamic::split::output", { mappingKey: "b", position: 1 });
+        const first = await addOutput(step.id, "dynamic::split::output", { mappingKey: "a", position: 0 });
+        const link = { stepRunId: step.id, outputName: "output" };
+        const reused = await store.addStepOutput(null, {
+          ...link,
+          artifactVersionId: first.id,
+          mappingKey: "c",
+          position: 2,
+        });
+        expect(reused).toEqual(first);
+
+        expect(await store.listStepOutputs(step.id)).toEqual([
+          { ...link, artifactVersionId: first.id, mappingKey: "a", position: 0 },
+          { ...link, artifactVersionId: second.id, mappingKey: "b", position: 1 },
+          { ...link, artifactVersionId: first.id, mappingKey: "c", position: 2 },
+        ]);
+      });
+
+      it("rejects a link to a missing version or with conflicting ids, writing nothing", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "split");
+        const link = { stepRunId: step.id, outputName: "output", mappingKey: null, position: 0 };
+        await expect(store.addStepOutput(null, { ...link, artifactVersionId: randomUUID() })).rejects.toThrow();
+        await expect(
+          store.addStepOutput(newArtifact("x", { id: randomUUID() }), { ...link, artifactVersionId: randomUUID() }),
+        ).rejects.toThrow();
+        expect(await store.listStepOutputs(step.id)).toEqual([]);
+        expect(await store.listArtifactVersions({ artifactName: "x" })).toEqual([]);
+
+        // An unknown step run rolls back the new version too.
+        const id = randomUUID();
+        await expect(
+          store.addStepOutput(newArtifact("x", { id }), { ...link, stepRunId: randomUUID(), artifactVersionId: id }),
+        ).rejects.toThrow();
+        expect(await store.getArtifactVersion(id)).toBeUndefined();
+      });
+    });
+
+    describe("resuming step runs (resetStepRun)", () => {
+      it("puts an unfinished step run back to pending and drops its outputs, keeping the attempt count", async () => {
+        const run = await seedRun("dynamic", { isDynamic: true });
+        const producer = await seedStepRun(run.id, "load");
+        const rows = await addOutput(producer.id, "rows");
+        const step = await seedStepRun(run.id, "split", { status: "running", position: 1 });
+        await store.addStepInputs([{ stepRunId: step.id, artifactVersionId: rows.id, inputName: "arg0" }]);
+        const streamed = await addOutput(step.id, "dynamic::split::output", { mappingKey: "a" });
+        await store.updateStepRun(step.id, { status: "failed", attempt: 2, endedAt: 9_000, error: "killed" });
+
+        await store.resetStepRun(step.id);
+
+        expect(await store.getStepRun(step.id)).toEqual({
+          ...step,
+          status: "pending",
+          attempt: 2,
+          endedAt: null,
+          error: null,
+        });
+        expect(await store.listStepOutputs(step.id)).toEqual([]);
+        // The version itself stays: only the link of the unfinished attempt goes.
+        expect(await store.getArtifactVersion(streamed.id)).toEqual(streamed);
+
+        // The next attempt records its inputs and outputs again from position 0.
+        const rowsAgain = await addOutput(producer.id, "rows", { position: 1 });
+        await store.addStepInputs([{ stepRunId: step.id, artifactVersionId: rowsAgain.id, inputName: "arg0" }]);
+        expect(await store.listStepInputs(step.id)).toEqual([
+          { stepRunId: step.id, artifactVersionId: rowsAgain.id, inputName: "arg0" },
+        ]);
+        const again = await addOutput(step.id, "dynamic::split::output", { mappingKey: "a" });
+        expect(again.version).toBe(2);
+        expect(await store.listStepOutputs(step.id)).toMatchObject([{ artifactVersionId: again.id, position: 0 }]);
+      });
+
+      it("refuses to reset a completed or cached step run, or an unknown one", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train", { status: "running" });
+        const id = randomUUID();
+        await store.completeStepRun({
+          stepRunId: step.id,
+          status: "completed",
+          endedAt: 1,
+          newArtifacts: [newArtifact("model", { id })],
+          outputs: [{ artifactVersionId: id, outputName: "model", mappingKey: null, position: 0 }],
+        });
+        const hit = await seedStepRun(run.id, "train_2", { position: 1 });
+        await store.completeStepRun({
+          stepRunId: hit.id,
+          status: "cached",
+          endedAt: 2,
+          originalStepRunId: step.id,
+          newArtifacts: [],
+          outputs: [{ artifactVersionId: id, outputName: "model", mappingKey: null, position: 0 }],
+        });
+
+        await expect(store.resetStepRun(step.id)).rejects.toThrow();
+        await expect(store.resetStepRun(hit.id)).rejects.toThrow();
+        await expect(store.resetStepRun(randomUUID())).rejects.toThrow();
+        expect((await store.getStepRun(step.id))?.status).toBe("completed");
+        expect(await store.listStepOutputs(step.id)).toHaveLength(1);
+        expect(await store.listStepOutputs(hit.id)).toHaveLength(1);
+      });
+    });
+
+    describe("step inputs", () => {
+      it("records and lists a step run's inputs", async () => {
+        const run = await seedRun();
+        const producer = await seedStepRun(run.id, "load");
+        const rows = await addOutput(producer.id, "training::load::rows", { outputName: "rows" });
+        const schema = await addOutput(producer.id, "training::load::schema", { outputName: "schema", position: 1 });
+        const consumer = await seedStepRun(run.id, "train", { position: 1, upstream: ["load"] });
+        await store.addStepInputs([
+          { stepRunId: consumer.id, artifactVersionId: schema.id, inputName: "arg1" },
+          { stepRunId: consumer.id, artifactVersionId: rows.id, inputName: "arg0" },
+        ]);
+
+        expect(await store.listStepInputs(consumer.id)).toEqual([
+          { stepRunId: consumer.id, artifactVersionId: rows.id, inputName: "arg0" },
+          { stepRunId: consumer.id, artifactVersionId: schema.id, inputName: "arg1" },
+        ]);
+        expect(await store.listStepInputs(producer.id)).toEqual([]);
+      });
+
+      it("writes no input of a batch that names a missing version", async () => {
+        const run = await seedRun();
+        const producer = await seedStepRun(run.id, "load");
+        const rows = await addOutput(producer.id, "rows", { outputName: "rows" });
+        const consumer = await seedStepRun(run.id, "train", { position: 1 });
+        await expect(
+          store.addStepInputs([
+            { stepRunId: consumer.id, artifactVersionId: rows.id, inputName: "arg0" },
+            { stepRunId: consumer.id, artifactVersionId: randomUUID(), inputName: "arg1" },
+          ]),
+        ).rejects.toThrow();
+        expect(await store.listStepInputs(consumer.id)).toEqual([]);
+      });
+    });
+
+    describe("cache lookup", () => {
+      it("finds the newest completed step run with the key, ignoring cached, failed and running ones", async () => {
+        const run = await seedRun();
+        const other = await seedRun();
+        const complete = async (step: StepRunRecord, status: "completed" | "cached", key: string) =>
+          store.completeStepRun({
+            stepRunId: step.id,
+            status,
+            endedAt: Date.now(),
+            cacheKey: key,
+            newArtifacts: [],
+            outputs: [],
+          });
+
+        const older = await seedStepRun(run.id, "train", { status: "running" });
+        await complete(older, "completed", "K");
+        await tick();
+        const newer = await seedStepRun(other.id, "train", { status: "running" });
+        await complete(newer, "completed", "K");
+        await tick();
+        const cached = await seedStepRun(run.id, "train_2");
+        await complete(cached, "cached", "K");
+        await tick();
+        const failed = await seedStepRun(run.id, "train_3");
+        await store.updateStepRun(failed.id, { status: "failed", cacheKey: "K" });
+        await tick();
+        const running = await seedStepRun(run.id, "train_4", { status: "running" });
+        await store.updateStepRun(running.id, { cacheKey: "K" });
+        await tick();
+        const otherKey = await seedStepRun(run.id, "train_5", { status: "running" });
+        await complete(otherKey, "completed", "L");
+
+        const found = await store.findCachedStepRun("K");
+        expect(found?.id).toBe(newer.id);
+        expect(found).toEqual(await store.getStepRun(newer.id));
+        expect((await store.findCachedStepRun("L"))?.id).toBe(otherKey.id);
+        expect(await store.findCachedStepRun("missing")).toBeUndefined();
+      });
+    });
+
+    describe("logs", () => {
+      it("appends lines and lists them oldest first, by run, step run and cursor", async () => {
+        const run = await seedRun();
+        const other = await seedRun();
+        const load = await seedStepRun(run.id, "load");
+        const train = await seedStepRun(run.id, "train", { position: 1 });
+        await store.appendLogs([]);
+        await store.appendLogs([
+          { runId: run.id, stepRunId: null, stream: "log", message: "run started", at: 1 },
+          { runId: run.id, stepRunId: load.id, stream: "stdout", message: "loading", at: 2 },
+          { runId: other.id, stepRunId: null, stream: "log", message: "other run", at: 3 },
+        ]);
+        await store.appendLogs([
+          { runId: run.id, stepRunId: train.id, stream: "stderr", message: "warning: lr high", at: 4 },
+          { runId: run.id, stepRunId: load.id, stream: "stdout", message: "loaded 10 rows", at: 5 },
+        ]);
+
+        const lines = await store.listLogs(run.id);
+        expect(lines.map(({ id: _id, ...line }) => line)).toEqual([
+          { runId: run.id, stepRunId: null, stream: "log", message: "run started", at: 1 },
+          { runId: run.id, stepRunId: load.id, stream: "stdout", message: "loading", at: 2 },
+          { runId: run.id, stepRunId: train.id, stream: "stderr", message: "warning: lr high", at: 4 },
+          { runId: run.id, stepRunId: load.id, stream: "stdout", message: "loaded 10 rows", at: 5 },
+        ]);
+        const ids = lines.map((line) => line.id!);
+        for (const id of ids) expect(Number.isInteger(id)).toBe(true);
+        expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+        expect(new Set(ids).size).toBe(ids.length);
+
+        const messages = (found: { message: string }[]) => found.map((line) => line.message);
+        expect(messages(await store.listLogs(run.id, { afterId: ids[1] }))).toEqual([
+          "warning: lr high",
+          "loaded 10 rows",
+        ]);
+        expect(messages(await store.listLogs(run.id, { stepRunId: load.id }))).toEqual(["loading", "loaded 10 rows"]);
+        expect(messages(await store.listLogs(run.id, { stepRunId: load.id, afterId: ids[1] }))).toEqual([
+          "loaded 10 rows",
+        ]);
+        expect(await store.listLogs(run.id, { afterId: ids[3] })).toEqual([]);
+        expect(messages(await store.listLogs(other.id))).toEqual(["other run"]);
+      });
+
+      it("rejects lines for an unknown run", async () => {
+        await expect(
+          store.appendLogs([{ runId: randomUUID(), stepRunId: null, stream: "log", message: "x", at: 1 }]),
+        ).rejects.toThrow();
+      });
+    });
+
+    describe("stacks", () => {
+      const orchestrator = { type: "orchestrator" as const, name: "local", flavor: "local", config: {} };
+      const artifactStore = {
+        type: "artifact_store" as const,
+        name: "local-files",
+        flavor: "local",
+        config: { root: "/tmp/weir" },
+      };
+
+      it("saves, gets and lists stacks, keeping component order", async () => {
+        const saved = await store.saveStack({ name: "default", components: [orchestrator, artifactStore] });
+        expect(saved).toEqual({
+          name: "default",
+          components: [
+            { id: expect.any(String), ...orchestrator },
+            { id: expect.any(String), ...artifactStore },
+          ],
+          createdAt: expect.any(Number),
+        });
+        expect(await store.getStack("default")).toEqual(saved);
+        expect(await store.getStack("missing")).toBeUndefined();
+
+        const remote = await store.saveStack({
+          name: "cloud",
+          components: [
+            { type: "artifact_store", name: "s3", flavor: "s3", config: { bucket: "b" } },
+            { type: "orchestrator", name: "k8s", flavor: "kubernetes", config: { namespace: "ml" } },
+            { type: "container_registry", name: "ecr", flavor: "ecr", config: {} },
+          ],
+        });
+        expect(await store.listStacks()).toEqual([remote, saved]);
+      });
+
+      it("replaces a stack saved again under the same name", async () => {
+        await store.saveStack({ name: "default", components: [orchestrator, artifactStore] });
+        const replacement = { ...artifactStore, name: "scratch", config: { root: "/scratch" } };
+        const saved = await store.saveStack({ name: "default", components: [replacement] });
+
+        expect(saved.components).toEqual([{ id: expect.any(String), ...replacement }]);
+        expect(await store.getStack("default")).toEqual(saved);
+        expect(await store.listStacks()).toEqual([saved]);
+      });
+
+      it("shares a component between stacks by type and name, updating it on save", async () => {
+        const first = await store.saveStack({ name: "a", components: [orchestrator] });
+        const second = await store.saveStack({
+          name: "b",
+          components: [{ ...orchestrator, flavor: "local-docker", config: { image: "node:20" } }],
+        });
+        expect(second.components[0].id).toBe(first.components[0].id);
+        expect((await store.getStack("a"))?.components).toEqual([
+          {
+            id: first.components[0].id,
+            type: "orchestrator",
+            name: "local",
+            flavor: "local-docker",
+            config: { image: "node:20" },
+          },
+        ]);
+      });
+
+      it("sets and reads the active stack, refusing unknown stacks", async () => {
+        expect(await store.getActiveStackName()).toBeUndefined();
+        await store.saveStack({ name: "default", components: [orchestrator] });
+        await store.saveStack({ name: "cloud", components: [orchestrator] });
+        await store.setActiveStack("default");
+        expect(await store.getActiveStackName()).toBe("default");
+        await store.setActiveStack("cloud");
+        expect(await store.getActiveStackName()).toBe("cloud");
+        await expect(store.setActiveStack("missing")).rejects.toThrow();
+        expect(await store.getActiveStackName()).toBe("cloud");
+      });
+    });
+  });
+}

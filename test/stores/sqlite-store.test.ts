@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { migrations } from "../../src/stores/metadata/migrations.js";
+import { openSqliteStore, SqliteMetadataStore } from "../../src/stores/metadata/sqlite/sqlite-store.js";
+import { metadataStoreConformance } from "./metadata-store.conformance.js";
+
+const root = mkdtempSync(join(tmpdir(), "weir-sqlite-store-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let files = 0;
+/** A fresh database path per call, in a not-yet-existing directory (the store creates it). */
+const freshPath = (under = root) => join(under, `db-${++files}`, "metadata.db");
+
+const conformanceRoot = join(root, "conformance");
+metadataStoreConformance(
+  "sqlite",
+  async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot) }),
+  async () => rmSync(conformanceRoot, { recursive: true, force: true }),
+);
+
+describe("SqliteMetadataStore", () => {
+  const opened: { close(): unknown }[] = [];
+  afterEach(async () => {
+    for (const handle of opened.splice(0)) await handle.close();
+  });
+
+  async function open(path: string): Promise<SqliteMetadataStore> {
+    const store = await openSqliteStore(path);
+    opened.push(store);
+    return store;
+  }
+
+  function raw(path: string): Database.Database {
+    const db = new Database(path);
+    opened.push(db);
+    return db;
+  }
+
+  async function seedRun(store: SqliteMetadataStore) {
+    const snapshot = await store.createSnapshot({
+      pipelineName: "training",
+      isDynamic: false,
+      parameters: {},
+      source: { module: "./p.js" },
+      spec: null,
+    });
+    return store.createRun({
+      name: "training-1",
+      pipelineName: "training",
+      snapshotId: snapshot.id,
+      stackName: "default",
+      isDynamic: false,
+      enableCache: true,
+    });
+  }
+
+  it("keeps the file in WAL mode with foreign keys on", async () => {
+    const path = freshPath();
+    const store = await open(path);
+    await seedRun(store);
+    expect(raw(path).pragma("journal_mode", { simple: true })).toBe("wal");
+    expect((store as unknown as { db: Database.Database }).db.pragma("foreign_keys", { simple: true })).toBe(1);
+  });
+
+  it("works in memory", async () => {
+    const store = await open(":memory:");
+    const run = await seedRun(store);
+    expect(await store.getRun(run.id)).toEqual(run);
+  });
+
+  it("lets two stores on one file see each other's writes", async () => {
+    const path = freshPath();
+    const engine = await open(path);
+    const cli = await open(path);
+
+    const run = await seedRun(engine);
+    expect(await cli.getRun(run.id)).toEqual(run);
+
+    const step = await cli.createStepRun({
+      runId: run.id,
+      invocationId: "train",
+      stepName: "train",
+      position: 0,
+      upstream: [],
+      parameters: {},
+    });
+    await engine.updateStepRun(step.id, { status: "running", attempt: 1 });
+    expect(await cli.getStepRun(step.id)).toMatchObject({ status: "running", attempt: 1 });
+    expect(await engine.listStepRuns(run.id)).toHaveLength(1);
+  });
+
+  it("keeps data across reopening without running migrations again", async () => {
+    const path = freshPath();
+    const first = await open(path);
+    const run = await seedRun(first);
+    await first.saveStack({
+      name: "default",
+      components: [{ type: "orchestrator", name: "local", flavor: "local", config: {} }],
+    });
+    await first.setActiveStack("default");
+    await first.close();
+    const migrationRows = `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`;
+    const recorded = raw(path).prepare(migrationRows).all();
+    expect(recorded.map((row: any) => row.version)).toEqual(migrations.map((m) => m.version));
+
+    const second = await open(path);
+    await second.migrate();
+    expect(await second.getRun(run.id)).toEqual(run);
+    expect(await second.getActiveStackName()).toBe("default");
+    expect(raw(path).prepare(migrationRows).all()).toEqual(recorded);
+  });
+
+  it("enforces the step configuration owner CHECK in the database itself", async () => {
+    const path = freshPath();
+    const store = await open(path);
+    const run = await seedRun(store);
+    const step = await store.createStepRun({
+      runId: run.id,
+      invocationId: "train",
+      stepName: "train",
+      position: 0,
+      upstream: [],
+      parameters: {},
+    });
+    const db = raw(path);
+    db.pragma("foreign_keys = ON");
+    const insert = db.prepare(
+      `INSERT INTO step_configurations (id, snapshot_id, step_run_id, invocation_id, step_name, config)
+       VALUES (?, ?, ?, 'train', 'train', '{}')`,
+    );
+    expect(() => insert.run("both", run.snapshotId, step.id)).toThrow(/CHECK constraint failed/);
+    expect(() => insert.run("neither", null, null)).toThrow(/CHECK constraint failed/);
+    expect(() => insert.run("snapshot", run.snapshotId, null)).not.toThrow();
+    expect(() => insert.run("step-run", null, step.id)).not.toThrow();
+  });
+
+  it("declares migrations with unique, increasing versions and portable DDL for both dialects", () => {
+    const versions = migrations.map((m) => m.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(versions).size).toBe(versions.length);
+    for (const migration of migrations) {
+      expect(migration.up("postgres").length).toBe(migration.up("sqlite").length);
+      expect(migration.up("postgres").join("\n")).not.toMatch(/AUTOINCREMENT/);
+    }
+  });
+});

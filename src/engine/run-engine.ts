@@ -676,9 +676,9 @@ export class RunEngine implements GraphBuilder {
         node,
       );
     }
+    // Dependents read failedRoot when woken, so it is set before settling.
+    if (status === "skipped") node.failedRoot = upstreamRoot ?? node;
     node.settle(status);
-    if (status === "skipped" && upstreamRoot) node.failedRoot = upstreamRoot;
-    if (status === "skipped" && !upstreamRoot) node.failedRoot = node;
     this.unsettled -= 1;
     this.checkIdle();
   }

@@ -3,6 +3,7 @@ import { loadStoredArtifact } from "../engine/executor.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
 import type { ArtifactVersionRecord, MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 
 /** One step run as `run.steps` and the Client show it. */
@@ -69,10 +70,25 @@ export function stepView(record: StepRunRecord): StepRunView {
   };
 }
 
+/**
+ * Whether the process driving an unfinished run is still there: on this host its pid is
+ * checked directly; elsewhere the heartbeat must be recent.
+ */
 export function isAlive(run: RunRecord, now = Date.now()): boolean {
   if (run.status !== "running" && run.status !== "initializing") return false;
+  const [host, pid] = (run.owner ?? "").split(":");
+  if (host === hostname() && pid && !processExists(Number(pid))) return false;
   const lastSign = run.heartbeatAt ?? run.createdAt;
   return now - lastSign < STALE_AFTER_MS;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 export async function buildRunView(store: MetadataStore, run: RunRecord): Promise<PipelineRun> {

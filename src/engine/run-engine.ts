@@ -288,6 +288,9 @@ export class RunEngine implements GraphBuilder {
     const deps = [...new Set(refs.map((ref) => this.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
     const upstream = [...new Set(refs.map((ref) => this.upstreamOf(ref)))];
     const recorded = this.options.recorded?.get(invocationId);
+    if (recorded && recorded.record.stepName !== step.name) {
+      throw new NonDeterminismError(`${invocationId} (${recorded.record.stepName})`, `${invocationId} (${step.name})`, recorded.record.position);
+    }
     const node = new Node(
       recorded?.record.id ?? crypto.randomUUID(),
       invocationId,
@@ -301,9 +304,9 @@ export class RunEngine implements GraphBuilder {
     this.nodes.set(invocationId, node);
     this.unsettled += 1;
 
+    if (recorded) node.attempt = recorded.record.attempt;
     if (recorded && (recorded.record.status === "completed" || recorded.record.status === "cached")) {
       // Resume: this step already ran in this run; answer from the record.
-      node.attempt = recorded.record.attempt;
       for (const out of recorded.outputs) {
         if (out.mappingKey === null) node.output = out.artifact;
         else node.items.push({ key: out.mappingKey, artifact: out.artifact });
@@ -512,7 +515,8 @@ export class RunEngine implements GraphBuilder {
       const maxAttempts = 1 + (retry.maxRetries ?? 0);
       const attemptErrors: { attempt: number; error: string }[] = [];
       let delay = retry.delayMs ?? 0;
-      for (;;) {
+      // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
+      for (let tries = 1; ; tries++) {
         node.attempt += 1;
         node.status = "running";
         const startedAt = Date.now();
@@ -526,7 +530,7 @@ export class RunEngine implements GraphBuilder {
         } catch (error) {
           const err = error instanceof Error ? error : new Error(String(error));
           attemptErrors.push({ attempt, error: errorMessage(err) });
-          if (node.attempt >= maxAttempts || this.stopping) {
+          if (tries >= maxAttempts || this.stopping) {
             node.error = err;
             await this.runHook(node, "onFailure", err);
             this.finish(node, "failed", err, true, undefined, { attempts: attemptErrors });

@@ -1,6 +1,6 @@
 import { OrchestratorNotSupportedError, PipelineDefinitionError, ResumeError, RunNotFoundError } from "../authoring/errors.js";
 import type { PipelineDefinition } from "../authoring/pipeline.js";
-import { buildRunView, type PipelineRun } from "../client/run-view.js";
+import { buildRunView, isAlive, type PipelineRun } from "../client/run-view.js";
 import { openMetadataStore, weirHome } from "../config/home.js";
 import { resolveStack, type Stack } from "../stack/stack.js";
 import type { MetadataStore } from "../stores/metadata/types.js";
@@ -95,6 +95,9 @@ export async function resumeRun(
     throw new ResumeError(`run ${runId} belongs to pipeline "${run.pipelineName}", not "${options.pipeline.name}"`);
   }
   if (run.status === "completed") throw new ResumeError(`run ${runId} of "${run.pipelineName}" already completed; nothing to resume`);
+  if (isAlive(run)) {
+    throw new ResumeError(`run ${runId} of "${run.pipelineName}" is still running (process ${run.owner}); resume it once that process has ended`);
+  }
   const stack = await resolveStack(store, options.stack ?? run.stackName, home);
   try {
     await orchestrateRun({ runId, stack, orchestrator: stack.orchestrator, home, resume: true });

@@ -1,0 +1,158 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { Client } from "../../client/client.js";
+import type { PipelineRun, StepRunView } from "../../client/run-view.js";
+import { resumeRun } from "../../engine/submit.js";
+import type { RunStatus } from "../../stores/metadata/types.js";
+import { details, formatTime, formatValue, printRunResult, runStatus, shortId, span, table } from "../output.js";
+import { resolveRunId } from "../resolve.js";
+
+const RUN_STATUSES: RunStatus[] = ["initializing", "running", "completed", "failed"];
+
+export function registerRunsCommands(program: Command): void {
+  const runs = program.command("runs").description("inspect, compare and resume pipeline runs");
+
+  runs
+    .command("list")
+    .description("list runs, newest first")
+    .option("--pipeline <name>", "only runs of this pipeline")
+    .option("--status <status>", `only runs in this status (${RUN_STATUSES.join(", ")})`, parseStatus)
+    .option("--limit <n>", "at most this many runs", positiveInteger, 20)
+    .action(async (flags: { pipeline?: string; status?: RunStatus; limit: number }) => {
+      const list = await new Client().listRuns({ pipelineName: flags.pipeline, status: flags.status, limit: flags.limit });
+      if (list.length === 0) {
+        console.log("no runs yet");
+        return;
+      }
+      console.log(
+        table(
+          ["id", "name", "pipeline", "status", "dynamic", "steps", "started", "duration"],
+          list.map((r) => [
+            shortId(r.id),
+            r.name,
+            r.pipelineName,
+            runStatus(r),
+            r.isDynamic ? "yes" : "no",
+            r.steps.length,
+            formatTime(r.startedAt ?? r.createdAt),
+            span(r.startedAt, r.endedAt),
+          ]),
+        ),
+      );
+    });
+
+  runs
+    .command("show")
+    .description("a run's details and its step runs")
+    .argument("<run>", "run id, unique id prefix, or run name")
+    .action(async (ref: string) => {
+      const run = await new Client().getRun(await resolveRunId(ref));
+      console.log(
+        details([
+          ["run", run.id],
+          ["name", run.name],
+          ["pipeline", run.pipelineName],
+          ["status", runStatus(run)],
+          ["dynamic", run.isDynamic ? "yes" : "no"],
+          ["stack", run.stackName],
+          ["created", formatTime(run.createdAt)],
+          ["started", formatTime(run.startedAt)],
+          ["ended", formatTime(run.endedAt)],
+          ["duration", span(run.startedAt, run.endedAt)],
+          ["fingerprint", run.fingerprint],
+          ["error", run.error ?? undefined],
+        ]),
+      );
+      if (run.steps.length > 0) {
+        console.log(
+          table(
+            ["name", "step", "status", "attempts", "mapping key", "started", "duration", "error"],
+            run.steps.map((s) => [
+              s.name,
+              s.stepName,
+              s.status,
+              s.attempts,
+              s.mappingKey ?? "",
+              formatTime(s.startedAt),
+              span(s.startedAt, s.endedAt),
+              (s.error ?? "").slice(0, 80),
+            ]),
+          ),
+        );
+      }
+      if (run.status === "completed") console.log(`output:\n${formatValue(await run.output())}`);
+    });
+
+  runs
+    .command("graph")
+    .description("the executed graph of a run as text")
+    .argument("<run>", "run id, unique id prefix, or run name")
+    .action(async (ref: string) => {
+      const run = await new Client().getRun(await resolveRunId(ref));
+      console.log(`${run.pipelineName} · run ${run.id} · ${runStatus(run)}`);
+      for (const s of run.steps) {
+        // Mapped step runs are indented one level per mapping key (`a.b` is nested twice).
+        const depth = s.mappingKey ? s.mappingKey.split(".").length : 0;
+        const from = s.upstream.length > 0 ? ` <- ${s.upstream.join(", ")}` : "";
+        console.log(`${"  ".repeat(depth + 1)}${s.name} [${s.status}]${from}`);
+      }
+    });
+
+  runs
+    .command("resume")
+    .description("continue a failed or interrupted run in place (completed step runs are not run again)")
+    .argument("<run>", "run id, unique id prefix, or run name")
+    .option("--stack <name>", "stack to resume on (default: the run's own stack)")
+    .action(async (ref: string, flags: { stack?: string }) => {
+      const run = await resumeRun(await resolveRunId(ref), { stack: flags.stack });
+      await printRunResult(run);
+      if (run.status !== "completed") process.exitCode = 1;
+    });
+
+  runs
+    .command("diff")
+    .description("compare the executed graphs of two runs")
+    .argument("<a>", "first run")
+    .argument("<b>", "second run")
+    .action(async (refA: string, refB: string) => {
+      const client = new Client();
+      const a = await client.getRun(await resolveRunId(refA));
+      const b = await client.getRun(await resolveRunId(refB));
+      console.log(graphDiff(a, b));
+    });
+}
+
+/** Which step invocations only one run has, and which have different upstream in the two. */
+export function graphDiff(a: PipelineRun, b: PipelineRun): string {
+  const upstreamOf = (steps: StepRunView[]) => new Map(steps.map((s) => [s.name, [...s.upstream].sort().join(", ")]));
+  const inA = upstreamOf(a.steps);
+  const inB = upstreamOf(b.steps);
+  const onlyA = [...inA.keys()].filter((name) => !inB.has(name));
+  const onlyB = [...inB.keys()].filter((name) => !inA.has(name));
+  const changed = [...inA.keys()].filter((name) => inB.has(name) && inA.get(name) !== inB.get(name));
+  const title = `A ${a.id} (${a.pipelineName})\nB ${b.id} (${b.pipelineName})`;
+  const sameFingerprint = a.fingerprint !== null && a.fingerprint === b.fingerprint;
+  if (sameFingerprint || onlyA.length + onlyB.length + changed.length === 0) {
+    return `${title}\nsame graph (${inA.size} step runs)`;
+  }
+  const lines = [title];
+  if (onlyA.length > 0) lines.push("only in A:", ...onlyA.map((name) => `  - ${name}`));
+  if (onlyB.length > 0) lines.push("only in B:", ...onlyB.map((name) => `  + ${name}`));
+  if (changed.length > 0) {
+    lines.push("different upstream:");
+    for (const name of changed) lines.push(`  ~ ${name}: A <- [${inA.get(name)}]  B <- [${inB.get(name)}]`);
+  }
+  return lines.join("\n");
+}
+
+function parseStatus(value: string): RunStatus {
+  if (!RUN_STATUSES.includes(value as RunStatus)) {
+    throw new InvalidArgumentError(`must be one of ${RUN_STATUSES.join(", ")}`);
+  }
+  return value as RunStatus;
+}
+
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+}

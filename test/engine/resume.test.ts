@@ -40,6 +40,8 @@ describe("resume", () => {
       ["resume_third", "completed", 1],
     ]);
     expect(resumed.steps[1].id).toBe(failed.steps[1].id);
+    // The orchestrator run id survives a restart of the orchestration.
+    expect(resumed.orchestratorRunId).toBe(failed.orchestratorRunId);
   });
 
   it("replays a dynamic function, answering completed steps from the record", async () => {

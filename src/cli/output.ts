@@ -37,7 +37,7 @@ export function reportError(error: unknown): number {
 
 export function table(head: string[], rows: (string | number)[][]): string {
   // No colours: the output is read by people and by scripts alike.
-  const t = new Table({ head, style: { head: [], border: [] } });
+  const t = new Table({ head, style: { head: [], border: [], compact: true } });
   t.push(...rows.map((row) => row.map(String)));
   return t.toString();
 }
@@ -89,6 +89,12 @@ export function formatValue(value: unknown, max = 2000): string {
   }
   text ??= inspect(value, { depth: 6 });
   return text.length > max ? `${text.slice(0, max)}\n… (${text.length - max} more characters)` : text;
+}
+
+/** A value on one table line. */
+export function oneLine(value: unknown, max = 60): string {
+  const text = formatValue(value, Infinity).replace(/\s*\n\s*/g, " ");
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 export function runStatus(run: Pick<PipelineRun, "status" | "alive">): string {

@@ -46,7 +46,7 @@ export function showProgress(pipelineName: string, since: number): () => void {
       if (!run || !timer) return;
       runId = run.id;
       const line = progressLine(run, await store.listStepRuns(run.id), Date.now() - (run.startedAt ?? run.createdAt));
-      rawWrite(`${CLEAR_LINE}${line.slice(0, Math.max(20, (process.stdout.columns ?? 80) - 1))}`);
+      rawWrite(`${CLEAR_LINE}${line.slice(0, Math.max(20, (process.stdout.columns || 80) - 1))}`);
       lineShown = true;
     } finally {
       busy = false;

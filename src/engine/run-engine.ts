@@ -55,6 +55,9 @@ interface Waitable {
   onSettled(listener: () => void): void;
 }
 
+/** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
+const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
+
 type FinalStatus = "completed" | "cached" | "failed" | "skipped";
 
 class Node implements Waitable {
@@ -112,7 +115,9 @@ class MapGroup implements Waitable {
   settled = false;
   failedRoot: Node | undefined;
   closed = false;
-  readonly results: { key: string; path: string; value: unknown }[] = [];
+  /** Closed and every result delivered: children may close too. */
+  drained = false;
+  readonly results: { key: string; path: string; value: unknown; delivered: boolean }[] = [];
   readonly children: MapGroup[] = [];
   private pendingResults = 0;
   private listeners: (() => void)[] = [];
@@ -134,6 +139,9 @@ class MapGroup implements Waitable {
   }
   resultDone(): void {
     this.pendingResults -= 1;
+  }
+  get hasPendingResults(): boolean {
+    return this.pendingResults > 0;
   }
 
   /** Settles when closed and all results are in; the engine calls this whenever that may have changed. */
@@ -178,6 +186,7 @@ export class RunEngine implements GraphBuilder {
   readonly isDynamic: boolean;
   readonly pipelineName: string;
   private readonly nodes = new Map<string, Node>();
+  private readonly nodesById = new Map<string, Node>();
   private readonly groups = new Map<string, MapGroup>();
   private readonly namer = new InvocationNamer();
   private readonly readyQueue: Node[] = [];
@@ -302,6 +311,7 @@ export class RunEngine implements GraphBuilder {
       upstream,
     );
     this.nodes.set(invocationId, node);
+    this.nodesById.set(node.id, node);
     this.unsettled += 1;
 
     if (recorded) node.attempt = recorded.record.attempt;
@@ -373,8 +383,8 @@ export class RunEngine implements GraphBuilder {
     } else if (ref.kind === "mapped") {
       const parent = this.groups.get(ref.group)!;
       parent.children.push(group);
-      for (const result of parent.results) this.expandItem(group, result.key, result.value);
-      if (parent.closed) this.closeGroup(group, parent.failedRoot);
+      for (const result of parent.results) if (result.delivered) this.expandItem(group, result.key, result.value);
+      if (parent.drained) this.closeGroup(group, parent.failedRoot);
     } else {
       throw new MapInputError(`map() takes a dynamicOutput step's output or a mapped handle, not the ${ref.kind} handle`);
     }
@@ -405,7 +415,7 @@ export class RunEngine implements GraphBuilder {
 
   private expandItem(group: MapGroup, key: string, item: unknown): void {
     const path = childPath(group.parentPath, key);
-    const entry = { key, path, value: undefined as unknown };
+    const entry = { key, path, value: undefined as unknown, delivered: false };
     group.results.push(entry);
     if (this.stopping) return;
     let result: unknown;
@@ -417,6 +427,7 @@ export class RunEngine implements GraphBuilder {
     }
     const deliver = (value: unknown) => {
       entry.value = value;
+      entry.delivered = true;
       for (const child of group.children) this.expandItem(child, key, value);
     };
     if (isPromiseLike(result) && !isHandle(result)) {
@@ -428,7 +439,7 @@ export class RunEngine implements GraphBuilder {
         .finally(() => {
           group.resultDone();
           this.functionWork -= 1;
-          group.maybeSettle(() => this.resultWaitables(group));
+          this.groupChanged(group);
           this.checkIdle();
         });
     } else {
@@ -439,7 +450,15 @@ export class RunEngine implements GraphBuilder {
   private closeGroup(group: MapGroup, failedRoot: Node | undefined): void {
     group.closed = true;
     group.failedRoot ??= failedRoot;
-    for (const child of group.children) this.closeGroup(child, failedRoot);
+    this.groupChanged(group);
+  }
+
+  /** Children of a group close once it is closed and has delivered every result. */
+  private groupChanged(group: MapGroup): void {
+    if (group.closed && !group.drained && !group.hasPendingResults) {
+      group.drained = true;
+      for (const child of group.children) this.closeGroup(child, group.failedRoot);
+    }
     group.maybeSettle(() => this.resultWaitables(group));
   }
 
@@ -573,7 +592,7 @@ export class RunEngine implements GraphBuilder {
   private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {
     const key = item.mappingKey!;
     const artifact = toRef(item.artifact);
-    if (item.value !== undefined || item.artifact.materializer === "weir.none") this.values.set(artifact.id, item.value);
+    this.remember(artifact, item);
     const position = node.items.length;
     node.items.push({ key, artifact });
     await this.write(
@@ -594,7 +613,7 @@ export class RunEngine implements GraphBuilder {
   private async complete(node: Node, result: AttemptResult, cacheKey: string | null): Promise<void> {
     if (result.output) {
       node.output = toRef(result.output.artifact);
-      if ("value" in result.output) this.values.set(node.output.id, result.output.value);
+      this.remember(node.output, result.output);
     }
     const endedAt = Date.now();
     await this.write(
@@ -799,6 +818,11 @@ export class RunEngine implements GraphBuilder {
     return loadStoredArtifact(ref, this.options);
   };
 
+  /** Keeps small values produced in this process in memory; large ones are read back from the store. */
+  private remember(ref: ArtifactRef, produced: ProducedArtifact): void {
+    if ("value" in produced && ref.size <= IN_MEMORY_VALUE_LIMIT) this.values.set(ref.id, produced.value);
+  }
+
   private observe(waitable: Waitable): void {
     if (waitable instanceof Node) {
       waitable.observed = true;
@@ -902,13 +926,8 @@ export class RunEngine implements GraphBuilder {
     const lines = this.logBuffer;
     this.logBuffer = [];
     // Lines belong to step runs whose rows must exist first.
-    await Promise.all([...new Set(lines.map((l) => l.stepRunId))].map((id) => (id ? this.nodeById(id)?.writes : undefined)));
+    await Promise.all([...new Set(lines.map((l) => l.stepRunId))].map((id) => (id ? this.nodesById.get(id)?.writes : undefined)));
     await this.options.store.appendLogs(lines).catch((error) => (this.storeError ??= error));
-  }
-
-  private nodeById(id: string): Node | undefined {
-    for (const node of this.nodes.values()) if (node.id === id) return node;
-    return undefined;
   }
 
   /** Chains a metadata write after the node's earlier writes; store failures fail the run. */

@@ -3,6 +3,7 @@ import { StackError } from "../authoring/errors.js";
 import { weirHome } from "../config/home.js";
 import type { BaseOrchestrator } from "../orchestrators/base.js";
 import { LocalOrchestrator } from "../orchestrators/local/local-orchestrator.js";
+import { LocalProcessOrchestrator } from "../orchestrators/local-process/local-process-orchestrator.js";
 import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
 import type { ComponentRecord, MetadataStore, StackRecord } from "../stores/metadata/types.js";
@@ -68,7 +69,10 @@ export function defaultStack(home = weirHome()): Stack {
 type OrchestratorFactory = (config: Record<string, unknown>) => BaseOrchestrator;
 type ArtifactStoreFactory = (config: Record<string, unknown>, name: string) => ArtifactStore;
 
-const orchestratorFlavors = new Map<string, OrchestratorFactory>([["local", (config) => new LocalOrchestrator(config)]]);
+const orchestratorFlavors = new Map<string, OrchestratorFactory>([
+  ["local", (config) => new LocalOrchestrator(config)],
+  ["local_process", (config) => new LocalProcessOrchestrator(config)],
+]);
 const artifactStoreFlavors = new Map<string, ArtifactStoreFactory>([
   ["local", (config, name) => new LocalArtifactStore({ path: String(config.path), name })],
 ]);

@@ -167,6 +167,31 @@ describe("map and collect in dynamic pipelines", () => {
     expect(await p({ names: ["a"] })).toBe("few");
   });
 
+  it("an async per-item function may branch on awaited values, and later maps wait for it", async () => {
+    const numbers = step({ dynamicOutput: true }, function* few_numbers() {
+      for (const n of [1, 2, 3]) yield new DynamicOutput(n, { mappingKey: `n${n}` });
+    });
+    const twiceStep = step(async function twice(x: number) {
+      await sleep(10 * x);
+      return x * 2;
+    });
+    const negateStep = step(function negate(x: number) {
+      return -x;
+    });
+    const plusOne = step(function plus_one(x: number) {
+      return x + 1;
+    });
+    const p = pipeline({ name: "async_branching_map", dynamic: true }, async () => {
+      const branched = numbers().map(async (item) => ((await twiceStep(item)) > 2 ? negateStep(item) : item));
+      return branched.map(plusOne).collect();
+    });
+    const run = await p.run();
+    expect(run.error).toBeNull();
+    expect(await run.output()).toEqual([2, -1, -2]);
+    expect(run.steps.map((s) => s.name)).toEqual(expect.arrayContaining(["negate[n2]", "negate[n3]", "plus_one[n1]", "plus_one[n3]"]));
+    expect(run.steps.map((s) => s.name)).not.toContain("negate[n1]");
+  });
+
   it("awaiting a dynamic output handle gives all item values", async () => {
     const p = pipeline({ name: "await_items", dynamic: true }, async () => {
       const values = await filesInDirectory(["q", "r"]);

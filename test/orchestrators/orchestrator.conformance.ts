@@ -61,6 +61,7 @@ export function orchestratorConformance(name: string, makeOrchestrator: () => Ba
 
       // Calling the pipeline (active stack = this one) rejects with PipelineRunFailedError.
       const store = await openMetadataStore();
+      const previous = await store.getActiveStackName();
       await store.setActiveStack(stack.name);
       try {
         const error = await fx.failing().then(
@@ -71,7 +72,7 @@ export function orchestratorConformance(name: string, makeOrchestrator: () => Ba
         expect((error as PipelineRunFailedError).failedSteps).toEqual(["explode"]);
         expect((error as Error).message).toContain("boom from explode");
       } finally {
-        await store.setActiveStack("default");
+        if (previous) await store.setActiveStack(previous);
       }
     });
 

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -145,5 +146,145 @@ describe("SqliteMetadataStore", () => {
       expect(migration.up("postgres").length).toBe(migration.up("sqlite").length);
       expect(migration.up("postgres").join("\n")).not.toMatch(/AUTOINCREMENT/);
     }
+  });
+});
+
+describe("SqliteMetadataStore write batching", () => {
+  const opened: { close(): unknown }[] = [];
+  afterEach(async () => {
+    for (const handle of opened.splice(0)) await handle.close();
+  });
+
+  async function setup() {
+    const path = freshPath();
+    const store = await openSqliteStore(path);
+    opened.push(store);
+    const snapshot = await store.createSnapshot({
+      pipelineName: "batching",
+      isDynamic: true,
+      parameters: {},
+      source: { module: "./p.js" },
+      spec: null,
+    });
+    const run = await store.createRun({
+      name: "batching-1",
+      pipelineName: "batching",
+      snapshotId: snapshot.id,
+      stackName: "default",
+      isDynamic: true,
+      enableCache: false,
+    });
+    const other = new Database(path, { readonly: true });
+    opened.push(other);
+    const committedStepRuns = () => other.prepare(`SELECT invocation_id FROM step_runs ORDER BY position`).pluck().all();
+    const newStep = (invocationId: string, position: number, configuration?: unknown) => ({
+      runId: run.id,
+      invocationId,
+      stepName: invocationId,
+      position,
+      upstream: [],
+      parameters: {},
+      configuration,
+    });
+    return { path, store, run, committedStepRuns, newStep };
+  }
+
+  it("commits the writes of one turn together, and resolves each once it is committed", async () => {
+    const { store, committedStepRuns, newStep } = await setup();
+    const writes = [store.createStepRun(newStep("a", 0)), store.createStepRun(newStep("b", 1))];
+    // Queued, not yet committed: another connection sees nothing yet.
+    expect(committedStepRuns()).toEqual([]);
+    await writes[0];
+    expect(committedStepRuns()).toEqual(["a", "b"]);
+    await writes[1];
+  });
+
+  it("fails only the write that fails, rolling back all of it, and keeps the rest of the batch", async () => {
+    const { store, committedStepRuns, newStep } = await setup();
+    const missingVersion = randomUUID();
+    const modelId = randomUUID();
+    const a = store.createStepRun(newStep("a", 0));
+    const duplicate = store.createStepRun({ ...newStep("a", 1, { retries: 1 }), id: randomUUID() });
+    const b = store.createStepRun(newStep("b", 2));
+    const aRecord = await a;
+    const completion = store.completeStepRun({
+      stepRunId: aRecord.id,
+      status: "completed",
+      endedAt: 1,
+      newArtifacts: [
+        {
+          id: modelId,
+          artifactName: "batching::a::output",
+          uri: "/x",
+          dataType: "object",
+          materializer: "weir.json",
+          contentHash: "h",
+          size: 1,
+        },
+      ],
+      outputs: [
+        { artifactVersionId: modelId, outputName: "output", mappingKey: null, position: 0 },
+        { artifactVersionId: missingVersion, outputName: "aux", mappingKey: null, position: 1 },
+      ],
+    });
+    const update = store.updateStepRun(aRecord.id, { status: "running", attempt: 1 });
+    const results = await Promise.allSettled([duplicate, b, completion, update]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled", "rejected", "fulfilled"]);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+    expect(committedStepRuns()).toEqual(["a", "b"]);
+    expect(await store.getStepRun(aRecord.id)).toMatchObject({ status: "running", attempt: 1, endedAt: null });
+    expect(await store.getArtifactVersion(modelId)).toBeUndefined();
+    expect(await store.listStepOutputs(aRecord.id)).toEqual([]);
+  });
+
+  it("lets reads see earlier writes that were not awaited", async () => {
+    const { store, run, newStep } = await setup();
+    const created = store.createStepRun(newStep("a", 0));
+    const found = await store.findStepRun(run.id, "a");
+    expect(found).toEqual(await created);
+    void store.updateStepRun(found!.id, { status: "running", attempt: 1 });
+    expect(await store.getStepRun(found!.id)).toMatchObject({ status: "running", attempt: 1 });
+  });
+
+  it("applies writes in call order", async () => {
+    const { store, newStep } = await setup();
+    const step = await store.createStepRun(newStep("a", 0));
+    const patches = [
+      store.updateStepRun(step.id, { status: "running", attempt: 1 }),
+      store.updateStepRun(step.id, { status: "failed", attempt: 1, error: "first" }),
+      store.updateStepRun(step.id, { status: "running", attempt: 2, error: null }),
+    ];
+    await Promise.all(patches);
+    expect(await store.getStepRun(step.id)).toMatchObject({ status: "running", attempt: 2, error: null });
+  });
+
+  it("takes the values of a write when it is called, not when it is committed", async () => {
+    const { store, newStep } = await setup();
+    const step = await store.createStepRun(newStep("a", 0));
+    const metadata: Record<string, unknown> = { rows: 1 };
+    const write = store.updateStepRun(step.id, { metadata });
+    metadata.rows = 2;
+    await write;
+    expect((await store.getStepRun(step.id))?.metadata).toEqual({ rows: 1 });
+  });
+
+  it("commits thousands of queued writes (several transactions) in order", async () => {
+    const { store, run, newStep } = await setup();
+    const count = 10_000;
+    const records = await Promise.all(Array.from({ length: count }, (_, i) => store.createStepRun(newStep(`s_${i}`, i))));
+    expect(new Set(records.map((r) => r.id)).size).toBe(count);
+    const listed = await store.listStepRuns(run.id);
+    expect(listed.map((r) => r.position)).toEqual(records.map((r) => r.position));
+  });
+
+  it("commits pending writes on close, and rejects writes after it", async () => {
+    const { path, store, run, newStep } = await setup();
+    const pending = store.createStepRun(newStep("a", 0));
+    await store.close();
+    await expect(pending).resolves.toMatchObject({ invocationId: "a" });
+    await expect(store.createStepRun(newStep("b", 1))).rejects.toThrow();
+    const reopened = await openSqliteStore(path);
+    opened.push(reopened);
+    expect((await reopened.listStepRuns(run.id)).map((r) => r.invocationId)).toEqual(["a"]);
   });
 });

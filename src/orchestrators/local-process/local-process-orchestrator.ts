@@ -1,0 +1,100 @@
+import { availableParallelism, totalmem } from "node:os";
+import { StackError } from "../../authoring/errors.js";
+import { parseMemory } from "../../authoring/resources.js";
+import type { StepLauncher } from "../../engine/launcher.js";
+import { orchestrateRun } from "../../engine/orchestrate.js";
+import type { Stack } from "../../stack/stack.js";
+import type { RunRecord, SnapshotRecord } from "../../stores/metadata/types.js";
+import { BaseOrchestrator, type OrchestratorConfig, type SubmissionResult } from "../base.js";
+import { ProcessLauncher } from "./process-launcher.js";
+import type { Capacity } from "./resource-pool.js";
+
+export interface LocalProcessOrchestratorConfig extends OrchestratorConfig {
+  /** CPUs steps may reserve in total (default: `os.availableParallelism()`). */
+  cpus?: number;
+  /** Memory steps may reserve in total, e.g. "8GB" (default: `os.totalmem()`). */
+  memory?: string;
+  /** GPUs steps may reserve (default 0); step processes see theirs in CUDA_VISIBLE_DEVICES. */
+  gpus?: number;
+  /** Copy step output to this process's terminal as well (default true). */
+  echoOutput?: boolean;
+}
+
+/**
+ * The seed's Local Docker orchestrator with processes instead of containers: the engine
+ * (and a dynamic pipeline's function) runs in the caller's process, like the local
+ * orchestrator, and every step attempt runs in its own child process, admitted by its
+ * resource settings and limited to its memory setting (V8 heap).
+ */
+export class LocalProcessOrchestrator extends BaseOrchestrator {
+  override readonly flavor = "local_process";
+  override readonly config: LocalProcessOrchestratorConfig;
+  readonly capacity: Capacity;
+
+  constructor(config: LocalProcessOrchestratorConfig = {}) {
+    super(config);
+    this.config = config;
+    this.capacity = capacityOf(this.name, config);
+  }
+
+  async submitPipeline(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, placeholderRun?: RunRecord) {
+    return this.runHere(snapshot, stack, environment, placeholderRun);
+  }
+
+  override async submitDynamicPipeline(
+    snapshot: SnapshotRecord,
+    stack: Stack,
+    environment: Record<string, string>,
+    placeholderRun?: RunRecord,
+  ): Promise<SubmissionResult | undefined> {
+    return this.runHere(snapshot, stack, environment, placeholderRun);
+  }
+
+  private async runHere(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, run?: RunRecord) {
+    if (!run) throw new Error(`orchestrator "${this.name}" needs the placeholder run of snapshot ${snapshot.id}`);
+    await orchestrateRun({ runId: run.id, stack, orchestrator: this, home: environment.WEIR_HOME });
+    return undefined;
+  }
+
+  override createLauncher(stack: Stack): StepLauncher {
+    const store = stack.artifactStore;
+    // A step process re-opens the store from its flavor and root; only the local one can be.
+    if (store.flavor !== "local") {
+      throw new StackError(
+        `orchestrator "${this.name}" (local_process) runs steps in child processes, which can open ` +
+          `the "local" artifact store only; stack "${stack.name}" uses the "${store.flavor}" flavor`,
+      );
+    }
+    return new ProcessLauncher({
+      orchestratorName: this.name,
+      capacity: this.capacity,
+      // The engine hands over at most this many attempts; admission by resources is the real gate.
+      maxParallel: this.config.maxParallel ?? Math.max(1, Math.floor(this.capacity.cpus)),
+      artifactStore: { flavor: store.flavor, name: store.name, root: store.root },
+      orchestratorRunId: (runId) => `${this.flavor}-${runId}`,
+      echoOutput: this.config.echoOutput,
+    });
+  }
+}
+
+/** The capacity from the config, defaulting to this machine; invalid values name the orchestrator. */
+function capacityOf(name: string, config: LocalProcessOrchestratorConfig): Capacity {
+  const problem = (field: string, expected: string, got: unknown) =>
+    new StackError(`orchestrator "${name}" (local_process): config "${field}" must be ${expected}, got ${JSON.stringify(got)}`);
+  const { cpus = availableParallelism(), memory, gpus = 0, maxParallel } = config;
+  if (typeof cpus !== "number" || !Number.isFinite(cpus) || cpus <= 0) throw problem("cpus", "a positive number", cpus);
+  if (typeof gpus !== "number" || !Number.isInteger(gpus) || gpus < 0) throw problem("gpus", "a whole number ≥ 0", gpus);
+  if (maxParallel !== undefined && (!Number.isInteger(maxParallel) || maxParallel < 1)) {
+    throw problem("maxParallel", "a whole number ≥ 1", maxParallel);
+  }
+  let memoryBytes = totalmem();
+  if (memory !== undefined) {
+    const parsed = typeof memory === "string" ? parseMemory(memory) : undefined;
+    if (parsed === undefined || parsed <= 0) throw problem("memory", 'a size with a unit like "8GB"', memory);
+    memoryBytes = parsed;
+  }
+  // Device ids: the ones this process may use (CUDA_VISIBLE_DEVICES), else 0…gpus-1.
+  const visible = process.env.CUDA_VISIBLE_DEVICES?.split(",").filter((id) => id.trim() !== "") ?? [];
+  const gpuIds = Array.from({ length: gpus }, (_, i) => visible[i] ?? String(i));
+  return { cpus, memoryBytes, gpuIds };
+}

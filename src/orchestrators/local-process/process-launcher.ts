@@ -1,0 +1,234 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, resolve } from "node:path";
+import type { Readable } from "node:stream";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { errorMessage, WeirError } from "../../authoring/errors.js";
+import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
+import { reviveError, type ArtifactStoreConfig, type ChildMessage, type StartMessage } from "./protocol.js";
+import { requestOf, ResourcePool, type Capacity, type Grant } from "./resource-pool.js";
+
+/** A step asks for more CPUs, memory or GPUs than the orchestrator has at all. */
+export class ResourceRequestError extends WeirError {}
+
+/** A step process died before reporting an outcome (exit, signal, out of memory). */
+export class StepProcessError extends WeirError {}
+
+export interface ProcessLauncherOptions {
+  orchestratorName: string;
+  capacity: Capacity;
+  maxParallel: number;
+  artifactStore: ArtifactStoreConfig;
+  /** The id `getOrchestratorRunId()` answers inside a step process (WEIR_ORCHESTRATOR_RUN_ID). */
+  orchestratorRunId(runId: string): string;
+  /** Copy step output to this process's stdout/stderr as well (default true), like in-process steps. */
+  echoOutput?: boolean;
+}
+
+// The entry point from the same tree as this file: src/ when running from source (tests,
+// under tsx), dist/ when installed. Staying in one tree matters: the step process must use
+// the same copy of weir as the user's module, which in this repository resolves "weir"
+// through tsconfig paths (src/) under tsx, and to the package (dist/) when installed.
+const HERE = fileURLToPath(import.meta.url);
+const FROM_SOURCE = HERE.endsWith(".ts");
+export const STEP_ENTRYPOINT = resolve(dirname(HERE), "../../entrypoints", FROM_SOURCE ? "step.ts" : "step.js");
+
+let tsxLoader: string | undefined;
+/** tsx as a URL resolved from weir itself, so user projects need not install it. */
+function tsxImport(): string {
+  tsxLoader ??= pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return tsxLoader;
+}
+
+/** V8's messages when the heap limit is reached (it then aborts: SIGABRT / exit code 134). */
+const OUT_OF_MEMORY = /heap out of memory|Reached heap limit|Allocation failed - process out of memory/;
+const STDERR_TAIL_CHARS = 8_192;
+
+/**
+ * Runs every step attempt in its own child process (the step entry point), after
+ * admission: an attempt starts only when its CPUs, memory and GPUs fit into what is free,
+ * otherwise it waits in a FIFO queue. Memory is enforced as the child's V8 heap limit.
+ */
+export class ProcessLauncher implements StepLauncher {
+  readonly maxParallel: number;
+  private readonly pool: ResourcePool;
+  private readonly children = new Set<ChildProcess>();
+
+  constructor(private readonly options: ProcessLauncherOptions) {
+    this.maxParallel = options.maxParallel;
+    this.pool = new ResourcePool(options.capacity);
+  }
+
+  /** Why a step can never start here (its request exceeds the capacity), or undefined. */
+  admissible(task: Pick<StepTask, "invocationId" | "resources">): string | undefined {
+    const { capacity, orchestratorName } = this.options;
+    const request = requestOf(task.resources, capacity);
+    const who = `step "${task.invocationId}"`;
+    const where = `orchestrator "${orchestratorName}" (local_process)`;
+    const hint = "lower the step's settings.resources or raise the orchestrator's";
+    if (request.cpus > capacity.cpus) {
+      return `${who} requests ${plural(request.cpus, "CPU")} but ${where} has ${capacity.cpus}; ${hint} "cpus" config`;
+    }
+    if (request.memoryBytes > capacity.memoryBytes) {
+      const asked = task.resources.memory ?? formatBytes(request.memoryBytes);
+      return `${who} requests ${asked} memory but ${where} has ${formatBytes(capacity.memoryBytes)}; ${hint} "memory" config`;
+    }
+    if (request.gpus > capacity.gpuIds.length) {
+      return `${who} requests ${plural(request.gpus, "GPU")} but ${where} has ${capacity.gpuIds.length}; ${hint} "gpus" config`;
+    }
+    return undefined;
+  }
+
+  async launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
+    const problem = this.admissible(task);
+    if (problem) throw new ResourceRequestError(problem);
+    const grant = await this.pool.acquire(requestOf(task.resources, this.options.capacity), hooks.signal);
+    try {
+      return await this.runChild(task, hooks, grant);
+    } finally {
+      this.pool.release(grant);
+    }
+  }
+
+  /** Kills step processes still running (only abandoned ones can be left when a run ends). */
+  async close(): Promise<void> {
+    for (const child of this.children) child.kill("SIGKILL");
+  }
+
+  private runChild(task: StepTask, hooks: AttemptHooks, grant: Grant): Promise<AttemptResult> {
+    const heapLimitMiB = task.resources.memoryBytes ? Math.max(1, Math.floor(task.resources.memoryBytes / 2 ** 20)) : undefined;
+    const execArgv: string[] = [];
+    if (FROM_SOURCE || /\.[cm]?tsx?$/.test(task.module ?? "")) execArgv.push("--import", tsxImport());
+    if (heapLimitMiB !== undefined) execArgv.push(`--max-old-space-size=${heapLimitMiB}`);
+    const env: NodeJS.ProcessEnv = { ...process.env, WEIR_ORCHESTRATOR_RUN_ID: this.options.orchestratorRunId(task.runId) };
+    // With GPUs configured, a step sees exactly the devices it was granted (none if it asked for none).
+    if (this.options.capacity.gpuIds.length > 0) env.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(",");
+
+    return new Promise<AttemptResult>((resolvePromise, rejectPromise) => {
+      if (hooks.signal.aborted) return rejectPromise(hooks.signal.reason);
+      const child = fork(STEP_ENTRYPOINT, [], {
+        execArgv,
+        env,
+        stdio: ["ignore", "pipe", "pipe", "ipc"],
+        serialization: "advanced",
+      });
+      this.children.add(child);
+      let outcome: { result: AttemptResult } | { error: Error } | undefined;
+      let stderrTail = "";
+      let settled = false;
+      const settle = (error: Error | undefined, result?: AttemptResult) => {
+        if (settled) return;
+        settled = true;
+        this.children.delete(child);
+        hooks.signal.removeEventListener("abort", kill);
+        if (error) rejectPromise(error);
+        else resolvePromise(result!);
+      };
+      // Timeout or teardown: the attempt is abandoned, so its process goes at once.
+      const kill = () => child.kill("SIGKILL");
+      hooks.signal.addEventListener("abort", kill, { once: true });
+
+      const echo = this.options.echoOutput !== false;
+      forEachLine(child.stdout!, (line) => {
+        hooks.onLog("stdout", line);
+        if (echo) process.stdout.write(line + "\n");
+      });
+      forEachLine(child.stderr!, (line) => {
+        hooks.onLog("stderr", line);
+        if (echo) process.stderr.write(line + "\n");
+        stderrTail = (stderrTail + line + "\n").slice(-STDERR_TAIL_CHARS);
+      });
+
+      child.on("message", (message: ChildMessage) => {
+        if (hooks.signal.aborted) return; // late news from an abandoned attempt is ignored
+        switch (message.type) {
+          case "log":
+            hooks.onLog("log", message.message);
+            break;
+          case "item":
+            // The child waits for this ack, so items are recorded one at a time, in order.
+            hooks.onItem(message.item).then(
+              () => child.send({ type: "ack" }, noop),
+              (error) => child.send({ type: "ack", error: errorMessage(error) }, noop),
+            );
+            break;
+          case "result":
+            outcome = { result: message.result };
+            break;
+          case "error": {
+            const error = reviveError(message.error);
+            if (message.uncaught) error.message = `uncaught exception in the step process: ${error.message}`;
+            outcome = { error };
+            break;
+          }
+        }
+      });
+      child.once("error", (error) => {
+        // Spawning failed (or a kill/send failed on a dead process): without a pid it never ran.
+        if (child.pid === undefined) settle(new StepProcessError(`could not start a process for step "${task.invocationId}": ${error.message}`));
+      });
+      // "close" comes after the process exited and its pipes were read to the end, so every
+      // output line is forwarded before the attempt ends.
+      child.once("close", (code, signal) => {
+        if (hooks.signal.aborted) return settle(hooks.signal.reason ?? new StepProcessError(`step "${task.invocationId}" was aborted`));
+        if (outcome && "result" in outcome) return settle(undefined, outcome.result);
+        if (outcome) return settle(outcome.error);
+        settle(crashError(child.pid, code, signal, stderrTail, heapLimitMiB));
+      });
+
+      const start: StartMessage = { type: "start", task, artifactStore: this.options.artifactStore };
+      child.send(start, noop);
+    });
+  }
+}
+
+/** Why a step process ended without reporting an outcome. */
+function crashError(
+  pid: number | undefined,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  stderrTail: string,
+  heapLimitMiB: number | undefined,
+): StepProcessError {
+  const who = `the step process (pid ${pid})`;
+  if (OUT_OF_MEMORY.test(stderrTail)) {
+    const limit = heapLimitMiB === undefined ? "the default heap limit" : `heap limit ${heapLimitMiB} MiB`;
+    return new StepProcessError(`${who} ran out of memory (${limit})`);
+  }
+  if (signal) return new StepProcessError(`${who} was killed by ${signal}`);
+  const lastLine = stderrTail.trimEnd().split("\n").pop();
+  return new StepProcessError(`${who} exited with code ${code} before reporting a result${lastLine ? ` (last stderr line: ${lastLine.slice(0, 300)})` : ""}`);
+}
+
+/** Calls `onLine` for each line of a text stream, including a last line without newline. */
+function forEachLine(stream: Readable, onLine: (line: string) => void): void {
+  let partial = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) onLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+  });
+  stream.on("end", () => {
+    if (partial !== "") onLine(partial);
+    partial = "";
+  });
+}
+
+function noop(): void {}
+
+function plural(count: number, unit: string): string {
+  return `${count} ${unit}${count === 1 ? "" : "s"}`;
+}
+
+/** Decimal units, as users write memory settings ("64GB"). */
+export function formatBytes(bytes: number): string {
+  const units: [string, number][] = [
+    ["TB", 1e12],
+    ["GB", 1e9],
+    ["MB", 1e6],
+    ["KB", 1e3],
+  ];
+  for (const [unit, size] of units) if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
+  return `${bytes} B`;
+}

@@ -7,7 +7,11 @@ export const MAPPING_KEY_PATTERN = /^[A-Za-z0-9_]+$/;
  * One item of a `dynamicOutput` step (Dagster's DynamicOutput). Each item becomes its own
  * artifact version, and each downstream mapped step run is named after its key.
  */
+const BRAND = Symbol.for("weir.dynamicOutput");
+
 export class DynamicOutput<T = unknown> {
+  /** Recognized by brand, not instanceof: a user module may load another copy of weir than the engine. */
+  readonly [BRAND] = true;
   readonly mappingKey: string;
   readonly metadata: Record<string, unknown>;
 
@@ -18,6 +22,10 @@ export class DynamicOutput<T = unknown> {
     this.mappingKey = options?.mappingKey;
     this.metadata = options?.metadata ?? {};
   }
+}
+
+export function isDynamicOutput(value: unknown): value is DynamicOutput {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
 
 export function checkMappingKey(stepName: string, key: unknown, seen: Set<string>): string {

@@ -57,6 +57,9 @@ export class NonDeterminismError extends WeirError {
   }
 }
 
+/** A step asks for more CPUs, memory or GPUs than its orchestrator can ever give it. */
+export class ResourceRequestError extends WeirError {}
+
 /** A step attempt ran longer than its `timeoutMs`. */
 export class StepTimeoutError extends WeirError {}
 

@@ -79,16 +79,20 @@ export function shortId(id: string): string {
   return id.slice(0, 8);
 }
 
-/** A value for people: JSON when it is JSON, else Node's inspection; cut at `max` characters. */
+/** A value for people: JSON when it is plain JSON data, else Node's inspection; cut at `max` characters. */
 export function formatValue(value: unknown, max = 2000): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value, null, 2);
-  } catch {
-    text = undefined;
-  }
-  text ??= inspect(value, { depth: 6 });
+  const text = isPlainJson(value) ? JSON.stringify(value, null, 2) : inspect(value, { depth: 6 });
   return text.length > max ? `${text.slice(0, max)}\n… (${text.length - max} more characters)` : text;
+}
+
+// Maps, typed arrays, dates, class instances… would lose information (or flood) as JSON.
+function isPlainJson(value: unknown): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isPlainJson);
+  if (typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return (proto === Object.prototype || proto === null) && Object.values(value).every(isPlainJson);
 }
 
 /** A value on one table line. */

@@ -43,9 +43,10 @@ export function showProgress(pipelineName: string, since: number): () => void {
       const run = runId
         ? await store.getRun(runId)
         : (await store.listRuns({ pipelineName, limit: 5 })).find((r) => r.createdAt >= since);
-      if (!run || !timer) return;
+      if (!run) return;
       runId = run.id;
       const line = progressLine(run, await store.listStepRuns(run.id), Date.now() - (run.startedAt ?? run.createdAt));
+      if (!timer) return; // stopped while reading
       rawWrite(`${CLEAR_LINE}${line.slice(0, Math.max(20, (process.stdout.columns || 80) - 1))}`);
       lineShown = true;
     } finally {

@@ -113,7 +113,14 @@ export class Client {
     return store.listLogs(run.id, { stepRunId, afterId });
   }
 
-  private async findRunByName(store: MetadataStore, name: string) {
-    return (await store.listRuns({ limit: 10_000 })).find((r) => r.name === name || r.id.startsWith(name));
+  /** A run by exact name, else by a unique id prefix; several matches are an error listing them. */
+  private async findRunByName(store: MetadataStore, reference: string) {
+    const runs = await store.listRuns({ limit: 100_000 });
+    const byName = runs.filter((r) => r.name === reference);
+    const matches = byName.length > 0 ? byName : runs.filter((r) => r.id.startsWith(reference));
+    if (matches.length > 1) {
+      throw new RunNotFoundError(`"${reference}" matches ${matches.length} runs (${matches.slice(0, 5).map((r) => r.id).join(", ")}…); use a full run id`);
+    }
+    return matches[0];
   }
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { format } from "node:util";
 import { activeStepContext, runInStepContext, type StepContext } from "../authoring/context.js";
-import { checkMappingKey, DynamicOutput } from "../authoring/dynamic-output.js";
+import { checkMappingKey, isDynamicOutput, type DynamicOutput } from "../authoring/dynamic-output.js";
 import { MaterializerError, StepTimeoutError } from "../authoring/errors.js";
 import type { StepDefinition } from "../authoring/step.js";
 import { describeType, type MaterializerRegistry } from "../materializers/registry.js";
@@ -82,7 +82,7 @@ async function* iterateDynamicOutputs(task: StepTask, returned: unknown): AsyncG
     );
   }
   for await (const item of source as AsyncIterable<unknown>) {
-    if (!(item instanceof DynamicOutput)) {
+    if (!isDynamicOutput(item)) {
       throw new MaterializerError(
         `step "${task.invocationId}" is declared dynamicOutput but produced ${describeType(item)}; ` +
           "every item must be a new DynamicOutput(value, { mappingKey })",

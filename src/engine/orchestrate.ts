@@ -1,12 +1,14 @@
 import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
-import { errorMessage, ResumeError, RunNotFoundError, StepFailedError } from "../authoring/errors.js";
+import { errorMessage, ResourceRequestError, ResumeError, RunNotFoundError, StepFailedError } from "../authoring/errors.js";
 import { lookupPipeline, type PipelineDefinition } from "../authoring/pipeline.js";
 import { openMetadataStore } from "../config/home.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { withOrchestratedRun, type BaseOrchestrator } from "../orchestrators/base.js";
 import type { Stack } from "../stack/stack.js";
 import type { MetadataStore, SnapshotRecord } from "../stores/metadata/types.js";
+import type { CompiledStep } from "./compile.js";
+import type { StepLauncher } from "./launcher.js";
 import { RunEngine, type RecordedStepRun } from "./run-engine.js";
 
 /** How often the process driving a run says it is alive. */
@@ -40,6 +42,7 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
   const recorded = options.resume ? await loadRecorded(store, runId) : undefined;
 
   const launcher = orchestrator.createLauncher(stack);
+  if (!snapshot.isDynamic) checkAdmissible(snapshot, launcher);
   await withOrchestratedRun(runId, async () => {
     await store.updateRun(runId, {
       status: "running",
@@ -165,4 +168,13 @@ async function loadRecorded(store: MetadataStore, runId: string): Promise<Map<st
     recorded.set(record.invocationId, { record, outputs });
   }
   return recorded;
+}
+
+/** Static runs know every step up front: one that can never be launched fails the run before any step runs. */
+function checkAdmissible(snapshot: SnapshotRecord, launcher: StepLauncher): void {
+  const steps = (snapshot.spec as { steps?: Record<string, CompiledStep> }).steps ?? {};
+  for (const step of Object.values(steps)) {
+    const problem = launcher.admissible?.({ invocationId: step.invocationId, resources: step.settings.resources });
+    if (problem) throw new ResourceRequestError(problem);
+  }
 }

@@ -4,6 +4,7 @@ import {
   errorMessage,
   MapInputError,
   NonDeterminismError,
+  ResourceRequestError,
   StepFailedError,
   StepTimeoutError,
   UpstreamFailedError,
@@ -342,6 +343,13 @@ export class RunEngine implements GraphBuilder {
             configuration,
           }),
         );
+
+    // A step that can never get the resources it asks for fails now, not after its inputs.
+    const impossible = this.options.launcher.admissible?.({ invocationId, resources: step.resources });
+    if (impossible) {
+      this.finish(node, "failed", new ResourceRequestError(impossible));
+      return this.handleOf(node);
+    }
 
     node.unmetDeps = deps.length;
     if (deps.length === 0) this.enqueue(node);
@@ -833,6 +841,13 @@ export class RunEngine implements GraphBuilder {
     }
   }
 
+  /** The error of the step run that failed first, for a waitable that settled unsuccessfully. */
+  private rootFailure(waitable: Waitable): Error {
+    const root = waitable.failedRoot!;
+    if (root.status === "failed") return new StepFailedError(root.invocationId, errorMessage(root.error), { cause: root.error });
+    return root.error ?? new UpstreamFailedError(waitable.label, root.invocationId);
+  }
+
   private failureOf(waitable: Waitable): Error {
     const root = waitable.failedRoot!;
     if (waitable === root && root.status === "failed") {
@@ -854,7 +869,8 @@ export class RunEngine implements GraphBuilder {
       const waitable = this.waitableOf(value.ref);
       if (waitable) {
         this.observe(waitable);
-        if (waitable.failedRoot) throw this.failureOf(waitable);
+        // Returning the output of a failed step fails the run with that step's own error.
+        if (waitable.failedRoot) throw this.rootFailure(waitable);
       }
       return this.encodeResolved(this.resolveRef(value.ref));
     }

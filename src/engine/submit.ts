@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { OrchestratorNotSupportedError, PipelineDefinitionError, ResumeError, RunNotFoundError } from "../authoring/errors.js";
 import type { PipelineDefinition } from "../authoring/pipeline.js";
 import { buildRunView, isAlive, type PipelineRun } from "../client/run-view.js";
@@ -63,7 +64,7 @@ export async function runPipeline(
     );
   }
   const run = await store.createRun({
-    name: options.runName ?? `${definition.name}-${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "")}`,
+    name: options.runName ?? defaultRunName(definition.name),
     pipelineName: definition.name,
     snapshotId: snapshot.id,
     stackName: stack.name,
@@ -133,4 +134,10 @@ function checkParameters(definition: PipelineDefinition, params: unknown): void 
       throw new PipelineDefinitionError(`pipeline "${definition.name}": parameter "${key}" is not JSON-serializable (${problem})`);
     }
   }
+}
+
+/** `pipeline-20261121T110402-3f9a`: sortable by time, unique even for runs started in the same second. */
+function defaultRunName(pipelineName: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+  return `${pipelineName}-${stamp}-${randomBytes(2).toString("hex")}`;
 }

@@ -68,7 +68,17 @@ describe("local_process orchestrator", () => {
     const run = await fx.impossible.run({}, { stack: stackWith({ memory: "24GB" }) });
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(run.status).toBe("failed");
-    expect(stepOf(run, "too_big").error).toContain('step "too_big" requests 100TB memory but orchestrator "LocalProcessOrchestrator" (local_process) has 24 GB');
+    // A static run knows every step up front: it fails before any step runs.
+    expect(run.error).toContain('step "too_big" requests 100TB memory but orchestrator "LocalProcessOrchestrator" (local_process) has 24 GB');
+    expect(run.steps).toEqual([]);
+
+    // A dynamic run fails the impossible step when it is called, without waiting for its inputs.
+    const dynamicStarted = Date.now();
+    const dynamic = await fx.impossibleDynamic.run({}, { stack: stackWith({ cpus: 2 }) });
+    expect(await dynamic.output()).toMatch(/^caught: step "too_big_after" failed: step "too_big_after" requests 64 CPUs but .* has 2/);
+    expect(stepOf(dynamic, "too_big_after").attempts).toBe(0);
+    expect(stepOf(dynamic, "too_big_after").endedAt!.getTime()).toBeLessThan(stepOf(dynamic, "slow_first").endedAt!.getTime());
+    expect(stepOf(dynamic, "too_big_after").endedAt!.getTime() - dynamicStarted).toBeLessThan(1_500);
 
     const launcher = new LocalProcessOrchestrator({ cpus: 2, gpus: 1 }).createLauncher(stack);
     expect(launcher.admissible!({ invocationId: "train", resources: { cpuCount: 4 } })).toMatch(/^step "train" requests 4 CPUs but .* has 2/);

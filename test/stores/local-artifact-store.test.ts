@@ -32,15 +32,41 @@ describe("LocalArtifactStore", () => {
     expect(new LocalArtifactStore({ path: root, name: "shared" }).name).toBe("shared");
   });
 
-  it("lays artifacts out as <root>/<runId>/<invocationId>/<outputName>[/<mappingKey>]", () => {
+  it("lays artifacts out as <root>/<runId>/<invocationId>+<outputName>[+<mappingKey>]", () => {
     const store = makeStore();
     expect(store.uriFor({ runId: "r", invocationId: "train[3]", outputName: "model" })).toBe(
-      path.join(store.root, "r", "train%5B3%5D", "model"),
+      path.join(store.root, "r", "train%5B3%5D+model"),
     );
     expect(store.uriFor({ runId: "r", invocationId: "split", outputName: "parts", mappingKey: "a/b" })).toBe(
-      path.join(store.root, "r", "split", "parts", "a%2Fb"),
+      path.join(store.root, "r", "split+parts+a%2Fb"),
     );
+    // "+" inside a part is escaped, so parts never run into each other.
+    expect(store.uriFor({ runId: "r", invocationId: "a+b", outputName: "c" })).toBe(path.join(store.root, "r", "a%2Bb+c"));
     expect(() => store.uriFor({ runId: "", invocationId: "s", outputName: "o" })).toThrow(/must not be empty/);
+  });
+
+  it("puts a name too long for one file name in one directory per part", async () => {
+    const store = makeStore();
+    const invocationId = `step[${"k".repeat(150)}]`;
+    const mappingKey = "m".repeat(120);
+    const uri = store.uriFor({ runId: "r", invocationId, outputName: "out", mappingKey });
+    expect(uri).toBe(path.join(store.root, "r", encodeURIComponent(invocationId), "out", mappingKey));
+    await store.write(uri, new Uint8Array([1]));
+    expect([...(await store.read(uri))]).toEqual([1]);
+    // A short name of the same run stays flat, beside it.
+    const short = store.uriFor({ runId: "r", invocationId: "step", outputName: "out" });
+    await store.write(short, new Uint8Array([2]));
+    expect(filesUnder(store.root).sort()).toEqual([short, uri].sort());
+  });
+
+  it("creates one directory per run, none per step run", async () => {
+    const store = makeStore();
+    for (let i = 0; i < 20; i++) {
+      await store.write(store.uriFor({ runId: "run", invocationId: `step_${i}`, outputName: "output" }), new Uint8Array([i]));
+    }
+    const entries = fs.readdirSync(store.root, { recursive: true, withFileTypes: true });
+    expect(entries.filter((e) => e.isDirectory()).map((e) => e.name)).toEqual(["run"]);
+    expect(entries.filter((e) => e.isFile())).toHaveLength(20);
   });
 
   it("leaves no temp files behind", async () => {
@@ -62,9 +88,10 @@ describe("LocalArtifactStore", () => {
     const store = makeStore();
     const mapped = store.uriFor({ runId: "run", invocationId: "step", outputName: "out", mappingKey: "0" });
     await store.write(mapped, new Uint8Array([1]));
-    // The unmapped uri is now a directory, so the rename fails.
-    const unmapped = store.uriFor({ runId: "run", invocationId: "step", outputName: "out" });
-    await expect(store.write(unmapped, new Uint8Array([2]))).rejects.toThrow();
+    // A directory stands where the file should go, so the rename fails.
+    const blocked = store.uriFor({ runId: "run", invocationId: "step", outputName: "out" });
+    fs.mkdirSync(blocked);
+    await expect(store.write(blocked, new Uint8Array([2]))).rejects.toThrow();
     expect(filesUnder(store.root)).toEqual([mapped]);
   });
 

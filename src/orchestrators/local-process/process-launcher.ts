@@ -3,13 +3,12 @@ import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { errorMessage, WeirError } from "../../authoring/errors.js";
+import { errorMessage, ResourceRequestError, WeirError } from "../../authoring/errors.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
 import { reviveError, type ArtifactStoreConfig, type ChildMessage, type StartMessage } from "./protocol.js";
 import { requestOf, ResourcePool, type Capacity, type Grant } from "./resource-pool.js";
 
 /** A step asks for more CPUs, memory or GPUs than the orchestrator has at all. */
-export class ResourceRequestError extends WeirError {}
 
 /** A step process died before reporting an outcome (exit, signal, out of memory). */
 export class StepProcessError extends WeirError {}
@@ -25,10 +24,12 @@ export interface ProcessLauncherOptions {
   echoOutput?: boolean;
 }
 
-// The entry point from the same tree as this file: src/ when running from source (tests,
-// under tsx), dist/ when installed. Staying in one tree matters: the step process must use
-// the same copy of weir as the user's module, which in this repository resolves "weir"
-// through tsconfig paths (src/) under tsx, and to the package (dist/) when installed.
+// The entry point from the same tree as this file: src/ when running from source, dist/
+// when built. The step process must use the same copy of weir as the user's module (the
+// executor checks `instanceof DynamicOutput`). This launcher belongs to the copy the
+// user's pipeline was defined with, i.e. the copy "weir" resolves to for the user's
+// modules, and the child resolves it the same way: installed, that is dist/; in this
+// repository under tsx (tests, `weir run examples/…`) tsconfig paths map "weir" to src/.
 const HERE = fileURLToPath(import.meta.url);
 const FROM_SOURCE = HERE.endsWith(".ts");
 export const STEP_ENTRYPOINT = resolve(dirname(HERE), "../../entrypoints", FROM_SOURCE ? "step.ts" : "step.js");

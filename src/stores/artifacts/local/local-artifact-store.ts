@@ -17,10 +17,22 @@ import type { ArtifactStore } from "../types.js";
 const SYNC_IO_MAX_BYTES = 1024 * 1024;
 
 /**
- * Directories already known to exist. Bounded because every step run gets its own
- * directory: when full it is simply cleared, which only costs a few redundant mkdirs.
+ * Directories already known to exist (one per run). Bounded: when full it is simply
+ * cleared, which only costs a few redundant mkdirs.
  */
 const DIR_CACHE_MAX = 4096;
+
+/**
+ * Joins the parts of a flat file name. encodeURIComponent always escapes "+", so it never
+ * occurs inside an encoded part and the name splits back into its parts unambiguously.
+ */
+const PART_SEPARATOR = "+";
+
+/**
+ * Longest flat file name (bytes; file systems allow 255). A longer one (deeply nested
+ * mapping keys) falls back to one directory level per part, like the first layout.
+ */
+const FLAT_NAME_MAX = 240;
 
 export class LocalArtifactStore implements ArtifactStore {
   readonly flavor = "local";
@@ -38,10 +50,21 @@ export class LocalArtifactStore implements ArtifactStore {
     this.rootPrefix = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
   }
 
+  /**
+   * `<root>/<runId>/<invocationId>+<outputName>[+<mappingKey>]`, each part URI-encoded: one
+   * directory per run and a flat file per artifact. Creating a directory costs as much as
+   * creating a file, so a directory per step run would double the file system work of a
+   * small step. A name longer than FLAT_NAME_MAX uses `<runId>/<invocationId>/<outputName>[/<mappingKey>]`
+   * instead; the two cannot collide, as only flat names contain "+".
+   */
   uriFor(parts: { runId: string; invocationId: string; outputName: string; mappingKey?: string | null }): string {
-    const segments = [parts.runId, parts.invocationId, parts.outputName];
-    if (parts.mappingKey != null) segments.push(parts.mappingKey);
-    return path.join(this.root, ...segments.map(encodeSegment));
+    const names = [parts.invocationId, parts.outputName];
+    if (parts.mappingKey != null) names.push(parts.mappingKey);
+    const encoded = names.map(encodeSegment);
+    const run = encodeSegment(parts.runId);
+    const flat = encoded.join(PART_SEPARATOR);
+    if (Buffer.byteLength(flat) <= FLAT_NAME_MAX) return path.join(this.root, run, flat);
+    return path.join(this.root, run, ...encoded);
   }
 
   async write(uri: string, bytes: Uint8Array): Promise<void> {
@@ -62,7 +85,7 @@ export class LocalArtifactStore implements ArtifactStore {
         this.ensureDir(dir);
         await writeFile(temp, bytes);
       }
-      fs.renameSync(temp, file);
+      if (process.env.X_ASYNC) await fsp.rename(temp, file); else fs.renameSync(temp, file);
     } catch (error) {
       fs.rmSync(temp, { force: true });
       throw error;
@@ -127,6 +150,7 @@ function encodeSegment(part: string): string {
 }
 
 async function writeFile(file: string, bytes: Uint8Array): Promise<void> {
+  if (process.env.X_ASYNC) { await fsp.writeFile(file, bytes); return; }
   if (bytes.byteLength <= SYNC_IO_MAX_BYTES) fs.writeFileSync(file, bytes);
   else await fsp.writeFile(file, bytes);
 }

@@ -430,15 +430,20 @@ function prepareStatements(db: Database.Database) {
 type Statements = ReturnType<typeof prepareStatements>;
 
 /** Page cache per connection, KiB (SQLite's default is 2 MiB). */
-const CACHE_KIB = 32 * 1024;
+const CACHE_KIB = Number(process.env.X_CACHE ?? 32 * 1024);
 /** WAL pages after which a commit checkpoints (SQLite's default is 1000). */
-const WAL_AUTOCHECKPOINT_PAGES = 1000;
+const WAL_AUTOCHECKPOINT_PAGES = Number(process.env.X_WAL ?? 10000);
 /** Size the WAL file is truncated back to after a checkpoint, bytes. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 /** A write waiting for its batch: the statements to run, and the caller's promise. */
 interface PendingWrite {
   work: () => unknown;
+  /**
+   * Runs in its own SAVEPOINT. A write of one statement needs none: SQLite undoes a failed
+   * statement by itself and keeps the transaction going.
+   */
+  savepoint: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
   failed: boolean;
@@ -519,7 +524,7 @@ export class SqliteMetadataStore implements MetadataStore {
         try {
           // Nested in the batch's transaction, better-sqlite3 runs this in a SAVEPOINT and
           // rolls back to it if the work throws.
-          write.outcome = this.transaction(write.work);
+          write.outcome = write.savepoint ? this.transaction(write.work) : write.work();
         } catch (error) {
           write.failed = true;
           write.outcome = error;
@@ -550,10 +555,20 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.transaction.immediate(work) as T;
   }
 
-  /** Queues `work` for the next batch; resolves with its result once that batch committed. */
-  private enqueue<T>(work: () => T): Promise<T> {
+  /**
+   * Queues `work` for the next batch; resolves with its result once that batch committed.
+   * `statements` is how many statements the work may run (1: no savepoint needed).
+   */
+  private enqueue<T>(work: () => T, statements = 2): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ work, resolve: resolve as (value: unknown) => void, reject, failed: false, outcome: undefined });
+      this.pending.push({
+        work,
+        savepoint: statements > 1,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        failed: false,
+        outcome: undefined,
+      });
       this.scheduled ??= setImmediate(this.scheduledFlush);
     });
   }
@@ -661,7 +676,7 @@ export class SqliteMetadataStore implements MetadataStore {
     const rows = configs.map(stepConfigurationRow);
     await this.enqueue(() => {
       for (const row of rows) this.sql.insertStepConfiguration.run(row);
-    });
+    }, rows.length);
   }
 
   async listStepConfigurations(
@@ -709,7 +724,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async updateRun(id: string, patch: RunPatch): Promise<void> {
     const update = this.prepareUpdate("pipeline_runs", RUN_PATCH_COLUMNS, id, patch);
-    if (update) await this.enqueue(update);
+    if (update) await this.enqueue(update, 1);
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -768,12 +783,12 @@ export class SqliteMetadataStore implements MetadataStore {
       this.sql.insertStepRun.run(row);
       if (configuration) this.sql.insertStepConfiguration.run(configuration);
       return record;
-    });
+    }, configuration ? 2 : 1);
   }
 
   async updateStepRun(id: string, patch: StepRunPatch): Promise<void> {
     const update = this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
-    if (update) await this.enqueue(update);
+    if (update) await this.enqueue(update, 1);
   }
 
   async completeStepRun(completion: StepCompletion): Promise<void> {
@@ -894,7 +909,7 @@ export class SqliteMetadataStore implements MetadataStore {
     }));
     await this.enqueue(() => {
       for (const row of rows) this.sql.insertStepInput.run(row);
-    });
+    }, rows.length);
   }
 
   async listStepInputs(stepRunId: string): Promise<StepInputLink[]> {
@@ -918,7 +933,7 @@ export class SqliteMetadataStore implements MetadataStore {
     }));
     await this.enqueue(() => {
       for (const row of rows) this.sql.insertLog.run(row);
-    });
+    }, rows.length);
   }
 
   async listLogs(runId: string, options: { stepRunId?: string; afterId?: number } = {}): Promise<LogLine[]> {

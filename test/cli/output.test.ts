@@ -1,0 +1,57 @@
+// The CLI's pure helpers, in-process (the commands themselves are tested as child processes).
+import { describe, expect, it } from "vitest";
+import type { PipelineRun } from "weir";
+import { parseParams } from "../../src/cli/commands/run.js";
+import { graphDiff } from "../../src/cli/commands/runs.js";
+import { CliError, formatDuration, formatValue } from "../../src/cli/output.js";
+import { progressLine } from "../../src/cli/progress.js";
+import type { StepRunRecord } from "../../src/stores/metadata/types.js";
+
+describe("cli helpers", () => {
+  it("parses --param values as JSON when they parse, else as strings", () => {
+    expect(parseParams(["n=3", "flag=true", "list=[1,2]", "name=abc", "eq=a=b", "empty="])).toEqual({
+      n: 3,
+      flag: true,
+      list: [1, 2],
+      name: "abc",
+      eq: "a=b",
+      empty: "",
+    });
+    expect(() => parseParams(["=3"])).toThrow(CliError);
+    expect(() => parseParams(["novalue"])).toThrow('--param "novalue" must look like key=value');
+  });
+
+  it("counts step runs by status for the progress line", () => {
+    const steps = ["completed", "cached", "running", "failed", "skipped", "pending"].map((status) => ({ status }) as StepRunRecord);
+    expect(progressLine({ pipelineName: "p", isDynamic: true }, steps, 1500)).toBe(
+      "p 1.5s · 2 completed · 1 running · 1 failed · 1 skipped · 6 discovered",
+    );
+    expect(progressLine({ pipelineName: "p", isDynamic: false }, steps, 10)).not.toContain("discovered");
+  });
+
+  it("diffs executed graphs by invocation id and upstream", () => {
+    const run = (fingerprint: string, steps: [string, string[]][]) =>
+      ({ id: fingerprint, pipelineName: "p", fingerprint, steps: steps.map(([name, upstream]) => ({ name, upstream })) }) as unknown as PipelineRun;
+    const a = run("fa", [["load", []], ["train", ["load"]], ["small", ["load"]]]);
+    const b = run("fb", [["load", []], ["train", ["load", "extra"]], ["large", ["load"]]]);
+    expect(graphDiff(a, a)).toContain("same graph (3 step runs)");
+    const diff = graphDiff(a, b);
+    expect(diff).toContain("only in A:\n  - small");
+    expect(diff).toContain("only in B:\n  + large");
+    expect(diff).toContain("~ train: A <- [load]  B <- [extra, load]");
+  });
+
+  it("formats durations and values for people", () => {
+    expect([formatDuration(12), formatDuration(1_234), formatDuration(125_000), formatDuration(3_720_000)]).toEqual([
+      "12ms",
+      "1.2s",
+      "2m 05s",
+      "1h 02m",
+    ]);
+    expect(formatValue({ a: 1 })).toBe('{\n  "a": 1\n}');
+    expect(formatValue(new Map([["k", 1]]))).toBe("Map(1) { 'k' => 1 }");
+    expect(formatValue(undefined)).toBe("undefined");
+    expect(formatValue(10n)).toBe("10n");
+    expect(formatValue("x".repeat(3000))).toMatch(/… \(1002 more characters\)$/);
+  });
+});

@@ -2,10 +2,9 @@ import { availableParallelism, totalmem } from "node:os";
 import { StackError } from "../../authoring/errors.js";
 import { parseMemory } from "../../authoring/resources.js";
 import type { StepLauncher } from "../../engine/launcher.js";
-import { orchestrateRun } from "../../engine/orchestrate.js";
 import type { Stack } from "../../stack/stack.js";
-import type { RunRecord, SnapshotRecord } from "../../stores/metadata/types.js";
-import { BaseOrchestrator, type OrchestratorConfig, type SubmissionResult } from "../base.js";
+import type { OrchestratorConfig } from "../base.js";
+import { LocalOrchestrator } from "../local/local-orchestrator.js";
 import { ProcessLauncher } from "./process-launcher.js";
 import type { Capacity } from "./resource-pool.js";
 
@@ -24,9 +23,10 @@ export interface LocalProcessOrchestratorConfig extends OrchestratorConfig {
  * The seed's Local Docker orchestrator with processes instead of containers: the engine
  * (and a dynamic pipeline's function) runs in the caller's process, like the local
  * orchestrator, and every step attempt runs in its own child process, admitted by its
- * resource settings and limited to its memory setting (V8 heap).
+ * resource settings and limited to its memory setting (V8 heap). Only the launcher differs
+ * from the local orchestrator, so submission is inherited.
  */
-export class LocalProcessOrchestrator extends BaseOrchestrator {
+export class LocalProcessOrchestrator extends LocalOrchestrator {
   override readonly flavor = "local_process";
   override readonly config: LocalProcessOrchestratorConfig;
   readonly capacity: Capacity;
@@ -35,25 +35,6 @@ export class LocalProcessOrchestrator extends BaseOrchestrator {
     super(config);
     this.config = config;
     this.capacity = capacityOf(this.name, config);
-  }
-
-  async submitPipeline(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, placeholderRun?: RunRecord) {
-    return this.runHere(snapshot, stack, environment, placeholderRun);
-  }
-
-  override async submitDynamicPipeline(
-    snapshot: SnapshotRecord,
-    stack: Stack,
-    environment: Record<string, string>,
-    placeholderRun?: RunRecord,
-  ): Promise<SubmissionResult | undefined> {
-    return this.runHere(snapshot, stack, environment, placeholderRun);
-  }
-
-  private async runHere(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, run?: RunRecord) {
-    if (!run) throw new Error(`orchestrator "${this.name}" needs the placeholder run of snapshot ${snapshot.id}`);
-    await orchestrateRun({ runId: run.id, stack, orchestrator: this, home: environment.WEIR_HOME });
-    return undefined;
   }
 
   override createLauncher(stack: Stack): StepLauncher {

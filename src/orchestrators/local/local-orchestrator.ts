@@ -16,7 +16,7 @@ let warnedAboutResources = false;
  * event loop) up to `maxParallel`. Resource settings are recorded, not enforced.
  */
 export class LocalOrchestrator extends BaseOrchestrator {
-  override readonly flavor = "local";
+  override readonly flavor: string = "local";
 
   constructor(config: OrchestratorConfig = {}) {
     super(config);

@@ -85,7 +85,7 @@ export class LocalArtifactStore implements ArtifactStore {
         this.ensureDir(dir);
         await writeFile(temp, bytes);
       }
-      if (process.env.X_ASYNC) await fsp.rename(temp, file); else fs.renameSync(temp, file);
+      fs.renameSync(temp, file);
     } catch (error) {
       fs.rmSync(temp, { force: true });
       throw error;
@@ -150,7 +150,6 @@ function encodeSegment(part: string): string {
 }
 
 async function writeFile(file: string, bytes: Uint8Array): Promise<void> {
-  if (process.env.X_ASYNC) { await fsp.writeFile(file, bytes); return; }
   if (bytes.byteLength <= SYNC_IO_MAX_BYTES) fs.writeFileSync(file, bytes);
   else await fsp.writeFile(file, bytes);
 }

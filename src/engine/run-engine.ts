@@ -56,6 +56,8 @@ interface Waitable {
   onSettled(listener: () => void): void;
 }
 
+const NEVER_ABORTED = new AbortController().signal;
+
 /** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
 const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
 
@@ -69,7 +71,9 @@ class Node implements Waitable {
   /** Someone awaited this step's handle (or one downstream of it): its failure is handled. */
   observed = false;
   output: ArtifactRef | undefined;
+  /** Dynamic-output items in emission order, and by mapping key. */
   readonly items: { key: string; artifact: ArtifactRef }[] = [];
+  readonly itemsByKey = new Map<string, ArtifactRef>();
   readonly groups: MapGroup[] = [];
   attempt = 0;
   unmetDeps = 0;
@@ -95,6 +99,11 @@ class Node implements Waitable {
   onSettled(listener: () => void): void {
     if (this.settled) listener();
     else this.listeners.push(listener);
+  }
+
+  addItem(key: string, artifact: ArtifactRef): void {
+    this.items.push({ key, artifact });
+    this.itemsByKey.set(key, artifact);
   }
 
   settle(status: FinalStatus): void {
@@ -320,7 +329,7 @@ export class RunEngine implements GraphBuilder {
       // Resume: this step already ran in this run; answer from the record.
       for (const out of recorded.outputs) {
         if (out.mappingKey === null) node.output = out.artifact;
-        else node.items.push({ key: out.mappingKey, artifact: out.artifact });
+        else node.addItem(out.mappingKey, out.artifact);
       }
       this.finish(node, recorded.record.status, undefined, false);
       return this.handleOf(node);
@@ -576,10 +585,11 @@ export class RunEngine implements GraphBuilder {
 
   /** One attempt through the launcher, with the step's timeout. */
   private attempt(node: Node, task: StepTask): Promise<AttemptResult> {
-    const controller = new AbortController();
     const timeoutMs = node.step.options.timeoutMs;
+    // Only attempts that can time out need a signal of their own (this is the per-step hot path).
+    const controller = timeoutMs === undefined ? undefined : new AbortController();
     const attempt = this.options.launcher.launch(task, {
-      signal: controller.signal,
+      signal: controller?.signal ?? NEVER_ABORTED,
       onItem: (item) => this.recordItem(node, item),
       onLog: (stream, message) => this.log(node, stream, message),
       loadArtifact: this.loadArtifact,
@@ -590,7 +600,7 @@ export class RunEngine implements GraphBuilder {
       timer = setTimeout(() => {
         const error = new StepTimeoutError(`step "${node.invocationId}" timed out after ${timeoutMs} ms (attempt ${task.attempt})`);
         // The attempt is abandoned: its late result and items are ignored.
-        controller.abort(error);
+        controller!.abort(error);
         reject(error);
       }, timeoutMs);
     });
@@ -602,7 +612,7 @@ export class RunEngine implements GraphBuilder {
     const artifact = toRef(item.artifact);
     this.remember(artifact, item);
     const position = node.items.length;
-    node.items.push({ key, artifact });
+    node.addItem(key, artifact);
     await this.write(
       () =>
         this.options.store.addStepOutput(item.artifact, {
@@ -657,7 +667,7 @@ export class RunEngine implements GraphBuilder {
     // Items are re-emitted in order so that maps over a cached producer expand as usual.
     for (const { link, artifact } of outputs) {
       if (link.mappingKey === null) continue;
-      node.items.push({ key: link.mappingKey, artifact });
+      node.addItem(link.mappingKey, artifact);
       const handle = new Handle(this, { kind: "item", node: node.invocationId, key: link.mappingKey });
       for (const group of node.groups) this.expandItem(group, link.mappingKey, handle);
     }
@@ -781,9 +791,9 @@ export class RunEngine implements GraphBuilder {
       case "element":
         return { artifact: this.nodeOf(ref.node).output!, index: ref.index };
       case "item": {
-        const item = this.nodeOf(ref.node).items.find((i) => i.key === ref.key);
-        if (!item) throw new Error(`internal: item "${ref.key}" of "${ref.node}" is unknown`);
-        return { artifact: item.artifact };
+        const artifact = this.nodeOf(ref.node).itemsByKey.get(ref.key);
+        if (!artifact) throw new Error(`internal: item "${ref.key}" of "${ref.node}" is unknown`);
+        return { artifact };
       }
       case "mapped":
       case "collected": {

@@ -16,7 +16,7 @@ export { LocalProcessOrchestrator, type LocalProcessOrchestratorConfig } from ".
 export type { StepLauncher, StepTask, AttemptHooks, AttemptResult } from "./engine/launcher.js";
 export { Stack, defaultStack, registerOrchestratorFlavor, registerArtifactStoreFlavor } from "./stack/stack.js";
 export { LocalArtifactStore } from "./stores/artifacts/local/local-artifact-store.js";
-export type { ArtifactStore } from "./stores/artifacts/types.js";
+export type { ArtifactKey, ArtifactStore } from "./stores/artifacts/types.js";
 export type { Materializer } from "./materializers/types.js";
 export { registerMaterializer } from "./materializers/registry.js";
 export type { MetadataStore, RunStatus, StepStatus } from "./stores/metadata/types.js";

@@ -117,8 +117,7 @@ export async function materialize(
     );
   }
   const bytes = materializer.save(value);
-  const uri = env.artifacts.uriFor({ runId: task.runId, invocationId: task.invocationId, outputName: "output", mappingKey });
-  await env.artifacts.write(uri, bytes);
+  const uri = await env.artifacts.save({ runId: task.runId, invocationId: task.invocationId, outputName: "output", mappingKey }, bytes);
   const suffix = mappingKey === null ? "" : `[${mappingKey}]`;
   return {
     artifact: {

@@ -1,10 +1,9 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Client } from "weir";
+import { Client, LocalArtifactStore } from "weir";
 import { resumeRun } from "../../src/engine/submit.js";
 import { sleep, store, useTempHome } from "../helpers.js";
 
@@ -75,10 +74,11 @@ describe("crash safety: kill -9, then resume", () => {
       expect(ranDuringResume, name).toBe(completed ? 0 : 1);
     }
     const client = new Client();
+    const artifacts = new LocalArtifactStore({ path: join(home, "artifacts") });
     for (const st of resumed.steps) {
       expect(st.status).toBe("completed");
       for (const output of (await client.getStepRun(runId, st.name)).outputs) {
-        const bytes = await readFile(output.artifact.uri);
+        const bytes = await artifacts.read(output.artifact.uri);
         expect(createHash("sha256").update(bytes).digest("hex")).toBe(output.artifact.contentHash);
         await client.loadArtifact(output.artifact.id);
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { ArtifactStore } from "../../src/stores/artifacts/types.js";
+import type { ArtifactKey, ArtifactStore } from "../../src/stores/artifacts/types.js";
 
 /**
  * Behaviour every ArtifactStore must have. Each test makes its own store with `make` and
@@ -9,103 +9,85 @@ import type { ArtifactStore } from "../../src/stores/artifacts/types.js";
 export function artifactStoreConformance(name: string, make: () => Promise<ArtifactStore>): void {
   let runCounter = 0;
   const freshRunId = () => `run-${Date.now()}-${runCounter++}`;
+  const key = (overrides: Partial<ArtifactKey> = {}): ArtifactKey => ({
+    runId: freshRunId(),
+    invocationId: "step",
+    outputName: "output",
+    ...overrides,
+  });
 
   describe(`${name} (artifact store conformance)`, () => {
-    it("round-trips binary bytes exactly", async () => {
+    it("round-trips binary bytes exactly, small and large", async () => {
       const store = await make();
       const every = new Uint8Array(256).map((_, i) => i);
-      const uri = store.uriFor({ runId: freshRunId(), invocationId: "step", outputName: "output" });
-      await store.write(uri, every);
+      const uri = await store.save(key(), every);
       expect(Buffer.from(await store.read(uri)).equals(Buffer.from(every))).toBe(true);
 
-      // A view writes only its own bytes, not the whole underlying buffer.
+      // A view stores only its own bytes, not the whole underlying buffer.
       const view = new Uint8Array([1, 2, 3, 4, 5, 6]).subarray(2, 5);
-      const viewUri = store.uriFor({ runId: freshRunId(), invocationId: "step", outputName: "view" });
-      await store.write(viewUri, view);
-      expect([...(await store.read(viewUri))]).toEqual([3, 4, 5]);
+      expect([...(await store.read(await store.save(key({ outputName: "view" }), view)))]).toEqual([3, 4, 5]);
 
-      const emptyUri = store.uriFor({ runId: freshRunId(), invocationId: "step", outputName: "empty" });
-      await store.write(emptyUri, new Uint8Array(0));
-      expect((await store.read(emptyUri)).byteLength).toBe(0);
+      expect((await store.read(await store.save(key({ outputName: "empty" }), new Uint8Array(0)))).byteLength).toBe(0);
+
+      const large = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+      const largeUri = await store.save(key({ outputName: "large" }), large);
+      expect(Buffer.from(await store.read(largeUri)).equals(Buffer.from(large))).toBe(true);
     });
 
-    it("overwrites an existing uri", async () => {
+    it("gives every saved value its own uri under the root, even for the same key", async () => {
       const store = await make();
-      const uri = store.uriFor({ runId: freshRunId(), invocationId: "step", outputName: "output" });
-      await store.write(uri, new Uint8Array([1, 2, 3, 4]));
-      await store.write(uri, new Uint8Array([9]));
-      expect([...(await store.read(uri))]).toEqual([9]);
+      const runId = freshRunId();
+      const first = await store.save(key({ runId }), new Uint8Array([1]));
+      const second = await store.save(key({ runId }), new Uint8Array([2, 2]));
+      const item = await store.save(key({ runId, mappingKey: "k" }), new Uint8Array([3]));
+      const other = await store.save(key({ runId, invocationId: "other" }), new Uint8Array([4]));
+      expect(new Set([first, second, item, other]).size).toBe(4);
+      for (const uri of [first, second, item, other]) expect(uri.startsWith(store.root)).toBe(true);
+      // Saving again never changes what an earlier uri reads.
+      expect([...(await store.read(first))]).toEqual([1]);
+      expect([...(await store.read(second))]).toEqual([2, 2]);
     });
 
-    it("reports existence and removes", async () => {
+    it("reports existence", async () => {
       const store = await make();
-      const uri = store.uriFor({ runId: freshRunId(), invocationId: "step", outputName: "output" });
-      expect(await store.exists(uri)).toBe(false);
-      await store.write(uri, new Uint8Array([1]));
+      const uri = await store.save(key(), new Uint8Array([1]));
       expect(await store.exists(uri)).toBe(true);
-      await store.remove(uri);
-      expect(await store.exists(uri)).toBe(false);
-      // Removing what is already gone is not an error.
-      await store.remove(uri);
-    });
-
-    it("gives a distinct uri under the root for every run, step run, output and item", async () => {
-      const store = await make();
-      const base = { runId: "r", invocationId: "i", outputName: "o" };
-      const variants = [
-        base,
-        { ...base, runId: "r2" },
-        { ...base, invocationId: "i2" },
-        { ...base, outputName: "o2" },
-        { ...base, mappingKey: "k" },
-        { ...base, mappingKey: "k2" },
-        // Parts must not run into each other.
-        { runId: "r/i", invocationId: "o", outputName: "x" },
-        { runId: "r", invocationId: "i/o", outputName: "x" },
-      ];
-      const uris = variants.map((parts) => store.uriFor(parts));
-      expect(new Set(uris).size).toBe(uris.length);
-      for (const uri of uris) expect(uri.startsWith(store.root)).toBe(true);
-      expect(store.uriFor({ ...base, mappingKey: null })).toBe(store.uriFor(base));
-      expect(store.uriFor(base)).toBe(store.uriFor({ ...base }));
+      expect(await store.exists(`${store.root}/no-such-run/no-such-artifact`)).toBe(false);
     });
 
     it("keeps weird ids inside the root", async () => {
       const store = await make();
       const runId = freshRunId();
-      const weird = [
+      const weird: ArtifactKey[] = [
         { runId: "a/../b", invocationId: "x[k]", outputName: "out" },
         { runId: "..", invocationId: ".", outputName: "out" },
         { runId, invocationId: "x[k]", outputName: "../../escape" },
         { runId, invocationId: "map[0][a/b]", outputName: "out", mappingKey: "../k\\ey" },
-        { runId, invocationId: "x[k]", outputName: "out" },
       ];
-      const uris = weird.map((parts) => store.uriFor(parts));
-      expect(new Set(uris).size).toBe(uris.length);
-      expect(uris).not.toContain(store.uriFor({ runId: "b", invocationId: "x[k]", outputName: "out" }));
-      for (const [index, uri] of uris.entries()) {
-        expect(uri.startsWith(store.root)).toBe(true);
-        const segments = uri.slice(store.root.length).split(/[\\/]/);
-        expect(segments).not.toContain("..");
-        expect(segments).not.toContain(".");
-        await store.write(uri, new Uint8Array([index]));
+      for (const [index, parts] of weird.entries()) {
+        for (const size of [1, 200 * 1024]) {
+          const uri = await store.save(parts, new Uint8Array(size).fill(index));
+          expect(uri.startsWith(store.root)).toBe(true);
+          expect(uri.slice(store.root.length).split(/[\\/]/)).not.toContain("..");
+          expect((await store.read(uri))[0]).toBe(index);
+        }
       }
-      for (const [index, uri] of uris.entries()) expect([...(await store.read(uri))]).toEqual([index]);
     });
 
     it("rejects reading a missing uri with an error naming it", async () => {
       const store = await make();
-      const uri = store.uriFor({ runId: freshRunId(), invocationId: "step", outputName: "missing" });
+      const uri = `${store.root}/${freshRunId()}/missing`;
       await expect(store.read(uri)).rejects.toThrow(uri);
     });
 
-    it("handles 200 concurrent writes to different uris", async () => {
+    it("handles 200 concurrent saves", async () => {
       const store = await make();
       const runId = freshRunId();
-      const uris = Array.from({ length: 200 }, (_, i) =>
-        store.uriFor({ runId, invocationId: `step-${i % 20}`, outputName: "output", mappingKey: String(i) }),
+      const uris = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          store.save({ runId, invocationId: `step-${i % 20}`, outputName: "output", mappingKey: String(i) }, Buffer.from(`value ${i}`)),
+        ),
       );
-      await Promise.all(uris.map((uri, i) => store.write(uri, Buffer.from(`value ${i}`))));
       const read = await Promise.all(uris.map((uri) => store.read(uri)));
       expect(read.map((bytes) => Buffer.from(bytes).toString("utf8"))).toEqual(uris.map((_, i) => `value ${i}`));
     });

@@ -1,3 +1,4 @@
+import { fork } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,7 +21,7 @@ function filesUnder(dir: string): string[] {
   return fs
     .readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
-    .map((entry) => path.join(entry.parentPath, entry.name));
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
 }
 
 describe("LocalArtifactStore", () => {
@@ -32,76 +33,60 @@ describe("LocalArtifactStore", () => {
     expect(new LocalArtifactStore({ path: root, name: "shared" }).name).toBe("shared");
   });
 
-  it("lays artifacts out as <root>/<runId>/<invocationId>+<outputName>[+<mappingKey>]", () => {
+  it("appends small values to one pack file per run and process, addressed by byte range", async () => {
     const store = makeStore();
-    expect(store.uriFor({ runId: "r", invocationId: "train[3]", outputName: "model" })).toBe(
-      path.join(store.root, "r", "train%5B3%5D+model"),
-    );
-    expect(store.uriFor({ runId: "r", invocationId: "split", outputName: "parts", mappingKey: "a/b" })).toBe(
-      path.join(store.root, "r", "split+parts+a%2Fb"),
-    );
-    // "+" inside a part is escaped, so parts never run into each other.
-    expect(store.uriFor({ runId: "r", invocationId: "a+b", outputName: "c" })).toBe(path.join(store.root, "r", "a%2Bb+c"));
-    expect(() => store.uriFor({ runId: "", invocationId: "s", outputName: "o" })).toThrow(/must not be empty/);
+    const uris: string[] = [];
+    for (let i = 0; i < 20; i++) uris.push(await store.save({ runId: "run", invocationId: `step_${i}`, outputName: "output" }, new Uint8Array([i, i])));
+    const files = filesUnder(store.root);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(new RegExp(`^run/pack-${process.pid}-[0-9a-f]{8}\\.bin$`));
+    expect(uris[3]).toBe(`${path.join(store.root, files[0])}#6+2`);
+    expect(fs.statSync(path.join(store.root, files[0])).size).toBe(40);
+    expect([...(await store.read(uris[3]))]).toEqual([3, 3]);
   });
 
-  it("puts a name too long for one file name in one directory per part", async () => {
+  it("writes large values to a file of their own, named after the key, with no temp file left", async () => {
     const store = makeStore();
-    const invocationId = `step[${"k".repeat(150)}]`;
-    const mappingKey = "m".repeat(120);
-    const uri = store.uriFor({ runId: "r", invocationId, outputName: "out", mappingKey });
-    expect(uri).toBe(path.join(store.root, "r", encodeURIComponent(invocationId), "out", mappingKey));
-    await store.write(uri, new Uint8Array([1]));
-    expect([...(await store.read(uri))]).toEqual([1]);
-    // A short name of the same run stays flat, beside it.
-    const short = store.uriFor({ runId: "r", invocationId: "step", outputName: "out" });
-    await store.write(short, new Uint8Array([2]));
-    expect(filesUnder(store.root).sort()).toEqual([short, uri].sort());
+    const big = new Uint8Array(3 * 1024 * 1024).fill(7);
+    const uri = await store.save({ runId: "r", invocationId: "train[3]", outputName: "model", mappingKey: "a/b" }, big);
+    expect(uri).toBe(path.join(store.root, "r", "train%5B3%5D+model+a%2Fb"));
+    expect(filesUnder(store.root)).toEqual([path.join("r", "train%5B3%5D+model+a%2Fb")]);
+    expect((await store.read(uri)).byteLength).toBe(big.byteLength);
+    const long = await store.save({ runId: "r", invocationId: `step[${"k".repeat(150)}]`, outputName: "out", mappingKey: "m".repeat(120) }, big);
+    expect(long).toBe(path.join(store.root, "r", encodeURIComponent(`step[${"k".repeat(150)}]`), "out", "m".repeat(120)));
+    await expect(store.save({ runId: "", invocationId: "s", outputName: "o" }, big)).rejects.toThrow(/must not be empty/);
   });
 
-  it("creates one directory per run, none per step run", async () => {
+  it("gives concurrent writer processes their own packs", async () => {
     const store = makeStore();
-    for (let i = 0; i < 20; i++) {
-      await store.write(store.uriFor({ runId: "run", invocationId: `step_${i}`, outputName: "output" }), new Uint8Array([i]));
+    const script = `
+      import { LocalArtifactStore } from ${JSON.stringify(path.resolve("src/stores/artifacts/local/local-artifact-store.ts"))};
+      const store = new LocalArtifactStore({ path: ${JSON.stringify(store.root)} });
+      const uris = [];
+      for (let i = 0; i < 50; i++) uris.push(await store.save({ runId: "shared", invocationId: "s" + i, outputName: "o" }, Buffer.from(process.pid + ":" + i)));
+      process.send(uris, () => process.exit(0));`;
+    const file = path.join(root, `writer-${storeCounter}.mts`);
+    fs.writeFileSync(file, script);
+    const run = () =>
+      new Promise<{ pid: number; uris: string[] }>((resolve, reject) => {
+        const child = fork(file, { execArgv: ["--import", "tsx"] });
+        child.on("message", (uris) => resolve({ pid: child.pid!, uris: uris as string[] }));
+        child.on("error", reject);
+      });
+    const writers = await Promise.all([run(), run()]);
+    for (const { pid, uris } of writers) {
+      const values = await Promise.all(uris.map(async (uri) => Buffer.from(await store.read(uri)).toString()));
+      expect(values).toEqual(uris.map((_, i) => `${pid}:${i}`));
     }
-    const entries = fs.readdirSync(store.root, { recursive: true, withFileTypes: true });
-    expect(entries.filter((e) => e.isDirectory()).map((e) => e.name)).toEqual(["run"]);
-    expect(entries.filter((e) => e.isFile())).toHaveLength(20);
+    expect(filesUnder(store.root)).toHaveLength(2);
   });
 
-  it("leaves no temp files behind", async () => {
+  it("says when a packed value is truncated instead of returning part of it", async () => {
     const store = makeStore();
-    const uris = Array.from({ length: 50 }, (_, i) =>
-      store.uriFor({ runId: "run", invocationId: `step[${i % 5}]`, outputName: "out", mappingKey: String(i) }),
-    );
-    // Concurrent writes, overwrites, and one large file that takes the async path.
-    await Promise.all(uris.map((uri, i) => store.write(uri, new Uint8Array([i]))));
-    await Promise.all(uris.map((uri, i) => store.write(uri, new Uint8Array([i, i]))));
-    const big = store.uriFor({ runId: "run", invocationId: "big", outputName: "out" });
-    await store.write(big, new Uint8Array(3 * 1024 * 1024).fill(7));
-
-    expect(filesUnder(store.root).sort()).toEqual([...uris, big].sort());
-    expect((await store.read(big)).byteLength).toBe(3 * 1024 * 1024);
-  });
-
-  it("removes its temp file when a write fails", async () => {
-    const store = makeStore();
-    const mapped = store.uriFor({ runId: "run", invocationId: "step", outputName: "out", mappingKey: "0" });
-    await store.write(mapped, new Uint8Array([1]));
-    // A directory stands where the file should go, so the rename fails.
-    const blocked = store.uriFor({ runId: "run", invocationId: "step", outputName: "out" });
-    fs.mkdirSync(blocked);
-    await expect(store.write(blocked, new Uint8Array([2]))).rejects.toThrow();
-    expect(filesUnder(store.root)).toEqual([mapped]);
-  });
-
-  it("recreates a directory that was deleted after it was cached", async () => {
-    const store = makeStore();
-    const uri = store.uriFor({ runId: "deleted-run", invocationId: "step", outputName: "out" });
-    await store.write(uri, new Uint8Array([1]));
-    fs.rmSync(path.join(store.root, "deleted-run"), { recursive: true });
-    await store.write(uri, new Uint8Array([2]));
-    expect([...(await store.read(uri))]).toEqual([2]);
+    const uri = await store.save({ runId: "cut", invocationId: "s", outputName: "o" }, new Uint8Array(100).fill(1));
+    fs.truncateSync(uri.replace(/#.*$/, ""), 50);
+    expect(await store.exists(uri)).toBe(false);
+    await expect(store.read(uri)).rejects.toThrow(/is truncated: 50 of 100 bytes/);
   });
 
   it("rejects uris outside the root", async () => {
@@ -110,15 +95,12 @@ describe("LocalArtifactStore", () => {
       path.join(store.root, "..", "escape"),
       store.root,
       `${store.root}-sibling${path.sep}file`,
-      path.join(store.root, "run", "..", "..", "escape"),
+      path.join(store.root, "run", "..", "..", "escape#0+1"),
       "relative/file",
     ];
     for (const uri of outside) {
-      await expect(store.write(uri, new Uint8Array([1]))).rejects.toThrow(/outside the root/);
       await expect(store.read(uri)).rejects.toThrow(/outside the root/);
       await expect(store.exists(uri)).rejects.toThrow(/outside the root/);
-      await expect(store.remove(uri)).rejects.toThrow(/outside the root/);
     }
-    expect(fs.existsSync(path.join(root, "escape"))).toBe(false);
   });
 });

@@ -1,10 +1,18 @@
+/** What an artifact is the value of: one output (or one dynamic-output item) of one step run. */
+export interface ArtifactKey {
+  runId: string;
+  invocationId: string;
+  outputName: string;
+  mappingKey?: string | null;
+}
+
 /**
  * The artifact store keeps the bytes of every value passed between steps. The metadata
  * store only references them by URI and content hash.
  *
- * Implementations must make `write` safe against a crash half-way: a reader never sees
- * a torn file under the final URI (write elsewhere, then rename), because the metadata
- * row that makes an artifact visible is only written after `write` resolves.
+ * `save` resolves to the URI only once the bytes are completely stored, and a URI is only
+ * ever recorded in metadata after that: a crash half-way through a save leaves at most
+ * unreferenced bytes behind, never a torn value that something points to.
  */
 export interface ArtifactStore {
   /** Human-readable name, e.g. the component name in a stack. */
@@ -13,10 +21,8 @@ export interface ArtifactStore {
   readonly flavor: string;
   /** Root URI every artifact lives under (a path for the local store). */
   readonly root: string;
-  /** A fresh URI for a value: unique per run, step run, output and item. */
-  uriFor(parts: { runId: string; invocationId: string; outputName: string; mappingKey?: string | null }): string;
-  write(uri: string, bytes: Uint8Array): Promise<void>;
+  /** Stores one value's bytes; resolves to the URI to read them back by. */
+  save(key: ArtifactKey, bytes: Uint8Array): Promise<string>;
   read(uri: string): Promise<Uint8Array>;
   exists(uri: string): Promise<boolean>;
-  remove(uri: string): Promise<void>;
 }

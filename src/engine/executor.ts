@@ -145,11 +145,12 @@ export async function loadStoredArtifact(ref: ArtifactRef, env: Pick<ExecutionEn
 // In-process steps share stdout; AsyncLocalStorage tells which step wrote each chunk, so
 // every orchestrator stores logs per step run. Output still reaches the terminal.
 
-const captures = new WeakMap<StepContext, AttemptHooks["onLog"]>();
+// Shared through globalThis: the one patched stdout must find the contexts of every weir copy in the process.
+const globals = globalThis as unknown as Record<symbol, unknown>;
+const captures = (globals[Symbol.for("weir.outputCaptures")] ??= new WeakMap()) as WeakMap<StepContext, AttemptHooks["onLog"]>;
 const INSTALLED = Symbol.for("weir.outputCapture");
 
 function installOutputCapture(): void {
-  const globals = globalThis as unknown as Record<symbol, boolean>;
   if (globals[INSTALLED]) return;
   globals[INSTALLED] = true;
   for (const stream of ["stdout", "stderr"] as const) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { migrations } from "../../src/stores/metadata/migrations.js";
-import { openSqliteStore, SqliteMetadataStore } from "../../src/stores/metadata/sqlite/sqlite-store.js";
+import { openSqliteStore, SqliteMetadataStore, timeOrderedId } from "../../src/stores/metadata/sqlite/sqlite-store.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 
 const root = mkdtempSync(join(tmpdir(), "weir-sqlite-store-"));
@@ -189,6 +189,17 @@ describe("SqliteMetadataStore write batching", () => {
     return { path, store, run, committedStepRuns, newStep };
   }
 
+  it("makes time-ordered UUIDs (version 7) for the ids it generates", async () => {
+    const first = timeOrderedId();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const second = timeOrderedId();
+    for (const id of [first, second]) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(first < second).toBe(true);
+    expect(parseInt(second.slice(0, 8) + second.slice(9, 13), 16)).toBeLessThanOrEqual(Date.now());
+    const { run } = await setup();
+    expect(run.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+  });
+
   it("commits the writes of one turn together, and resolves each once it is committed", async () => {
     const { store, committedStepRuns, newStep } = await setup();
     const writes = [store.createStepRun(newStep("a", 0)), store.createStepRun(newStep("b", 1))];
@@ -235,6 +246,38 @@ describe("SqliteMetadataStore write batching", () => {
     expect(await store.getStepRun(aRecord.id)).toMatchObject({ status: "running", attempt: 1, endedAt: null });
     expect(await store.getArtifactVersion(modelId)).toBeUndefined();
     expect(await store.listStepOutputs(aRecord.id)).toEqual([]);
+  });
+
+  it("numbers versions right when a batch is run again after a failing multi-row write", async () => {
+    const { store, newStep } = await setup();
+    const step = await store.createStepRun(newStep("split", 0));
+    const artifact = (id: string) => ({
+      id,
+      artifactName: "batching::split::output",
+      uri: `/x/${id}`,
+      dataType: "object",
+      materializer: "weir.json",
+      contentHash: "h",
+      size: 1,
+    });
+    const link = (id: string, position: number) => ({
+      stepRunId: step.id,
+      artifactVersionId: id,
+      outputName: "output",
+      mappingKey: `k${position}`,
+      position,
+    });
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const results = await Promise.allSettled([
+      store.addStepOutput(artifact(a), link(a, 0)),
+      // Same position: the link's primary key fails after the version was inserted.
+      store.addStepOutput(artifact(b), link(b, 0)),
+      store.addStepOutput(artifact(c), link(c, 1)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value.version : null))).toEqual([1, null, 2]);
+    expect(await store.getArtifactVersion(b)).toBeUndefined();
+    expect((await store.listStepOutputs(step.id)).map((o) => o.artifactVersionId)).toEqual([a, c]);
   });
 
   it("lets reads see earlier writes that were not awaited", async () => {

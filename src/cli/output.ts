@@ -74,9 +74,17 @@ export function span(start: Date | null, end: Date | null): string {
   return formatDuration((end ?? new Date()).getTime() - start.getTime()) + (end ? "" : "…");
 }
 
-/** Ids are UUIDs; tables show their first characters, which commands accept as prefixes. */
+/**
+ * Ids are time-ordered UUIDs: ids made in the same minute share their first characters,
+ * so tables show the last 12 (random) ones, which commands accept like a prefix.
+ */
 export function shortId(id: string): string {
-  return id.slice(0, 8);
+  return id.slice(-12);
+}
+
+/** Whether a reference typed by a user (a prefix or the shown short id) points at this id. */
+export function matchesId(id: string, reference: string): boolean {
+  return id.startsWith(reference) || (reference.length >= 8 && id.endsWith(reference));
 }
 
 /** A value for people: JSON when it is plain JSON data, else Node's inspection; cut at `max` characters. */

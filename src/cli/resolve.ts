@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import { isPipeline, type Pipeline } from "../authoring/pipeline.js";
 import { errorMessage } from "../authoring/errors.js";
 import { openMetadataStore } from "../config/home.js";
-import { CliError } from "./output.js";
+import { CliError, matchesId } from "./output.js";
 
 /** What a RUN argument names: an exact id, a run name, or a unique id prefix. */
 export async function resolveRunId(ref: string): Promise<string> {
@@ -12,7 +12,7 @@ export async function resolveRunId(ref: string): Promise<string> {
   if (await store.getRun(ref)) return ref;
   const runs = await store.listRuns();
   const byName = runs.filter((r) => r.name === ref);
-  const matches = byName.length > 0 ? byName : runs.filter((r) => r.id.startsWith(ref));
+  const matches = byName.length > 0 ? byName : runs.filter((r) => matchesId(r.id, ref));
   return unique("run", ref, matches.map((r) => r.id), "weir runs list");
 }
 
@@ -21,7 +21,7 @@ export async function resolveArtifactId(ref: string): Promise<string> {
   const store = await openMetadataStore();
   if (await store.getArtifactVersion(ref)) return ref;
   const versions = await store.listArtifactVersions();
-  return unique("artifact version", ref, versions.filter((v) => v.id.startsWith(ref)).map((v) => v.id), "weir artifacts list");
+  return unique("artifact version", ref, versions.filter((v) => matchesId(v.id, ref)).map((v) => v.id), "weir artifacts list");
 }
 
 function unique(kind: string, ref: string, ids: string[], listCommand: string): string {

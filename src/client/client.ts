@@ -117,7 +117,9 @@ export class Client {
   private async findRunByName(store: MetadataStore, reference: string) {
     const runs = await store.listRuns({ limit: 100_000 });
     const byName = runs.filter((r) => r.name === reference);
-    const matches = byName.length > 0 ? byName : runs.filter((r) => r.id.startsWith(reference));
+    // Ids are time-ordered: a prefix or (for 8+ characters) a suffix of the random end identifies a run.
+    const matches =
+      byName.length > 0 ? byName : runs.filter((r) => r.id.startsWith(reference) || (reference.length >= 8 && r.id.endsWith(reference)));
     if (matches.length > 1) {
       throw new RunNotFoundError(`"${reference}" matches ${matches.length} runs (${matches.slice(0, 5).map((r) => r.id).join(", ")}…); use a full run id`);
     }

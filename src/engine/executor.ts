@@ -1,9 +1,10 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { format } from "node:util";
 import { activeStepContext, runInStepContext, type StepContext } from "../authoring/context.js";
 import { checkMappingKey, isDynamicOutput, type DynamicOutput } from "../authoring/dynamic-output.js";
 import { MaterializerError, StepTimeoutError } from "../authoring/errors.js";
 import type { StepDefinition } from "../authoring/step.js";
+import { timeOrderedId } from "../ids.js";
 import { describeType, type MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
 import type { ArtifactRef, AttemptHooks, AttemptResult, ProducedArtifact, ResolvedArg, StepTask } from "./launcher.js";
@@ -121,7 +122,7 @@ export async function materialize(
   const suffix = mappingKey === null ? "" : `[${mappingKey}]`;
   return {
     artifact: {
-      id: randomUUID(),
+      id: timeOrderedId(),
       artifactName: `${task.pipelineName}::${task.invocationId}::output${suffix}`,
       uri,
       dataType: materializer.dataType(value),

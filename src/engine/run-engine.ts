@@ -21,6 +21,7 @@ import type {
   StepStatus,
 } from "../stores/metadata/types.js";
 import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./args.js";
+import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
 import { loadStoredArtifact, materialize } from "./executor.js";
 import type { ArtifactRef, AttemptResult, ProducedArtifact, ResolvedArg, StepLauncher, StepTask } from "./launcher.js";
@@ -79,7 +80,7 @@ class Node implements Waitable {
   unmetDeps = 0;
   private listeners: (() => void)[] = [];
   /** Serializes this step run's metadata writes (creation first). */
-  writes: Promise<unknown> = Promise.resolve();
+  writes: Promise<void> = Promise.resolve();
 
   constructor(
     readonly id: string,
@@ -311,7 +312,7 @@ export class RunEngine implements GraphBuilder {
       throw new NonDeterminismError(`${invocationId} (${recorded.record.stepName})`, `${invocationId} (${step.name})`, recorded.record.position);
     }
     const node = new Node(
-      recorded?.record.id ?? crypto.randomUUID(),
+      recorded?.record.id ?? timeOrderedId(),
       invocationId,
       step,
       specs,
@@ -560,7 +561,7 @@ export class RunEngine implements GraphBuilder {
         this.write(() => store.updateStepRun(node.id, { status: "running", attempt, startedAt, error: null }), node);
         try {
           const result = await this.attempt(node, { ...task, attempt });
-          await this.complete(node, result, cacheKey);
+          this.complete(node, result, cacheKey);
           await this.runHook(node, "onSuccess");
           return;
         } catch (error) {
@@ -613,7 +614,8 @@ export class RunEngine implements GraphBuilder {
     this.remember(artifact, item);
     const position = node.items.length;
     node.addItem(key, artifact);
-    await this.write(
+    // Not awaited: the row is applied before any later write (mapped steps' inputs included).
+    void this.write(
       () =>
         this.options.store.addStepOutput(item.artifact, {
           stepRunId: node.id,
@@ -628,13 +630,17 @@ export class RunEngine implements GraphBuilder {
     for (const group of node.groups) this.expandItem(group, key, handle);
   }
 
-  private async complete(node: Node, result: AttemptResult, cacheKey: string | null): Promise<void> {
+  /**
+   * Records the completion and wakes dependents at once: their writes come after this one
+   * in the store's order, so a crash can never keep a dependent but lose this completion.
+   */
+  private complete(node: Node, result: AttemptResult, cacheKey: string | null): void {
     if (result.output) {
       node.output = toRef(result.output.artifact);
       this.remember(node.output, result.output);
     }
     const endedAt = Date.now();
-    await this.write(
+    void this.write(
       () =>
         this.options.store.completeStepRun({
           stepRunId: node.id,
@@ -671,7 +677,7 @@ export class RunEngine implements GraphBuilder {
       const handle = new Handle(this, { kind: "item", node: node.invocationId, key: link.mappingKey });
       for (const group of node.groups) this.expandItem(group, link.mappingKey, handle);
     }
-    await this.write(
+    void this.write(
       () =>
         store.completeStepRun({
           stepRunId: node.id,
@@ -956,15 +962,20 @@ export class RunEngine implements GraphBuilder {
     await this.options.store.appendLogs(lines).catch((error) => (this.storeError ??= error));
   }
 
-  /** Chains a metadata write after the node's earlier writes; store failures fail the run. */
-  private write<T>(fn: () => Promise<T>, node?: Node): Promise<T | undefined> {
-    const previous = node?.writes ?? Promise.resolve();
-    const next = previous.then(fn).catch((error) => {
-      this.storeError ??= error instanceof Error ? error : new Error(String(error));
-      return undefined;
-    });
-    if (node) node.writes = next;
-    return next;
+  /**
+   * Issues a metadata write now: the store applies writes in call order (and may batch
+   * them), so nothing waits for the previous one. `node.writes` keeps the latest write of a
+   * step run, to know when its rows exist; a store failure fails the run.
+   */
+  private write(fn: () => Promise<unknown>, node?: Node): Promise<void> {
+    const done = fn().then(
+      () => undefined,
+      (error: unknown) => {
+        this.storeError ??= error instanceof Error ? error : new Error(String(error));
+      },
+    );
+    if (node) node.writes = done;
+    return done;
   }
 }
 

@@ -48,7 +48,7 @@ describe("weir logs and artifacts", () => {
     const list = await weir(home, "artifacts", "list", "--limit", "5");
     expect(list.code).toBe(0);
     const row = list.stdout.split("\n").find((l) => l.includes("logging_pipeline::chatty_step::output"));
-    const id = row && /│ ([0-9a-f]{8}) │/.exec(row)?.[1];
+    const id = row && /│ ([0-9a-f]{12}) │/.exec(row)?.[1];
     expect(id).toBeTruthy();
 
     const show = await weir(home, "artifacts", "show", id!);

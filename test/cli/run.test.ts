@@ -28,11 +28,11 @@ describe("weir init and run", () => {
   it("lists the run, shows its step runs and prints its graph", async () => {
     const [list, show, graph] = await Promise.all([
       weir(home, "runs", "list", "--pipeline", "static_pipeline"),
-      weir(home, "runs", "show", staticRun.slice(0, 8)),
+      weir(home, "runs", "show", staticRun.slice(-12)),
       weir(home, "runs", "graph", staticRun),
     ]);
     expect(list.code).toBe(0);
-    expect(list.stdout).toContain(staticRun.slice(0, 8));
+    expect(list.stdout).toContain(staticRun.slice(-12));
     expect(list.stdout).toMatch(/static_pipeline\s+│ completed/);
     expect(show.code).toBe(0);
     expect(show.stdout).toContain(staticRun);
@@ -106,6 +106,6 @@ describe("weir init and run", () => {
       "static_pipeline",
       "testable_dynamic_pipeline",
     ];
-    for (const name of pipelines) expect(demo.stdout).toMatch(new RegExp(`│ ${name} +│ [0-9a-f]{8} │ completed │`));
+    for (const name of pipelines) expect(demo.stdout).toMatch(new RegExp(`│ ${name} +│ [0-9a-f]{12} │ completed │`));
   });
 });

@@ -34,7 +34,7 @@ describe("weir stack", () => {
     const run = await weir(home, "run", "examples/static-pipeline.ts");
     expect(run.code).toBe(0);
     const artifacts = await weir(home, "artifacts", "list", "--name", "static_pipeline::load_data::output");
-    const id = /│ ([0-9a-f]{8}) │/.exec(artifacts.stdout)?.[1];
+    const id = /│ ([0-9a-f]{12}) │/.exec(artifacts.stdout)?.[1];
     const artifact = await weir(home, "artifacts", "show", id ?? "missing");
     expect(artifact.stdout).toContain(`uri:          ${join(home, "fast-artifacts")}`);
   });

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { migrations } from "../../src/stores/metadata/migrations.js";
-import { openSqliteStore, SqliteMetadataStore, timeOrderedId } from "../../src/stores/metadata/sqlite/sqlite-store.js";
+import { timeOrderedId } from "../../src/ids.js";
+import { openSqliteStore, SqliteMetadataStore } from "../../src/stores/metadata/sqlite/sqlite-store.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 
 const root = mkdtempSync(join(tmpdir(), "weir-sqlite-store-"));

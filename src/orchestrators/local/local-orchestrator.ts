@@ -1,4 +1,3 @@
-import { availableParallelism } from "node:os";
 import { executeStep } from "../../engine/executor.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
 import { orchestrateRun } from "../../engine/orchestrate.js";
@@ -9,6 +8,8 @@ import type { Stack } from "../../stack/stack.js";
 import { BaseOrchestrator, type OrchestratorConfig, type SubmissionResult } from "../base.js";
 
 let warnedAboutResources = false;
+
+const DEFAULT_MAX_PARALLEL = 64;
 
 /**
  * Runs everything in the caller's process: the engine, and each step as a function call.
@@ -42,7 +43,9 @@ export class LocalOrchestrator extends BaseOrchestrator {
   }
 
   override createLauncher(stack: Stack): StepLauncher {
-    const maxParallel = this.config.maxParallel ?? Math.max(4, availableParallelism() * 4);
+    // In-process steps mostly wait on I/O or are short: a wide bound keeps many in flight,
+    // which also lets the store commit more writes per transaction (64 measured best; bench/README.md).
+    const maxParallel = this.config.maxParallel ?? DEFAULT_MAX_PARALLEL;
     return new InProcessLauncher(stack, maxParallel);
   }
 }

@@ -8,7 +8,10 @@
  * - times are milliseconds since the epoch (numbers);
  * - JSON columns are passed in and out as parsed values, never as strings;
  * - writes that belong together (a step run finishing with its outputs) are one
- *   transaction, so a killed process never leaves half of it behind.
+ *   transaction, so a killed process never leaves half of it behind;
+ * - writes are applied in the order they are called, even when a store batches them: the
+ *   engine issues a step run's writes (create, start, complete) without waiting for the
+ *   earlier ones, and a crash leaves a prefix of them.
  */
 
 export type RunStatus = "initializing" | "running" | "completed" | "failed";

@@ -29,7 +29,10 @@ export async function executeStep(
   hooks: AttemptHooks,
   env: ExecutionEnvironment,
 ): Promise<AttemptResult> {
-  const args = await Promise.all(task.args.map((arg) => resolveArg(arg, env)));
+  // Most arguments are literals: only wait when something has to be loaded.
+  const args = task.args.every((arg) => "value" in arg)
+    ? task.args.map((arg) => (arg as { value: unknown }).value)
+    : await Promise.all(task.args.map((arg) => resolveArg(arg, env)));
   const metadata: Record<string, unknown> = {};
   const context: StepContext = {
     runId: task.runId,

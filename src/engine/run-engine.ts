@@ -79,8 +79,6 @@ class Node implements Waitable {
   attempt = 0;
   unmetDeps = 0;
   private listeners: (() => void)[] = [];
-  /** Serializes this step run's metadata writes (creation first). */
-  writes: Promise<void> = Promise.resolve();
 
   constructor(
     readonly id: string,
@@ -197,7 +195,6 @@ export class RunEngine implements GraphBuilder {
   readonly isDynamic: boolean;
   readonly pipelineName: string;
   private readonly nodes = new Map<string, Node>();
-  private readonly nodesById = new Map<string, Node>();
   private readonly groups = new Map<string, MapGroup>();
   private readonly namer = new InvocationNamer();
   private readonly readyQueue: Node[] = [];
@@ -216,6 +213,7 @@ export class RunEngine implements GraphBuilder {
   private readonly recordedByScope = new Map<string, StepRunRecord[]>();
   private readonly scopeCounters = new Map<string, number>();
   private storeError: Error | undefined;
+  private lastWrite: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: EngineOptions) {
     this.isDynamic = options.isDynamic;
@@ -252,7 +250,7 @@ export class RunEngine implements GraphBuilder {
       }
     }
     await this.flushLogs();
-    await Promise.all([...this.nodes.values()].map((n) => n.writes));
+    await this.lastWrite;
     if (this.storeError) throw this.storeError;
     const failed = [...this.nodes.values()].filter((n) => n.status === "failed");
     const fatal = this.isDynamic ? failed.filter((n) => !n.observed) : failed;
@@ -322,7 +320,6 @@ export class RunEngine implements GraphBuilder {
       upstream,
     );
     this.nodes.set(invocationId, node);
-    this.nodesById.set(node.id, node);
     this.unsettled += 1;
 
     if (recorded) node.attempt = recorded.record.attempt;
@@ -338,21 +335,23 @@ export class RunEngine implements GraphBuilder {
 
     const parameters = parametersOf(step, specs);
     const configuration = this.options.recordConfigurations ? this.configurationOf(node) : undefined;
-    node.writes = recorded
-      ? this.write(() => this.options.store.resetStepRun(node.id))
-      : this.write(() =>
-          this.options.store.createStepRun({
-            id: node.id,
-            runId: this.options.runId,
-            invocationId,
-            stepName: step.name,
-            mappingKey: node.mappingKey ?? null,
-            position: node.position,
-            upstream,
-            parameters,
-            configuration,
-          }),
-        );
+    if (recorded) {
+      this.write(() => this.options.store.resetStepRun(node.id));
+    } else {
+      this.write(() =>
+        this.options.store.createStepRun({
+          id: node.id,
+          runId: this.options.runId,
+          invocationId,
+          stepName: step.name,
+          mappingKey: node.mappingKey ?? null,
+          position: node.position,
+          upstream,
+          parameters,
+          configuration,
+        }),
+      );
+    }
 
     // A step that can never get the resources it asks for fails now, not after its inputs.
     const impossible = this.options.launcher.admissible?.({ invocationId, resources: step.resources });
@@ -512,10 +511,7 @@ export class RunEngine implements GraphBuilder {
       const node = this.readyQueue[this.readyHead++];
       if (node.settled) continue;
       this.running += 1;
-      void this.launch(node).finally(() => {
-        this.running -= 1;
-        this.pump();
-      });
+      void this.launch(node);
     }
     if (this.readyHead > 1024 && this.readyHead * 2 > this.readyQueue.length) {
       this.readyQueue.splice(0, this.readyHead);
@@ -524,11 +520,20 @@ export class RunEngine implements GraphBuilder {
   }
 
   private async launch(node: Node): Promise<void> {
+    try {
+      await this.runNode(node);
+    } finally {
+      this.running -= 1;
+      this.pump();
+    }
+  }
+
+  private async runNode(node: Node): Promise<void> {
     const { store } = this.options;
     try {
       const args = node.args.map((spec) => this.resolveArg(spec));
       const inputs = this.inputLinks(node, args);
-      if (inputs.length > 0) this.write(() => store.addStepInputs(inputs), node);
+      if (inputs.length > 0) this.write(() => store.addStepInputs(inputs));
       if (this.stopping) return this.finish(node, "skipped", this.functionError);
 
       const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers) : null;
@@ -558,18 +563,18 @@ export class RunEngine implements GraphBuilder {
         node.status = "running";
         const startedAt = Date.now();
         const attempt = node.attempt;
-        this.write(() => store.updateStepRun(node.id, { status: "running", attempt, startedAt, error: null }), node);
+        this.write(() => store.updateStepRun(node.id, { status: "running", attempt, startedAt, error: null }));
         try {
           const result = await this.attempt(node, { ...task, attempt });
           this.complete(node, result, cacheKey);
-          await this.runHook(node, "onSuccess");
+          if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
           return;
         } catch (error) {
           const err = error instanceof Error ? error : new Error(String(error));
           attemptErrors.push({ attempt, error: errorMessage(err) });
           if (tries >= maxAttempts || this.stopping) {
             node.error = err;
-            await this.runHook(node, "onFailure", err);
+            if (node.step.options.onFailure) await this.runHook(node, "onFailure", err);
             this.finish(node, "failed", err, true, undefined, { attempts: attemptErrors });
             return;
           }
@@ -624,7 +629,6 @@ export class RunEngine implements GraphBuilder {
           mappingKey: key,
           position,
         }),
-      node,
     );
     const handle = new Handle(this, { kind: "item", node: node.invocationId, key });
     for (const group of node.groups) this.expandItem(group, key, handle);
@@ -653,7 +657,6 @@ export class RunEngine implements GraphBuilder {
             ? [{ artifactVersionId: result.output.artifact.id, outputName: "output", mappingKey: null, position: 0 }]
             : [],
         }),
-      node,
     );
     this.finish(node, "completed", undefined, false);
   }
@@ -693,7 +696,6 @@ export class RunEngine implements GraphBuilder {
             position,
           })),
         }),
-      node,
     );
     this.log(node, "log", `cached: reused the outputs of step run ${original.id} (${original.invocationId})`);
     this.finish(node, "cached", undefined, false);
@@ -720,7 +722,6 @@ export class RunEngine implements GraphBuilder {
       const message = error ? errorMessage(error) : null;
       this.write(
         () => this.options.store.updateStepRun(node.id, { status, endedAt, error: message, ...(metadata ? { metadata } : {}) }),
-        node,
       );
     }
     // Dependents read failedRoot when woken, so it is set before settling.
@@ -747,7 +748,7 @@ export class RunEngine implements GraphBuilder {
     } catch (hookError) {
       // A failing hook is recorded and does not change the step's outcome.
       this.log(node, "stderr", `${hook} hook failed: ${errorMessage(hookError)}`);
-      this.write(() => this.options.store.updateStepRun(node.id, { metadata: { [`${hook}Error`]: errorMessage(hookError) } }), node);
+      this.write(() => this.options.store.updateStepRun(node.id, { metadata: { [`${hook}Error`]: errorMessage(hookError) } }));
     }
   }
 
@@ -958,30 +959,30 @@ export class RunEngine implements GraphBuilder {
     const lines = this.logBuffer;
     this.logBuffer = [];
     // Lines belong to step runs whose rows must exist first.
-    await Promise.all([...new Set(lines.map((l) => l.stepRunId))].map((id) => (id ? this.nodesById.get(id)?.writes : undefined)));
     await this.options.store.appendLogs(lines).catch((error) => (this.storeError ??= error));
   }
 
   /**
    * Issues a metadata write now: the store applies writes in call order (and may batch
-   * them), so nothing waits for the previous one. `node.writes` keeps the latest write of a
-   * step run, to know when its rows exist; a store failure fails the run.
+   * them), so nothing waits for the previous one, and the last write settling means every
+   * earlier one has. A store failure fails the run.
    */
-  private write(fn: () => Promise<unknown>, node?: Node): Promise<void> {
-    const done = fn().then(
-      () => undefined,
-      (error: unknown) => {
-        this.storeError ??= error instanceof Error ? error : new Error(String(error));
-      },
-    );
-    if (node) node.writes = done;
+  private write(fn: () => Promise<unknown>): Promise<void> {
+    const done = fn().then(noop, this.recordStoreError);
+    this.lastWrite = done;
     return done;
   }
+
+  private readonly recordStoreError = (error: unknown): void => {
+    this.storeError ??= error instanceof Error ? error : new Error(String(error));
+  };
 }
 
 function toRef(v: ArtifactRef | ArtifactVersionRecord | (ProducedArtifact["artifact"])): ArtifactRef {
   return { id: v.id!, uri: v.uri, materializer: v.materializer, dataType: v.dataType, contentHash: v.contentHash, size: v.size };
 }
+
+function noop(): void {}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";

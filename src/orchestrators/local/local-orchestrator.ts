@@ -57,9 +57,11 @@ export class InProcessLauncher implements StepLauncher {
     readonly maxParallel: number,
   ) {}
 
-  async launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
+  launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
     const step = lookupStep(task.module, task.stepName);
-    if (!step) throw new Error(`step "${task.stepName}" is not defined in this process (module ${task.module ?? "unknown"})`);
+    if (!step) {
+      return Promise.reject(new Error(`step "${task.stepName}" is not defined in this process (module ${task.module ?? "unknown"})`));
+    }
     const resources = task.resources;
     if (!warnedAboutResources && (resources.cpuCount || resources.memory || resources.gpuCount)) {
       warnedAboutResources = true;

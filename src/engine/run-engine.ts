@@ -84,8 +84,8 @@ class Node implements Waitable {
     readonly id: string,
     readonly invocationId: string,
     readonly step: StepDefinition,
-    readonly args: ArgSpec[],
-    readonly deps: Waitable[],
+    /** How the step's arguments are wired; dropped once resolved at launch (memory at 100k steps). */
+    public args: ArgSpec[],
     readonly mappingKey: string | undefined,
     readonly position: number,
     readonly upstream: string[],
@@ -314,7 +314,6 @@ export class RunEngine implements GraphBuilder {
       invocationId,
       step,
       specs,
-      deps,
       scope.mappingPath || undefined,
       this.nodes.size,
       upstream,
@@ -532,6 +531,7 @@ export class RunEngine implements GraphBuilder {
     const { store } = this.options;
     try {
       const args = node.args.map((spec) => this.resolveArg(spec));
+      node.args = [];
       const inputs = this.inputLinks(node, args);
       if (inputs.length > 0) this.write(() => store.addStepInputs(inputs));
       if (this.stopping) return this.finish(node, "skipped", this.functionError);
@@ -925,7 +925,6 @@ export class RunEngine implements GraphBuilder {
       timeoutMs: step.options.timeoutMs ?? null,
       enableCache: step.options.enableCache ?? null,
       dynamicOutput: step.dynamicOutput,
-      args: node.args,
     };
   }
 

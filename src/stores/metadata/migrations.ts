@@ -102,7 +102,8 @@ const initialSchema: Migration = {
       metadata TEXT NOT NULL,
       UNIQUE (run_id, invocation_id)
     )`,
-    `CREATE INDEX step_runs_cache_key ON step_runs (cache_key)`,
+    // Partial: most step runs have no cache key (cache off), and they need no index entry.
+    `CREATE INDEX step_runs_cache_key ON step_runs (cache_key) WHERE cache_key IS NOT NULL`,
 
     // Static pipelines own their step configurations through the snapshot; dynamic ones
     // discover steps while running and record each configuration with its step run.

@@ -1041,11 +1041,14 @@ export class SqliteMetadataStore implements MetadataStore {
    */
   private insertArtifactVersion(row: ArtifactVersionInsert): ArtifactVersionRecord {
     let artifactId = this.sql.artifactIdByName.get(row.artifactName) as string | undefined;
-    if (!artifactId) {
+    let version = 1;
+    if (artifactId) {
+      version = this.sql.nextArtifactVersion.get(artifactId) as number;
+    } else {
+      // A new artifact (the usual case for mapped and fanned-out steps) starts at version 1.
       artifactId = timeOrderedId();
       this.sql.insertArtifact.run(artifactId, row.artifactName, row.createdAt);
     }
-    const version = this.sql.nextArtifactVersion.get(artifactId) as number;
     this.sql.insertArtifactVersion.run({ ...row, artifactId, version });
     return {
       id: row.id,

@@ -11,6 +11,11 @@ export interface ArtifactRef {
   size: number;
 }
 
+/** The reference to a stored value, from its metadata record (or a freshly produced one). */
+export function artifactRefOf(v: ArtifactRef): ArtifactRef {
+  return { id: v.id, uri: v.uri, materializer: v.materializer, dataType: v.dataType, contentHash: v.contentHash, size: v.size };
+}
+
 /** A step argument ready to load: a literal, (an element of) an artifact, or a list of those. */
 export type ResolvedArg = { value: unknown } | { artifact: ArtifactRef; index?: number } | { list: ResolvedArg[] };
 

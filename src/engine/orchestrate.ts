@@ -8,7 +8,7 @@ import { withOrchestratedRun, type BaseOrchestrator } from "../orchestrators/bas
 import type { Stack } from "../stack/stack.js";
 import type { MetadataStore, SnapshotRecord } from "../stores/metadata/types.js";
 import type { CompiledStep } from "./compile.js";
-import type { StepLauncher } from "./launcher.js";
+import { artifactRefOf, type StepLauncher } from "./launcher.js";
 import { RunEngine, type RecordedStepRun } from "./run-engine.js";
 
 /** How often the process driving a run says it is alive. */
@@ -152,17 +152,7 @@ async function loadRecorded(store: MetadataStore, runId: string): Promise<Map<st
       for (const link of await store.listStepOutputs(record.id)) {
         const version = await store.getArtifactVersion(link.artifactVersionId);
         if (!version) continue;
-        outputs.push({
-          mappingKey: link.mappingKey,
-          artifact: {
-            id: version.id,
-            uri: version.uri,
-            materializer: version.materializer,
-            dataType: version.dataType,
-            contentHash: version.contentHash,
-            size: version.size,
-          },
-        });
+        outputs.push({ mappingKey: link.mappingKey, artifact: artifactRefOf(version) });
       }
     }
     recorded.set(record.invocationId, { record, outputs });

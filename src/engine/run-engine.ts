@@ -24,7 +24,7 @@ import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./a
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
 import { loadStoredArtifact, materialize } from "./executor.js";
-import type { ArtifactRef, AttemptResult, ProducedArtifact, ResolvedArg, StepLauncher, StepTask } from "./launcher.js";
+import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type ResolvedArg, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, InvocationNamer } from "./naming.js";
 
 /** A step run a resumed run already has on record, with its outputs. */
@@ -376,7 +376,7 @@ export class RunEngine implements GraphBuilder {
   }
 
   map(source: Handle, fn: (item: Handle) => unknown, scope: PipelineScope): Handle {
-    const group = new MapGroup(`map_${this.groups.size + 1}`, this.labelOf(source.ref), fn, scope.mappingPath);
+    const group = new MapGroup(`map_${this.groups.size + 1}`, this.upstreamOf(source.ref), fn, scope.mappingPath);
     this.groups.set(group.id, group);
     this.unsettled += 1;
     group.onSettled(() => {
@@ -615,7 +615,7 @@ export class RunEngine implements GraphBuilder {
 
   private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {
     const key = item.mappingKey!;
-    const artifact = toRef(item.artifact);
+    const artifact = artifactRefOf(item.artifact);
     this.remember(artifact, item);
     const position = node.items.length;
     node.addItem(key, artifact);
@@ -640,7 +640,7 @@ export class RunEngine implements GraphBuilder {
    */
   private complete(node: Node, result: AttemptResult, cacheKey: string | null): void {
     if (result.output) {
-      node.output = toRef(result.output.artifact);
+      node.output = artifactRefOf(result.output.artifact);
       this.remember(node.output, result.output);
     }
     const endedAt = Date.now();
@@ -669,7 +669,7 @@ export class RunEngine implements GraphBuilder {
     const versions = await Promise.all(links.map((l) => store.getArtifactVersion(l.artifactVersionId)));
     if (versions.some((v) => !v)) return false;
     for (const v of versions as ArtifactVersionRecord[]) if (!(await artifacts.exists(v.uri))) return false;
-    const outputs = links.map((link, i) => ({ link, artifact: toRef(versions[i]!) }));
+    const outputs = links.map((link, i) => ({ link, artifact: artifactRefOf(versions[i]!) }));
     for (const { link, artifact } of outputs) {
       if (link.mappingKey === null) node.output = artifact;
     }
@@ -770,10 +770,6 @@ export class RunEngine implements GraphBuilder {
   private upstreamOf(ref: HandleRef): string {
     if (ref.kind === "mapped" || ref.kind === "collected") return this.groups.get(ref.group)?.label ?? ref.group;
     return ref.node;
-  }
-
-  private labelOf(ref: HandleRef): string {
-    return this.upstreamOf(ref);
   }
 
   private nodeOf(invocationId: string): Node {
@@ -975,10 +971,6 @@ export class RunEngine implements GraphBuilder {
   private readonly recordStoreError = (error: unknown): void => {
     this.storeError ??= error instanceof Error ? error : new Error(String(error));
   };
-}
-
-function toRef(v: ArtifactRef | ArtifactVersionRecord | (ProducedArtifact["artifact"])): ArtifactRef {
-  return { id: v.id!, uri: v.uri, materializer: v.materializer, dataType: v.dataType, contentHash: v.contentHash, size: v.size };
 }
 
 function noop(): void {}

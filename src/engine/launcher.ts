@@ -45,6 +45,12 @@ export interface ProducedArtifact {
 }
 
 export interface AttemptHooks {
+  /**
+   * Every launcher calls this once, when the attempt really begins (for a launcher that
+   * queues steps for resources: once they are granted). The step's start time and its
+   * timeout count from here, not from the time spent waiting.
+   */
+  started(): void;
   /** Aborted when the attempt timed out or the run is being torn down. */
   signal: AbortSignal;
   /** A dynamic output item was stored: record it now so mapped steps can start (streaming). */

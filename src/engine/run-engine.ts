@@ -561,11 +561,13 @@ export class RunEngine implements GraphBuilder {
       for (let tries = 1; ; tries++) {
         node.attempt += 1;
         node.status = "running";
-        const startedAt = Date.now();
         const attempt = node.attempt;
-        this.write(() => store.updateStepRun(node.id, { status: "running", attempt, startedAt, error: null }));
+        const started = () => {
+          const startedAt = Date.now();
+          this.write(() => store.updateStepRun(node.id, { status: "running", attempt, startedAt, error: null }));
+        };
         try {
-          const result = await this.attempt(node, { ...task, attempt });
+          const result = await this.attempt(node, { ...task, attempt }, started);
           this.complete(node, result, cacheKey);
           if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
           return;
@@ -590,26 +592,31 @@ export class RunEngine implements GraphBuilder {
   }
 
   /** One attempt through the launcher, with the step's timeout. */
-  private attempt(node: Node, task: StepTask): Promise<AttemptResult> {
+  /** One attempt through the launcher; the step's timeout runs from when the launcher starts it. */
+  private attempt(node: Node, task: StepTask, started: () => void): Promise<AttemptResult> {
     const timeoutMs = node.step.options.timeoutMs;
     // Only attempts that can time out need a signal of their own (this is the per-step hot path).
     const controller = timeoutMs === undefined ? undefined : new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut: (error: Error) => void = noop;
     const attempt = this.options.launcher.launch(task, {
+      started: () => {
+        started();
+        if (controller === undefined) return;
+        timer = setTimeout(() => {
+          const error = new StepTimeoutError(`step "${node.invocationId}" timed out after ${timeoutMs} ms (attempt ${task.attempt})`);
+          // The attempt is abandoned: its late result and items are ignored.
+          controller.abort(error);
+          timedOut(error);
+        }, timeoutMs);
+      },
       signal: controller?.signal ?? NEVER_ABORTED,
       onItem: (item) => this.recordItem(node, item),
       onLog: (stream, message) => this.log(node, stream, message),
       loadArtifact: this.loadArtifact,
     });
-    if (timeoutMs === undefined) return attempt;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new StepTimeoutError(`step "${node.invocationId}" timed out after ${timeoutMs} ms (attempt ${task.attempt})`);
-        // The attempt is abandoned: its late result and items are ignored.
-        controller!.abort(error);
-        reject(error);
-      }, timeoutMs);
-    });
+    if (controller === undefined) return attempt;
+    const timeout = new Promise<never>((_, reject) => (timedOut = reject));
     return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
   }
 

@@ -84,6 +84,8 @@ export class ProcessLauncher implements StepLauncher {
     const problem = this.admissible(task);
     if (problem) throw new ResourceRequestError(problem);
     const grant = await this.pool.acquire(requestOf(task.resources, this.options.capacity), hooks.signal);
+    // The attempt starts (and its timeout runs) once its resources are granted.
+    hooks.started();
     try {
       return await this.runChild(task, hooks, grant);
     } finally {

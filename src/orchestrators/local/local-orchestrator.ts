@@ -70,6 +70,7 @@ export class InProcessLauncher implements StepLauncher {
         "note: the local orchestrator records resource settings but does not enforce them (use the local_process orchestrator)",
       );
     }
+    hooks.started();
     return executeStep(step, task, hooks, {
       artifacts: this.stack.artifactStore,
       materializers: defaultMaterializers(),

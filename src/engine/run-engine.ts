@@ -88,7 +88,8 @@ class Node implements Waitable {
     public args: ArgSpec[],
     readonly mappingKey: string | undefined,
     readonly position: number,
-    readonly upstream: string[],
+    /** Invocation ids this step run depends on; a collect's become exact when it launches. */
+    public upstream: string[],
   ) {}
 
   get label() {
@@ -531,6 +532,8 @@ export class RunEngine implements GraphBuilder {
     const { store } = this.options;
     try {
       const args = node.args.map((spec) => this.resolveArg(spec));
+      // A collect only knows which step runs it gathers now that the map has settled.
+      const upstream = this.collectedUpstream(node);
       node.args = [];
       const inputs = this.inputLinks(node, args);
       if (inputs.length > 0) this.write(() => store.addStepInputs(inputs));
@@ -564,7 +567,8 @@ export class RunEngine implements GraphBuilder {
         const attempt = node.attempt;
         const started = () => {
           const startedAt = Date.now();
-          this.write(() => store.updateStepRun(node.id, { status: "running", attempt, startedAt, error: null }));
+          const patch = { status: "running" as const, attempt, startedAt, error: null, ...(upstream ? { upstream } : {}) };
+          this.write(() => store.updateStepRun(node.id, patch));
         };
         try {
           const result = await this.attempt(node, { ...task, attempt }, started);
@@ -783,6 +787,23 @@ export class RunEngine implements GraphBuilder {
     const node = this.nodes.get(invocationId);
     if (!node) throw new Error(`internal: unknown step run "${invocationId}" in run ${this.options.runId}`);
     return node;
+  }
+
+  /**
+   * For a step run that takes collected or mapped results: its upstream plus the step runs
+   * it gathered (known only once the map has settled), else undefined.
+   */
+  private collectedUpstream(node: Node): string[] | undefined {
+    const groups = refsOf(node.args).filter((ref) => ref.kind === "collected" || ref.kind === "mapped");
+    if (groups.length === 0) return undefined;
+    const upstream = new Set(node.upstream);
+    for (const ref of groups) {
+      for (const w of this.resultWaitables(this.groups.get((ref as { group: string }).group)!)) {
+        if (w instanceof Node) upstream.add(w.invocationId);
+      }
+    }
+    node.upstream = [...upstream];
+    return node.upstream;
   }
 
   private resolveArg(spec: ArgSpec): ResolvedArg {

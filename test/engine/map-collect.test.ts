@@ -37,6 +37,13 @@ describe("map and collect in static pipelines", () => {
       "process_file[b_txt]",
       "process_file[c_md]",
     ]);
+    // The collecting step depends on the map's producer and on every mapped step run it gathered.
+    expect(run.steps.find((s) => s.name === "summarize_directory")!.upstream).toEqual([
+      "files_in_directory",
+      "process_file[a_txt]",
+      "process_file[b_txt]",
+      "process_file[c_md]",
+    ]);
     const mapped = run.steps.find((s) => s.name === "process_file[b_txt]")!;
     expect(mapped.mappingKey).toBe("b_txt");
     expect(mapped.stepName).toBe("process_file");

@@ -469,6 +469,7 @@ export function metadataStoreConformance(
           endedAt: 2_000,
           error: "Error: boom\n    at train",
           metadata: { rows: 10, tags: { a: "b" } },
+          upstream: ["load", "split[a]"],
         });
         expect(await store.getStepRun(step.id)).toEqual({
           ...step,
@@ -480,6 +481,7 @@ export function metadataStoreConformance(
           endedAt: 2_000,
           error: "Error: boom\n    at train",
           metadata: { rows: 10, tags: { a: "b" } },
+          upstream: ["load", "split[a]"],
         });
         await expect(store.updateStepRun(randomUUID(), { status: "running" })).rejects.toThrow();
       });

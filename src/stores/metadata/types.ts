@@ -141,7 +141,7 @@ export interface NewStepRun {
 export type StepRunPatch = Partial<
   Pick<
     StepRunRecord,
-    "status" | "attempt" | "cacheKey" | "originalStepRunId" | "startedAt" | "endedAt" | "error" | "metadata"
+    "status" | "attempt" | "cacheKey" | "originalStepRunId" | "startedAt" | "endedAt" | "error" | "metadata" | "upstream"
   >
 >;
 

@@ -293,9 +293,10 @@ const STEP_RUN_PATCH_COLUMNS: Record<keyof StepRunPatch, string> = {
   endedAt: "ended_at",
   error: "error",
   metadata: "metadata",
+  upstream: "upstream",
 };
 
-const JSON_PATCH_COLUMNS = new Set(["output", "metadata"]);
+const JSON_PATCH_COLUMNS = new Set(["output", "metadata", "upstream"]);
 
 const RUN_SELECT = `SELECT r.*, p.name AS pipeline_name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id`;
 const ARTIFACT_VERSION_SELECT = `SELECT v.*, a.name AS artifact_name

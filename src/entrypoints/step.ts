@@ -56,9 +56,9 @@ async function run({ task, artifactStore }: StartMessage): Promise<void> {
       loadArtifact: (ref) => loadStoredArtifact(ref, env),
     };
     const hooks: AttemptHooks = {
-      // The parent kills this process on timeout; nothing here ever aborts.
       // The parent's launcher reported the start when it granted resources and forked us.
       started: () => undefined,
+      // The parent kills this process on timeout; nothing here ever aborts.
       signal: new AbortController().signal,
       onItem: async (item) => {
         const acked = new Promise<AckMessage>((resolve) => (pendingAck = resolve));

@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { lookupStep } from "../authoring/step.js";
 import { executeStep, loadStoredArtifact, type ExecutionEnvironment } from "../engine/executor.js";
-import type { AttemptHooks } from "../engine/launcher.js";
+import type { AttemptHooks, StepTask } from "../engine/launcher.js";
+import { openMetadataStore, weirHome } from "../config/home.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import {
   serializeError,
@@ -37,9 +38,16 @@ export function stepProcessMain(): void {
 
 let pendingAck: ((message: AckMessage) => void) | undefined;
 
-async function run({ task, artifactStore }: StartMessage): Promise<void> {
-  process.title = `weir step ${task.invocationId}`;
+async function run({ stepRunId, attempt, artifactStore }: StartMessage): Promise<void> {
+  process.title = `weir step ${stepRunId}`;
   try {
+    // Configuration and input references come from the metadata store, by step run id.
+    const saved = await (await openMetadataStore(weirHome())).getStepTask(stepRunId);
+    if (!saved || saved.attempt !== attempt) {
+      throw new Error(`no task is recorded for attempt ${attempt} of step run ${stepRunId} in ${weirHome()}`);
+    }
+    const task = saved.task as StepTask;
+    process.title = `weir step ${task.invocationId}`;
     if (artifactStore.flavor !== "local") {
       throw new Error(`step processes can open the "local" artifact store flavor only, not "${artifactStore.flavor}"`);
     }

@@ -38,6 +38,12 @@ describe("local_process orchestrator", () => {
     expect(a.pid).not.toBe(b.pid);
     expect(a.orchestratorRunId).toBe(run.orchestratorRunId);
     expect(run.orchestratorRunId).toBe(`local_process-${run.id}`);
+    // Each step process was given only its step run id and read its task from the metadata store.
+    const store = await openMetadataStore();
+    for (const stepRun of run.steps) {
+      const saved = await store.getStepTask(stepRun.id);
+      expect(saved).toMatchObject({ attempt: 1, task: { stepRunId: stepRun.id, invocationId: stepRun.name, runId: run.id } });
+    }
   });
 
   it("fails an attempt whose process is killed, records the signal, and retries", async () => {

@@ -925,6 +925,20 @@ export function metadataStoreConformance(
       });
     });
 
+    describe("step tasks", () => {
+      it("saves the task of a step run's attempt, replaces it for the next attempt, and reads it back", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train");
+        expect(await store.getStepTask(step.id)).toBeUndefined();
+        const task = { invocationId: "train", args: [{ value: 1 }, { artifact: { id: "a", uri: "/x#0+1" } }] };
+        await store.saveStepTask(step.id, 1, task);
+        expect(await store.getStepTask(step.id)).toEqual({ attempt: 1, task });
+        await store.saveStepTask(step.id, 2, { ...task, attempt: 2 });
+        expect(await store.getStepTask(step.id)).toEqual({ attempt: 2, task: { ...task, attempt: 2 } });
+        await expect(store.saveStepTask(randomUUID(), 1, task)).rejects.toThrow();
+      });
+    });
+
     describe("logs", () => {
       it("appends lines and lists them oldest first, by run, step run and cursor", async () => {
         const run = await seedRun();

@@ -1,6 +1,7 @@
 import { availableParallelism, totalmem } from "node:os";
 import { StackError } from "../../authoring/errors.js";
 import { parseMemory } from "../../authoring/resources.js";
+import { weirHome } from "../../config/home.js";
 import type { StepLauncher } from "../../engine/launcher.js";
 import type { Stack } from "../../stack/stack.js";
 import type { OrchestratorConfig } from "../base.js";
@@ -52,6 +53,7 @@ export class LocalProcessOrchestrator extends LocalOrchestrator {
       // The engine hands over at most this many attempts; admission by resources is the real gate.
       maxParallel: this.config.maxParallel ?? Math.max(1, Math.floor(this.capacity.cpus)),
       artifactStore: { flavor: store.flavor, name: store.name, root: store.root },
+      home: weirHome(),
       orchestratorRunId: (runId) => `${this.flavor}-${runId}`,
       echoOutput: this.config.echoOutput,
     });

@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { errorMessage, ResourceRequestError, WeirError } from "../../authoring/errors.js";
+import { openMetadataStore } from "../../config/home.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
 import { reviveError, type ArtifactStoreConfig, type ChildMessage, type StartMessage } from "./protocol.js";
 import { requestOf, ResourcePool, type Capacity, type Grant } from "./resource-pool.js";
@@ -18,6 +19,8 @@ export interface ProcessLauncherOptions {
   capacity: Capacity;
   maxParallel: number;
   artifactStore: ArtifactStoreConfig;
+  /** The weir home whose metadata store holds the runs: step processes read their task there. */
+  home: string;
   /** The id `getOrchestratorRunId()` answers inside a step process (WEIR_ORCHESTRATOR_RUN_ID). */
   orchestratorRunId(runId: string): string;
   /** Copy step output to this process's stdout/stderr as well (default true), like in-process steps. */
@@ -86,6 +89,14 @@ export class ProcessLauncher implements StepLauncher {
     const grant = await this.pool.acquire(requestOf(task.resources, this.options.capacity), hooks.signal);
     // The attempt starts (and its timeout runs) once its resources are granted.
     hooks.started();
+    // The step process is told only its step run id and reads the task from the store,
+    // as a process started by any other backend (a queue worker, a pod) would.
+    try {
+      await (await openMetadataStore(this.options.home)).saveStepTask(task.stepRunId, task.attempt, task);
+    } catch (error) {
+      this.pool.release(grant);
+      throw error;
+    }
     try {
       return await this.runChild(task, hooks, grant);
     } finally {
@@ -103,7 +114,11 @@ export class ProcessLauncher implements StepLauncher {
     const execArgv: string[] = [];
     if (FROM_SOURCE || /\.[cm]?tsx?$/.test(task.module ?? "")) execArgv.push("--import", tsxImport());
     if (heapLimitMiB !== undefined) execArgv.push(`--max-old-space-size=${heapLimitMiB}`);
-    const env: NodeJS.ProcessEnv = { ...process.env, WEIR_ORCHESTRATOR_RUN_ID: this.options.orchestratorRunId(task.runId) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      WEIR_HOME: this.options.home,
+      WEIR_ORCHESTRATOR_RUN_ID: this.options.orchestratorRunId(task.runId),
+    };
     // With GPUs configured, a step sees exactly the devices it was granted (none if it asked for none).
     if (this.options.capacity.gpuIds.length > 0) env.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(",");
 
@@ -179,7 +194,7 @@ export class ProcessLauncher implements StepLauncher {
         settle(crashError(child.pid, code, signal, stderrTail, heapLimitMiB));
       });
 
-      const start: StartMessage = { type: "start", task, artifactStore: this.options.artifactStore };
+      const start: StartMessage = { type: "start", stepRunId: task.stepRunId, attempt: task.attempt, artifactStore: this.options.artifactStore };
       child.send(start, noop);
     });
   }

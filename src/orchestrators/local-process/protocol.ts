@@ -1,4 +1,4 @@
-import type { AttemptResult, ProducedArtifact, StepTask } from "../../engine/launcher.js";
+import type { AttemptResult, ProducedArtifact } from "../../engine/launcher.js";
 
 /**
  * The IPC messages between the launcher (parent) and a step process (child).
@@ -13,9 +13,11 @@ export interface ArtifactStoreConfig {
   root: string;
 }
 
+/** Which attempt of which step run to run; the task itself is read from the metadata store. */
 export interface StartMessage {
   type: "start";
-  task: StepTask;
+  stepRunId: string;
+  attempt: number;
   artifactStore: ArtifactStoreConfig;
 }
 

@@ -198,5 +198,21 @@ const initialSchema: Migration = {
   ],
 };
 
+/**
+ * The task of a step run's current attempt (configuration and resolved input references),
+ * so that a step process started with nothing but a step run id can read what to run.
+ */
+const stepRunTasks: Migration = {
+  version: 2,
+  name: "step run tasks",
+  up: () => [
+    `CREATE TABLE step_run_tasks (
+      step_run_id TEXT PRIMARY KEY REFERENCES step_runs (id) ON DELETE CASCADE,
+      attempt INTEGER NOT NULL,
+      task TEXT NOT NULL
+    )`,
+  ],
+};
+
 /** Every migration, oldest first. Versions are unique and increasing. */
-export const migrations: readonly Migration[] = [initialSchema];
+export const migrations: readonly Migration[] = [initialSchema, stepRunTasks];

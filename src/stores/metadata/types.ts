@@ -266,6 +266,13 @@ export interface MetadataStore {
   listStepInputs(stepRunId: string): Promise<StepInputLink[]>;
   listStepOutputs(stepRunId: string): Promise<StepOutputLink[]>;
 
+  /**
+   * Records the task of a step run's current attempt (replacing an earlier attempt's), for
+   * a step process that is given only the step run id: process, queue and pod backends.
+   */
+  saveStepTask(stepRunId: string, attempt: number, task: unknown): Promise<void>;
+  getStepTask(stepRunId: string): Promise<{ attempt: number; task: unknown } | undefined>;
+
   appendLogs(lines: LogLine[]): Promise<void>;
   /** Log lines of a run (optionally one step run), oldest first, with ids above `afterId`. */
   listLogs(runId: string, options?: { stepRunId?: string; afterId?: number }): Promise<LogLine[]>;

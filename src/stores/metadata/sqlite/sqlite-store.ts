@@ -399,6 +399,11 @@ function prepareStatements(db: Database.Database) {
       `SELECT * FROM step_run_outputs WHERE step_run_id = ? ORDER BY position, output_name`,
     ),
 
+    saveStepTask: db.prepare(
+      `INSERT INTO step_run_tasks (step_run_id, attempt, task) VALUES (?, ?, ?)
+       ON CONFLICT (step_run_id) DO UPDATE SET attempt = excluded.attempt, task = excluded.task`,
+    ),
+    getStepTask: db.prepare(`SELECT attempt, task FROM step_run_tasks WHERE step_run_id = ?`),
     insertLog: db.prepare(
       `INSERT INTO logs (run_id, step_run_id, stream, message, at) VALUES (@runId, @stepRunId, @stream, @message, @at)`,
     ),
@@ -948,6 +953,16 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   // Logs
+
+  async saveStepTask(stepRunId: string, attempt: number, task: unknown): Promise<void> {
+    const json = toJson(task);
+    await this.enqueue(() => this.sql.saveStepTask.run(stepRunId, attempt, json), 1);
+  }
+
+  async getStepTask(stepRunId: string): Promise<{ attempt: number; task: unknown } | undefined> {
+    const row = this.reader.getStepTask.get(stepRunId) as { attempt: number; task: string } | undefined;
+    return row && { attempt: row.attempt, task: fromJson(row.task) };
+  }
 
   async appendLogs(lines: LogLine[]): Promise<void> {
     if (lines.length === 0) return;

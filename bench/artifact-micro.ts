@@ -4,8 +4,6 @@
  * the engine keys them.
  *
  *   node --import tsx bench/artifact-micro.ts [--n 10000] [--bytes 64]
- *
- * It also runs against the first store API (`uriFor` + `write`), to measure "before".
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,23 +15,6 @@ interface Key {
   invocationId: string;
   outputName: string;
   mappingKey?: string | null;
-}
-
-/** The first API: the caller asked for a URI, then wrote to it. */
-interface OldStore {
-  uriFor(key: Key): string;
-  write(uri: string, bytes: Uint8Array): Promise<void>;
-}
-
-/** Stores one value with whichever API the store has; resolves to its URI. */
-function saver(store: LocalArtifactStore): (key: Key, bytes: Uint8Array) => Promise<string> {
-  if (typeof store.save === "function") return (key, bytes) => store.save(key, bytes);
-  const old = store as unknown as OldStore;
-  return async (key, bytes) => {
-    const uri = old.uriFor(key);
-    await old.write(uri, bytes);
-    return uri;
-  };
 }
 
 async function main(): Promise<void> {
@@ -49,7 +30,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "weir-artifact-micro-"));
   try {
     const store = new LocalArtifactStore({ path: root });
-    const save = saver(store);
+    const save = (key: Key, bytes: Uint8Array) => store.save(key, bytes);
     const keys = (runId: string, mapped: boolean): Key[] =>
       Array.from({ length: n }, (_, i) =>
         mapped

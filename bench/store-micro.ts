@@ -3,11 +3,10 @@
  * createStepRun → updateStepRun(running) → completeStepRun with one new artifact version
  * and its output link (what the engine writes for one ordinary step run).
  *
- *   node --import tsx bench/store-micro.ts [--n 10000] [--repeat 3] [--v7]
+ *   node --import tsx bench/store-micro.ts [--n 10000] [--repeat 3] [--random-ids]
  *
- * --v7 makes the step-run and artifact-version ids (which the engine makes) time-ordered
- * UUIDs, like the ids the store makes itself; by default they are random (crypto.randomUUID,
- * what the engine uses today).
+ * The step-run and artifact-version ids (which the engine makes) are time-ordered UUIDs, as
+ * the engine makes them; --random-ids uses crypto.randomUUID instead, to show what that costs.
  *
  * Each pattern runs `repeat` times on a fresh database; the best time is reported (other
  * processes on the machine only ever make a run slower).
@@ -20,11 +19,12 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { timeOrderedId } from "../src/ids.js";
 import * as sqlite from "../src/stores/metadata/sqlite/sqlite-store.js";
 
 const { SqliteMetadataStore } = sqlite;
 type SqliteMetadataStore = InstanceType<typeof SqliteMetadataStore>;
-let newId: () => string = randomUUID;
+let newId: () => string = timeOrderedId;
 
 type Store = SqliteMetadataStore;
 
@@ -120,12 +120,7 @@ async function main(): Promise<void> {
     return i >= 0 ? Number(args[i + 1]) : fallback;
   };
   const n = option("--n", 10_000);
-  if (args.includes("--v7")) {
-    // Looked up at run time: an older store (measuring "before") does not have it.
-    const timeOrderedId = (sqlite as { timeOrderedId?: () => string }).timeOrderedId;
-    if (!timeOrderedId) throw new Error("this store has no timeOrderedId");
-    newId = timeOrderedId;
-  }
+  if (args.includes("--random-ids")) newId = randomUUID;
   const repeat = option("--repeat", 3);
 
   let sequential = Infinity;

@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { LocalArtifactStore } from "../src/stores/artifacts/local/local-artifact-store.js";
 
 interface Key {
@@ -18,13 +19,9 @@ interface Key {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: number) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? Number(args[i + 1]) : fallback;
-  };
-  const n = option("--n", 10_000);
-  const size = option("--bytes", 64);
+  const { values } = parseArgs({ options: { n: { type: "string", default: "10000" }, bytes: { type: "string", default: "64" } } });
+  const n = Number(values.n);
+  const size = Number(values.bytes);
   const bytes = Buffer.alloc(size, 120);
 
   const root = mkdtempSync(join(tmpdir(), "weir-artifact-micro-"));

@@ -19,6 +19,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { timeOrderedId } from "../src/ids.js";
 import * as sqlite from "../src/stores/metadata/sqlite/sqlite-store.js";
 
@@ -114,14 +115,16 @@ async function measure(label: string, n: number, body: (store: Store, runId: str
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: number) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? Number(args[i + 1]) : fallback;
-  };
-  const n = option("--n", 10_000);
-  if (args.includes("--random-ids")) newId = randomUUID;
-  const repeat = option("--repeat", 3);
+  const { values } = parseArgs({
+    options: {
+      n: { type: "string", default: "10000" },
+      repeat: { type: "string", default: "3" },
+      "random-ids": { type: "boolean", default: false },
+    },
+  });
+  const n = Number(values.n);
+  if (values["random-ids"]) newId = randomUUID;
+  const repeat = Number(values.repeat);
 
   let sequential = Infinity;
   let concurrent = Infinity;

@@ -129,7 +129,8 @@ class MapGroup implements Waitable {
   drained = false;
   readonly results: { key: string; path: string; value: unknown; delivered: boolean }[] = [];
   readonly children: MapGroup[] = [];
-  private pendingResults = 0;
+  /** Results of async per-item functions not delivered yet. */
+  pendingResults = 0;
   private listeners: (() => void)[] = [];
 
   constructor(
@@ -144,15 +145,6 @@ class MapGroup implements Waitable {
     else this.listeners.push(listener);
   }
 
-  trackResult(): void {
-    this.pendingResults += 1;
-  }
-  resultDone(): void {
-    this.pendingResults -= 1;
-  }
-  get hasPendingResults(): boolean {
-    return this.pendingResults > 0;
-  }
 
   /** Settles when closed and all results are in; the engine calls this whenever that may have changed. */
   maybeSettle(resultWaitables: () => Waitable[]): void {
@@ -182,7 +174,6 @@ export interface EngineOutcome {
   functionError: Error | undefined;
   /** Step failures that make the run fail (unobserved ones, or any in a static run). */
   fatalFailures: { invocationId: string; error: Error | undefined }[];
-  failedSteps: string[];
   fingerprint: string;
 }
 
@@ -259,7 +250,6 @@ export class RunEngine implements GraphBuilder {
       output,
       functionError: this.functionError,
       fatalFailures: fatal.map((n) => ({ invocationId: n.invocationId, error: n.error })),
-      failedSteps: failed.map((n) => n.invocationId),
       fingerprint: this.fingerprint(),
     };
   }
@@ -449,12 +439,12 @@ export class RunEngine implements GraphBuilder {
     };
     if (isPromiseLike(result) && !isHandle(result)) {
       // An async sub-graph function: its work counts as pipeline-function work.
-      group.trackResult();
+      group.pendingResults += 1;
       this.functionWork += 1;
       Promise.resolve(result)
         .then(deliver, (error) => this.failFunction(error))
         .finally(() => {
-          group.resultDone();
+          group.pendingResults -= 1;
           this.functionWork -= 1;
           this.groupChanged(group);
           this.checkIdle();
@@ -472,7 +462,7 @@ export class RunEngine implements GraphBuilder {
 
   /** Children of a group close once it is closed and has delivered every result. */
   private groupChanged(group: MapGroup): void {
-    if (group.closed && !group.drained && !group.hasPendingResults) {
+    if (group.closed && !group.drained && group.pendingResults === 0) {
       group.drained = true;
       for (const child of group.children) this.closeGroup(child, group.failedRoot);
     }
@@ -872,14 +862,12 @@ export class RunEngine implements GraphBuilder {
     if ("value" in produced && ref.size <= IN_MEMORY_VALUE_LIMIT) this.values.set(ref.id, produced.value);
   }
 
+  /** Someone looks at this result: a failure behind it (now or later) counts as handled. */
   private observe(waitable: Waitable): void {
-    if (waitable instanceof Node) {
-      waitable.observed = true;
+    if (waitable instanceof Node) waitable.observed = true;
+    waitable.onSettled(() => {
       if (waitable.failedRoot) waitable.failedRoot.observed = true;
-      else waitable.onSettled(() => waitable.failedRoot && (waitable.failedRoot.observed = true));
-    } else {
-      waitable.onSettled(() => waitable.failedRoot && (waitable.failedRoot.observed = true));
-    }
+    });
   }
 
   /** The error of the step run that failed first, for a waitable that settled unsuccessfully. */

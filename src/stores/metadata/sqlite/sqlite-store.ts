@@ -1124,14 +1124,9 @@ export class SqliteMetadataStore implements MetadataStore {
 }
 
 /** An artifact version row ready to insert, all but its artifact id and version number. */
-interface ArtifactVersionInsert {
+interface ArtifactVersionInsert extends Omit<NewArtifactVersion, "id" | "metadata"> {
   id: string;
-  artifactName: string;
-  uri: string;
-  dataType: string;
-  materializer: string;
-  contentHash: string;
-  size: number;
+  /** The metadata as stored (JSON text), and as given. */
   metadata: string;
   metadataValue: Record<string, unknown>;
   createdAt: number;

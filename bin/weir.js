@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// The `weir` command. tsx is registered first so that `weir run pipeline.ts` can import
-// TypeScript files directly; the CLI itself is the compiled dist/ code.
-import { register } from "tsx/esm/api";
+// The `weir` command. TypeScript support is registered first so that `weir run pipeline.ts`
+// can import TypeScript files directly; the CLI itself is the compiled dist/ code.
+import "./register-typescript.js";
 
-register();
 const { main } = await import("../dist/cli/main.js");
 await main(process.argv);

@@ -1,5 +1,4 @@
 import { fork, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -37,11 +36,12 @@ const HERE = fileURLToPath(import.meta.url);
 const FROM_SOURCE = HERE.endsWith(".ts");
 export const STEP_ENTRYPOINT = resolve(dirname(HERE), "../../entrypoints", FROM_SOURCE ? "step.ts" : "step.js");
 
-let tsxLoader: string | undefined;
-/** tsx as a URL resolved from weir itself, so user projects need not install it. */
+/**
+ * weir's TypeScript registration (tsx plus its module hooks, as `weir run` uses), so user
+ * projects need not install tsx and a step's module loads in the same way as in the CLI.
+ */
 function tsxImport(): string {
-  tsxLoader ??= pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-  return tsxLoader;
+  return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-typescript.js")).href;
 }
 
 /** V8's messages when the heap limit is reached (it then aborts: SIGABRT / exit code 134). */

@@ -1,4 +1,5 @@
 // Node module hooks (see bin/register-typescript.js), run in Node's loader thread.
+import { URL } from "node:url";
 
 // Self-resolving "weir" from weir's own package.json finds this copy (its "exports").
 const WEIR_PACKAGE = new URL("../package.json", import.meta.url).href;

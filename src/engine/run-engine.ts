@@ -529,7 +529,7 @@ export class RunEngine implements GraphBuilder {
       if (inputs.length > 0) this.write(() => store.addStepInputs(inputs));
       if (this.stopping) return this.finish(node, "skipped", this.functionError);
 
-      const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers) : null;
+      const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers, this.options.artifacts) : null;
       if (cacheKey && (await this.tryCache(node, cacheKey))) return;
 
       const task: StepTask = {

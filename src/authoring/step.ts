@@ -27,6 +27,11 @@ export interface StepOptions {
   retry?: RetryPolicy;
   timeoutMs?: number;
   enableCache?: boolean;
+  /**
+   * Stands for the step's code in its cache key: while it stays the same, edits to the
+   * step and to what it imports keep cached results (default: the source is hashed).
+   */
+  cacheVersion?: string;
   /** The step is a (sync or async) generator of DynamicOutput items, or returns an array of them. */
   dynamicOutput?: boolean;
   onSuccess?: (context: StepContext) => void | Promise<void>;
@@ -123,6 +128,7 @@ const STEP_OPTION_KEYS = new Set<keyof StepOptions>([
   "retry",
   "timeoutMs",
   "enableCache",
+  "cacheVersion",
   "dynamicOutput",
   "onSuccess",
   "onFailure",
@@ -180,6 +186,9 @@ function defineStep(options: StepOptions, fn: (...args: any[]) => unknown, modul
   }
   if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !(timeoutMs > 0))) {
     throw new StepDefinitionError(`step "${name}": timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
+  }
+  if (options.cacheVersion !== undefined && typeof options.cacheVersion !== "string") {
+    throw new StepDefinitionError(`step "${name}": cacheVersion must be a string, got ${JSON.stringify(options.cacheVersion)}`);
   }
   for (const hook of ["onSuccess", "onFailure"] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== "function") {

@@ -1,24 +1,7 @@
-import { transform } from "esbuild";
 import { fileURLToPath } from "node:url";
-import { defineConfig, type Plugin } from "vitest/config";
-
-/**
- * Step and pipeline names default to function names. Vite's own TypeScript transform
- * forces esbuild's keepNames off, so `const square = step(function square…)` would be
- * named `square2` under vitest (tsx and Node keep `square`). This plugin compiles
- * TypeScript first, with keepNames on, so tests see the names users see.
- */
-function keepFunctionNames(): Plugin {
-  return {
-    name: "weir-keep-function-names",
-    enforce: "pre",
-    async transform(code, id) {
-      if (!/\.[cm]?ts$/.test(id) || id.includes("/node_modules/")) return undefined;
-      const result = await transform(code, { loader: "ts", keepNames: true, format: "esm", target: "es2022", sourcemap: true, sourcefile: id });
-      return { code: result.code, map: result.map };
-    },
-  };
-}
+import { defineConfig } from "vitest/config";
+// The plugin weir ships as `weir/vitest` (see its comment): tests see the step names users see.
+import { keepFunctionNames } from "./src/vitest.js";
 
 export default defineConfig({
   plugins: [keepFunctionNames()],

@@ -1,0 +1,82 @@
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client, LocalOrchestrator, pipeline, Stack, step } from "weir";
+
+import { S3ArtifactStore } from "../../src/stores/artifacts/s3/s3-artifact-store.js";
+import { useTempHome } from "../helpers.js";
+import { startS3rver, type S3rverHandle } from "./s3rver.js";
+
+const home = useTempHome("weir-s3-client-");
+let server: S3rverHandle;
+let artifacts: S3ArtifactStore;
+
+beforeAll(async () => {
+  server = await startS3rver(["team-artifacts"]);
+  artifacts = new S3ArtifactStore({ name: "team", bucket: "team-artifacts", prefix: "weir", endpoint: server.endpoint, forcePathStyle: true });
+});
+afterAll(async () => {
+  await artifacts?.close();
+  await server?.stop();
+});
+
+const part = step(function part(i: number) {
+  return { part: i, label: `part ${i}` };
+});
+const big = step(function big() {
+  return "x".repeat(3 * 1024 * 1024);
+});
+const total = step(function total(parts: { part: number }[], text: string) {
+  return parts.reduce((sum, p) => sum + p.part, 0) + text.length;
+});
+const fanOut = pipeline(function s3_fan_out() {
+  const parts = Array.from({ length: 30 }, (_, i) => part(i));
+  return total(parts, big());
+});
+
+/** Loads artifact versions through a Client in a fresh process that never saw the run. */
+function loadInFreshProcess(ids: string[]): Promise<unknown[]> {
+  const src = (file: string) => JSON.stringify(resolve("src", file));
+  const script = join(home, "read-artifacts.mts");
+  writeFileSync(
+    script,
+    `import { registerArtifactStoreFlavor } from ${src("stores/artifacts/resolve.ts")};
+     import { s3ArtifactStoreFlavor } from ${src("stores/artifacts/s3/s3-artifact-store.ts")};
+     import { Client } from ${src("client/client.ts")};
+     registerArtifactStoreFlavor("s3", s3ArtifactStoreFlavor);
+     const client = new Client();
+     const values = await Promise.all(${JSON.stringify(ids)}.map((id) => client.loadArtifact(id)));
+     process.stdout.write(JSON.stringify(values));`,
+  );
+  return new Promise((done, fail) => {
+    execFile(process.execPath, ["--import", "tsx", script], { env: { ...process.env, WEIR_HOME: home }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error ? fail(new Error(`reader process failed: ${stderr}`)) : done(JSON.parse(stdout) as unknown[]),
+    );
+  });
+}
+
+describe("a run on an S3 artifact store", () => {
+  it("stores its values in the bucket, packed, and a process that never saw the run reads them back through the Client", async () => {
+    const stack = new Stack({ name: "s3-team", orchestrator: new LocalOrchestrator({ name: "local" }), artifactStore: artifacts });
+    const run = await fanOut.run({}, { stack, enableCache: false });
+    expect(run.status).toBe("completed");
+
+    const client = new Client();
+    const outputOf = async (name: string) => (await client.getStepRun(run.id, name)).outputs[0].artifact;
+    const versions = await Promise.all(["part", "part_2", "part_30", "big", "total"].map(outputOf));
+    for (const version of versions) expect(version.uri.startsWith("s3://team-artifacts/weir/")).toBe(true);
+    // The 31 small outputs ran concurrently and share pack objects; the large one has its own.
+    const packs = new Set((await Promise.all(Array.from({ length: 30 }, (_, i) => outputOf(i === 0 ? "part" : `part_${i + 1}`)))).map((v) => v.uri.replace(/#.*$/, "")));
+    expect(packs.size).toBeLessThan(30);
+    expect(versions[3].uri).not.toContain("#");
+
+    const values = await loadInFreshProcess(versions.map((v) => v.id));
+    expect(values[0]).toEqual({ part: 0, label: "part 0" });
+    expect(values[1]).toEqual({ part: 1, label: "part 1" });
+    expect(values[2]).toEqual({ part: 29, label: "part 29" });
+    expect((values[3] as string).length).toBe(3 * 1024 * 1024);
+    expect(values[4]).toBe(435 + 3 * 1024 * 1024);
+  }, 60_000);
+});

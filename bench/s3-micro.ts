@@ -71,7 +71,7 @@ async function main(): Promise<void> {
 
     const uris: string[] = [];
     for (let i = 0; i < 500; i++) uris.push(await s3.save(key("read", i), bytes));
-    let start = performance.now();
+    const start = performance.now();
     for (const uri of uris) await s3.read(uri);
     report("s3 read back (ranged GET), sequential", performance.now() - start, uris.length);
   } finally {

@@ -31,6 +31,12 @@ export function artifactStoreConformance(name: string, make: () => Promise<Artif
 
       expect((await store.read(await store.save(key({ outputName: "empty" }), new Uint8Array(0)))).byteLength).toBe(0);
 
+      // Saved together (they may share a pack): a one-byte value at offset 0 reads as one byte.
+      const runId = freshRunId();
+      const [one, three] = await Promise.all([store.save(key({ runId }), new Uint8Array([7])), store.save(key({ runId, outputName: "b" }), new Uint8Array([1, 2, 3]))]);
+      expect([...(await store.read(one))]).toEqual([7]);
+      expect([...(await store.read(three))]).toEqual([1, 2, 3]);
+
       const large = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
       const largeUri = await store.save(key({ outputName: "large" }), large);
       expect(Buffer.from(await store.read(largeUri)).equals(Buffer.from(large))).toBe(true);

@@ -5,8 +5,9 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, LocalOrchestrator, pipeline, Stack, step } from "weir";
 
-import { S3ArtifactStore } from "../../src/stores/artifacts/s3/s3-artifact-store.js";
-import { useTempHome } from "../helpers.js";
+import { registerArtifactStoreFlavor } from "../../src/stores/artifacts/resolve.js";
+import { S3ArtifactStore, s3ArtifactStoreFlavor } from "../../src/stores/artifacts/s3/s3-artifact-store.js";
+import { sleep, useTempHome } from "../helpers.js";
 import { startS3rver, type S3rverHandle } from "./s3rver.js";
 
 const home = useTempHome("weir-s3-client-");
@@ -15,6 +16,8 @@ let artifacts: S3ArtifactStore;
 
 beforeAll(async () => {
   server = await startS3rver(["team-artifacts"]);
+  // What the default preset does for every process (the reader process below does it itself).
+  registerArtifactStoreFlavor("s3", s3ArtifactStoreFlavor);
   artifacts = new S3ArtifactStore({ name: "team", bucket: "team-artifacts", prefix: "weir", endpoint: server.endpoint, forcePathStyle: true });
 });
 afterAll(async () => {
@@ -34,6 +37,22 @@ const total = step(function total(parts: { part: number }[], text: string) {
 const fanOut = pipeline(function s3_fan_out() {
   const parts = Array.from({ length: 30 }, (_, i) => part(i));
   return total(parts, big());
+});
+
+const executions = new Map<number, number>();
+/** Parts 4-7 finish only once the test has stopped the server. */
+let serverStopped!: () => void;
+const stopped = new Promise<void>((resolve) => (serverStopped = resolve));
+const slowPart = step(async function slow_part(i: number) {
+  executions.set(i, (executions.get(i) ?? 0) + 1);
+  if (i >= 4) await stopped;
+  return i * 10;
+});
+const sum = step(function sum(values: number[]) {
+  return values.reduce((a, b) => a + b, 0);
+});
+const slowFanOut = pipeline(function s3_slow_fan_out() {
+  return sum(Array.from({ length: 8 }, (_, i) => slowPart(i)));
 });
 
 /** Loads artifact versions through a Client in a fresh process that never saw the run. */
@@ -78,5 +97,37 @@ describe("a run on an S3 artifact store", () => {
     expect(values[2]).toEqual({ part: 29, label: "part 29" });
     expect((values[3] as string).length).toBe(3 * 1024 * 1024);
     expect(values[4]).toBe(435 + 3 * 1024 * 1024);
+  }, 60_000);
+
+  it("when the S3 server stops mid-run, steps fail with an error naming the store, and a resume completes without rerunning what completed", async () => {
+    const stack = new Stack({ name: "s3-fault", orchestrator: new LocalOrchestrator({ name: "local" }), artifactStore: artifacts });
+    // Four parts finish at once; the server dies while the other four are still running.
+    const running = slowFanOut.run({}, { stack, enableCache: false, runName: "s3-fault-run" });
+    const client = new Client();
+    const name = (i: number) => (i === 0 ? "slow_part" : `slow_part_${i + 1}`);
+    const done = async () => {
+      const parts = await Promise.all([0, 1, 2, 3].map((i) => client.getStepRun("s3-fault-run", name(i)).catch(() => undefined)));
+      return parts.every((p) => p?.status === "completed");
+    };
+    while (!(await done())) await sleep(20);
+    await server.kill();
+    serverStopped();
+    const failed = await running;
+    expect(failed.status).toBe("failed");
+    const parts = await Promise.all(Array.from({ length: 8 }, (_, i) => client.getStepRun(failed.id, name(i))));
+    const completed = parts.filter((p) => p.status === "completed").map((p) => p.name);
+    const broken = parts.filter((p) => p.status === "failed");
+    expect(completed).toEqual(["slow_part", "slow_part_2", "slow_part_3", "slow_part_4"]);
+    expect(broken.length).toBe(4);
+    for (const part of broken) expect(part.error).toContain(`S3 artifact store "team" (s3://team-artifacts/weir at ${server.endpoint})`);
+    // A failed save recorded no output.
+    for (const part of broken) expect(part.outputs).toEqual([]);
+
+    await server.restart();
+    const resumed = await slowFanOut.resume(failed.id, { stack });
+    expect(resumed.status).toBe("completed");
+    expect(await resumed.output()).toBe(280);
+    // The parts that had completed were not run again; the failed ones ran once more.
+    expect([...executions.entries()].sort((a, b) => a[0] - b[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, i < 4 ? 1 : 2]));
   }, 60_000);
 });

@@ -88,6 +88,12 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.settings.bucket, Key: object, Range: range }));
       bytes = await response.Body!.transformToByteArray();
+      // A server may answer with more than the range: the whole object (200, which HTTP
+      // allows) or a wider range (s3rver reads `bytes=0-0` as `bytes=0-`). Take the range out.
+      if (length !== undefined && bytes.byteLength > length) {
+        const start = response.ContentRange ? Number(/^bytes (\d+)-/.exec(response.ContentRange)?.[1] ?? offset) : 0;
+        bytes = bytes.subarray(offset - start, offset - start + length);
+      }
     } catch (error) {
       if (isNotFound(error)) throw new Error(`artifact not found: ${uri}`, { cause: error });
       if (statusOf(error) === 416) throw new Error(`artifact ${uri} is truncated: its object is shorter than ${offset + length!} bytes`);

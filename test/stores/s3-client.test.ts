@@ -3,11 +3,12 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Client, LocalOrchestrator, pipeline, Stack, step } from "weir";
+import { Client, LocalOrchestrator, LocalProcessOrchestrator, pipeline, Stack, step } from "weir";
 
 import { registerArtifactStoreFlavor } from "../../src/stores/artifacts/resolve.js";
 import { S3ArtifactStore, s3ArtifactStoreFlavor } from "../../src/stores/artifacts/s3/s3-artifact-store.js";
 import { sleep, useTempHome } from "../helpers.js";
+import { s3InProcesses } from "./s3-process-pipelines.js";
 import { startS3rver, type S3rverHandle } from "./s3rver.js";
 
 const home = useTempHome("weir-s3-client-");
@@ -129,5 +130,16 @@ describe("a run on an S3 artifact store", () => {
     expect(await resumed.output()).toBe(280);
     // The parts that had completed were not run again; the failed ones ran once more.
     expect([...executions.entries()].sort((a, b) => a[0] - b[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, i < 4 ? 1 : 2]));
+  }, 60_000);
+
+  it("runs steps in step processes (local_process) that rebuild the S3 store from its recorded config", async () => {
+    const stack = new Stack({ name: "s3-processes", orchestrator: new LocalProcessOrchestrator({ echoOutput: false }), artifactStore: artifacts });
+    const run = await s3InProcesses.run({}, { stack, enableCache: false });
+    expect(run.error).toBe(null);
+    const { sum, pids } = (await run.output()) as { sum: number; pids: number[] };
+    expect(sum).toBe(12);
+    expect(new Set([...pids, process.pid]).size).toBe(4);
+    const output = (await new Client().getStepRun(run.id, "s3_double_2")).outputs[0].artifact;
+    expect(output.uri.startsWith("s3://team-artifacts/weir/")).toBe(true);
   }, 60_000);
 });

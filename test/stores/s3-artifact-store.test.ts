@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { ArtifactStoreError, StackError } from "../../src/authoring/errors.js";
@@ -78,6 +78,35 @@ describe("S3ArtifactStore", () => {
     expect(second).not.toBe(first);
     expect((await store.read(first))[0]).toBe(1);
     expect((await store.read(second))[0]).toBe(2);
+  });
+
+  it("merges concurrent reads of a pack and still gives each artifact exactly its own bytes", async () => {
+    const store = makeStore();
+    const values = Array.from({ length: 40 }, (_, i) => Buffer.from(`v${i};`.repeat(i + 1)));
+    // A value wider than the merge gap sits in the middle of the pack: reads split around it.
+    values.splice(20, 0, Buffer.alloc(300 * 1024, 7));
+    const uris = await Promise.all(values.map((v, i) => store.save({ runId: "merge", invocationId: `s${i}`, outputName: "o" }, v)));
+    const asked = [...uris.slice(0, 20), ...uris.slice(21), uris[3], uris[3], uris[20]];
+    const read = await Promise.all(asked.map((uri) => store.read(uri)));
+    const expected = [...values.slice(0, 20), ...values.slice(21), values[3], values[3], values[20]];
+    expect(read.map((b) => Buffer.from(b).toString("base64"))).toEqual(expected.map((v) => v.toString("base64")));
+    // Each value owns its bytes: changing one changes no other.
+    read[40].fill(0);
+    expect(Buffer.from(read[41]).equals(values[3])).toBe(true);
+  });
+
+  it("says which packed artifacts a shortened pack no longer holds", async () => {
+    const store = makeStore();
+    const uris = await Promise.all(["first", "second", "third"].map((v) => store.save({ runId: "short", invocationId: v, outputName: "o" }, Buffer.from(v))));
+    const pack = uris[0].replace(/#.*$/, "");
+    expect(uris.every((uri) => uri.startsWith(`${pack}#`))).toBe(true);
+    const client = new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: "us-east-1" });
+    await client.send(new PutObjectCommand({ Bucket: "weir", Key: pack.slice("s3://weir/".length), Body: Buffer.from("first") }));
+    client.destroy();
+    const [first, second, third] = await Promise.allSettled(uris.map((uri) => store.read(uri)));
+    expect(first.status === "fulfilled" && Buffer.from(first.value).toString()).toBe("first");
+    expect((second as PromiseRejectedResult).reason.message).toBe(`artifact ${uris[1]} is truncated: 0 of 6 bytes`);
+    expect((third as PromiseRejectedResult).reason.message).toBe(`artifact ${uris[2]} is truncated: 0 of 5 bytes`);
   });
 
   it("rejects uris outside its root", async () => {

@@ -6,6 +6,7 @@ import { ArtifactStoreError, StackError } from "../../../authoring/errors.js";
 import { coversPack, encodeSegment, groupForDelete, keySegments, packedUri, parseUri } from "../keys.js";
 import type { ArtifactKey, ArtifactStore } from "../types.js";
 import { PackBatcher } from "./pack-batcher.js";
+import { ReadCoalescer } from "./read-coalescer.js";
 
 /** The recorded config of an S3 artifact store (`weir stack register … --artifact-store-config`). No credentials. */
 export interface S3ArtifactStoreConfig {
@@ -32,7 +33,7 @@ const CONFIG_FIELDS = new Set(["bucket", "prefix", "endpoint", "region", "forceP
  * Artifacts as objects in an S3 bucket (AWS S3, MinIO, any S3-compatible server):
  * - small values are packed per run and process into `<prefix>/<run>/pack-<random>.bin`
  *   objects (`PackBatcher`), each artifact addressed as `s3://bucket/key#offset+length` and read
- *   back by a ranged GET;
+ *   back by a ranged GET (reads of one pack in the same turn share one: `ReadCoalescer`);
  * - larger values get an object of their own, `<prefix>/<run>/<invocation>+<output>[+<key>]@<random>`:
  *   the random suffix keeps a URI's bytes fixed, even when a retry saves the same key again.
  * A PUT is atomic, and a URI is returned only after its PUT succeeded.
@@ -47,6 +48,10 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly settings: S3ArtifactStoreConfig;
   private readonly keyPrefix: string;
   private readonly batchers = new Map<string, PackBatcher>();
+  private readonly reads = new ReadCoalescer(
+    (object, start, end) => this.get(object, { start, end }),
+    (error, uri) => this.readFailure(error, uri),
+  );
   private client: Promise<{ client: S3Client; sdk: typeof import("@aws-sdk/client-s3") }> | undefined;
 
   constructor(options: S3ArtifactStoreConfig & { name?: string }) {
@@ -82,27 +87,12 @@ export class S3ArtifactStore implements ArtifactStore {
       if (!(await this.exists(uri))) throw new Error(`artifact not found: ${uri}`);
       return new Uint8Array(0);
     }
-    const { client, sdk } = await this.connect();
-    const range = length === undefined ? undefined : `bytes=${offset}-${offset + length - 1}`;
-    let bytes: Uint8Array;
+    if (length !== undefined) return this.reads.read(uri, object, offset, length);
     try {
-      const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.settings.bucket, Key: object, Range: range }));
-      bytes = await response.Body!.transformToByteArray();
-      // A server may answer with more than the range: the whole object (200, which HTTP
-      // allows) or a wider range (s3rver reads `bytes=0-0` as `bytes=0-`). Take the range out.
-      if (length !== undefined && bytes.byteLength > length) {
-        const start = response.ContentRange ? Number(/^bytes (\d+)-/.exec(response.ContentRange)?.[1] ?? offset) : 0;
-        bytes = bytes.subarray(offset - start, offset - start + length);
-      }
+      return (await this.get(object)).bytes;
     } catch (error) {
-      if (isNotFound(error)) throw new Error(`artifact not found: ${uri}`, { cause: error });
-      if (statusOf(error) === 416) throw new Error(`artifact ${uri} is truncated: its object is shorter than ${offset + length!} bytes`);
-      throw this.failure(`reading ${uri}`, error);
+      throw this.readFailure(error, uri);
     }
-    if (length !== undefined && bytes.byteLength !== length) {
-      throw new Error(`artifact ${uri} is truncated: ${bytes.byteLength} of ${length} bytes`);
-    }
-    return bytes;
   }
 
   async exists(uri: string): Promise<boolean> {
@@ -165,6 +155,24 @@ export class S3ArtifactStore implements ArtifactStore {
     } catch (error) {
       throw this.failure(`saving ${this.uriOf(key)}`, error);
     }
+  }
+
+  /** GETs an object, or the bytes `[start, end)` of it; `start` is where the returned bytes begin. */
+  private async get(object: string, range?: { start: number; end: number }): Promise<{ bytes: Uint8Array; start: number }> {
+    const { client, sdk } = await this.connect();
+    const Range = range && `bytes=${range.start}-${range.end - 1}`;
+    const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.settings.bucket, Key: object, Range }));
+    const bytes = await response.Body!.transformToByteArray();
+    // A server may answer with more than the range: the whole object (200, which HTTP allows)
+    // or a wider range (s3rver reads `bytes=0-0` as `bytes=0-`); the caller takes its range out.
+    const start = response.ContentRange ? Number(/^bytes (\d+)-/.exec(response.ContentRange)?.[1] ?? 0) : 0;
+    return { bytes, start };
+  }
+
+  private readFailure(error: unknown, uri: string): Error {
+    if (isNotFound(error)) return new Error(`artifact not found: ${uri}`, { cause: error });
+    if (statusOf(error) === 416) return new Error(`artifact ${uri} is truncated: its object is shorter than its byte range`, { cause: error });
+    return this.failure(`reading ${uri}`, error);
   }
 
   /** The object's size, or undefined when it does not exist. */

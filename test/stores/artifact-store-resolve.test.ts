@@ -52,6 +52,9 @@ describe("resolveArtifactStore", () => {
     const resolved = await resolveArtifactStore(withLookups, { id: "v1", uri, artifactStoreId: stack.components[0].id });
     expect(resolved.name).toBe("team");
     expect(Buffer.from(await resolved.read(uri)).toString()).toBe("held by team");
+    // A store without getComponent: the component is found among its stacks' rows.
+    const byId = await resolveArtifactStore({ listStacks: () => metadata.listStacks() }, { id: "v1", uri, artifactStoreId: stack.components[0].id });
+    expect(byId).toBe(resolved);
 
     await expect(resolveArtifactStore(withLookups, { id: "v2", uri, artifactStoreId: "no-such-component" })).rejects.toThrow(
       new ArtifactStoreError("artifact version v2 is held by artifact store no-such-component, which is not registered in this metadata store"),
@@ -59,6 +62,8 @@ describe("resolveArtifactStore", () => {
   });
 
   it("for rows that name no store: a registered store whose root holds the uri, else a local store at the uri's folder", async () => {
+    // A malformed record of another store does not stop the lookup.
+    await metadata.saveStack({ name: "broken", components: [{ type: "artifact_store", name: "broken", flavor: "local", config: {} }] });
     const registered = new LocalArtifactStore({ path: path.join(root, "registered"), name: "registered" });
     await metadata.saveStack({ name: "registered", components: [{ type: "artifact_store", name: "registered", flavor: "local", config: registered.config() }] });
     const uri = await registered.save({ runId: "r", invocationId: "s", outputName: "output" }, Buffer.from("old row"));

@@ -60,20 +60,25 @@ export async function resolveArtifactStore(
   store: Pick<MetadataStore, "getComponent" | "listComponents" | "listStacks">,
   version: Pick<ArtifactVersionRecord, "id" | "uri" | "artifactStoreId">,
 ): Promise<ArtifactStore> {
-  if (version.artifactStoreId) {
-    const component = await store.getComponent?.(version.artifactStoreId);
+  const id = version.artifactStoreId;
+  if (id) {
+    const component = store.getComponent ? await store.getComponent(id) : (await componentsOf(store)).find((c) => c.id === id);
     if (!component) {
       throw new ArtifactStoreError(
-        `artifact version ${version.id} is held by artifact store ${version.artifactStoreId}, which is not registered in this metadata store`,
+        `artifact version ${version.id} is held by artifact store ${id}, which is not registered in this metadata store`,
       );
     }
     return artifactStoreFromComponent(component);
   }
   const { object } = parseUri(version.uri);
-  const components = (await store.listComponents?.()) ?? (await store.listStacks()).flatMap((stack) => stack.components);
-  for (const component of components) {
+  for (const component of await componentsOf(store)) {
     if (component.type !== "artifact_store" || !flavors.has(component.flavor)) continue;
-    const candidate = artifactStoreFromComponent(component);
+    let candidate: ArtifactStore;
+    try {
+      candidate = artifactStoreFromComponent(component);
+    } catch {
+      continue; // a malformed record of some other store must not stop this lookup
+    }
     if (object.startsWith(candidate.root + "/")) return candidate;
   }
   // Not cached: one store per run folder of old rows would pile up, and building one costs nothing.
@@ -81,6 +86,10 @@ export async function resolveArtifactStore(
   throw new ArtifactStoreError(
     `no artifact store can read artifact version ${version.id} (${version.uri}): its row names no store and no registered store holds that uri`,
   );
+}
+
+async function componentsOf(store: Pick<MetadataStore, "listComponents" | "listStacks">): Promise<ComponentRecord[]> {
+  return (await store.listComponents?.()) ?? (await store.listStacks()).flatMap((stack) => stack.components);
 }
 
 /** A required string field of a component's config, or an error naming the store and the field. */

@@ -39,6 +39,9 @@ export class MaterializerError extends WeirError {}
 /** A stack or component name is unknown or a stack is misconfigured. */
 export class StackError extends WeirError {}
 
+/** An artifact store is misconfigured, unreachable, or cannot be found for an artifact; the message names the store. */
+export class ArtifactStoreError extends WeirError {}
+
 /** A run id does not exist, or cannot be resumed. */
 export class RunNotFoundError extends WeirError {}
 export class ResumeError extends WeirError {}

@@ -1,7 +1,10 @@
 import { RunNotFoundError } from "../authoring/errors.js";
 import { openMetadataStore, weirHome } from "../config/home.js";
 import type { ArtifactVersionRecord, LogLine, MetadataStore, RunFilter, SnapshotRecord } from "../stores/metadata/types.js";
-import { buildRunView, loadArtifactVersion, stepView, type PipelineRun, type StepRunView } from "./run-view.js";
+import { loadStoredArtifact } from "../materializers/io.js";
+import { defaultMaterializers } from "../materializers/registry.js";
+import { resolveArtifactStore } from "../stores/artifacts/resolve.js";
+import { buildRunView, stepView, type PipelineRun, type StepRunView } from "./run-view.js";
 
 /** A step run with everything recorded about it. */
 export interface StepRunDetails extends StepRunView {
@@ -97,7 +100,10 @@ export class Client {
 
   /** The stored value of an artifact version. */
   async loadArtifact(id: string): Promise<unknown> {
-    return loadArtifactVersion(await this.getArtifactVersion(id));
+    const version = await this.getArtifactVersion(id);
+    // The store that holds it, rebuilt from its record: works for any flavor and from any process.
+    const artifacts = await resolveArtifactStore(await this.store(), version);
+    return loadStoredArtifact(version, { artifacts, materializers: defaultMaterializers() });
   }
 
   /** Log lines of a run, or of one of its step runs. */

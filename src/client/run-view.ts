@@ -1,10 +1,9 @@
 import { HEARTBEAT_MS } from "../engine/orchestrate.js";
-import { loadStoredArtifact } from "../engine/executor.js";
+import { loadStoredArtifact } from "../materializers/io.js";
 import { defaultMaterializers } from "../materializers/registry.js";
-import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
+import { resolveArtifactStore } from "../stores/artifacts/resolve.js";
 import type { ArtifactVersionRecord, MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
 import { hostname } from "node:os";
-import { dirname } from "node:path";
 
 /** One step run as `run.steps` and the Client show it. */
 export interface StepRunView {
@@ -112,10 +111,9 @@ export async function buildRunView(store: MetadataStore, run: RunRecord): Promis
   };
 }
 
-/** Loads an artifact version's value, reading it from where its URI points. */
-export async function loadArtifactVersion(version: ArtifactVersionRecord): Promise<unknown> {
-  // Local artifact URIs are absolute paths; a store rooted at their folder can read them.
-  const artifacts = new LocalArtifactStore({ path: dirname(version.uri) });
+/** Loads an artifact version's value through the artifact store that holds it. */
+export async function loadArtifactVersion(store: MetadataStore, version: ArtifactVersionRecord): Promise<unknown> {
+  const artifacts = await resolveArtifactStore(store, version);
   return loadStoredArtifact(version, { artifacts, materializers: defaultMaterializers() });
 }
 
@@ -127,7 +125,7 @@ export async function decodeOutput(store: MetadataStore, value: unknown): Promis
   if (typeof record.$artifact === "string") {
     const version = await store.getArtifactVersion(record.$artifact);
     if (!version) throw new Error(`artifact version ${record.$artifact} is not in the metadata store`);
-    const loaded = await loadArtifactVersion(version);
+    const loaded = await loadArtifactVersion(store, version);
     return typeof record.$index === "number" ? (loaded as unknown[])[record.$index] : loaded;
   }
   const entries = await Promise.all(Object.entries(record).map(async ([k, v]) => [k, await decodeOutput(store, v)] as const));

@@ -1,13 +1,15 @@
-import { createHash } from "node:crypto";
 import { format } from "node:util";
 import { activeStepContext, runInStepContext, type StepContext } from "../authoring/context.js";
 import { checkMappingKey, isDynamicOutput, type DynamicOutput } from "../authoring/dynamic-output.js";
 import { MaterializerError, StepTimeoutError } from "../authoring/errors.js";
 import type { StepDefinition } from "../authoring/step.js";
-import { timeOrderedId } from "../ids.js";
+import { loadStoredArtifact, materialize } from "../materializers/io.js";
 import { describeType, type MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
-import type { ArtifactRef, AttemptHooks, AttemptResult, ProducedArtifact, ResolvedArg, StepTask } from "./launcher.js";
+import type { ArtifactRef, AttemptHooks, AttemptResult, ResolvedArg, StepTask } from "./launcher.js";
+
+// Moved to materializers/io.ts (the Client reads values without the engine); re-exported for existing callers.
+export { loadStoredArtifact, materialize };
 
 /** What running a step needs besides the task: where values live and how to (de)serialize them. */
 export interface ExecutionEnvironment {
@@ -102,47 +104,6 @@ async function resolveArg(arg: ResolvedArg, env: ExecutionEnvironment): Promise<
   const value = await env.loadArtifact(arg.artifact);
   if (arg.index === undefined) return value;
   return (value as unknown[])[arg.index];
-}
-
-/** Serializes one output value and writes it to the artifact store. */
-export async function materialize(
-  value: unknown,
-  task: Pick<StepTask, "runId" | "pipelineName" | "invocationId">,
-  env: Pick<ExecutionEnvironment, "artifacts" | "materializers">,
-  mappingKey: string | null,
-  metadata: Record<string, unknown>,
-): Promise<ProducedArtifact> {
-  const materializer = env.materializers.forValue(value);
-  if (!materializer) {
-    const item = mappingKey === null ? "" : ` (item "${mappingKey}")`;
-    throw new MaterializerError(
-      `step "${task.invocationId}": output "output"${item} is ${describeType(value)}, which no materializer can store; ` +
-        "return JSON values, strings, numbers, Buffers, typed arrays, Dates, Maps or Sets, or register a materializer for it",
-    );
-  }
-  const bytes = materializer.save(value);
-  const uri = await env.artifacts.save({ runId: task.runId, invocationId: task.invocationId, outputName: "output", mappingKey }, bytes);
-  const suffix = mappingKey === null ? "" : `[${mappingKey}]`;
-  return {
-    artifact: {
-      id: timeOrderedId(),
-      artifactName: `${task.pipelineName}::${task.invocationId}::output${suffix}`,
-      uri,
-      dataType: materializer.dataType(value),
-      materializer: materializer.name,
-      contentHash: createHash("sha256").update(bytes).digest("hex"),
-      size: bytes.byteLength,
-      metadata,
-    },
-    mappingKey,
-    value,
-  };
-}
-
-/** Loads an artifact's value from the store with the materializer it was saved with. */
-export async function loadStoredArtifact(ref: ArtifactRef, env: Pick<ExecutionEnvironment, "artifacts" | "materializers">) {
-  const bytes = await env.artifacts.read(ref.uri);
-  return env.materializers.byName(ref.materializer).load(bytes, ref.dataType);
 }
 
 // ---- stdout/stderr capture ----------------------------------------------------------

@@ -13,7 +13,7 @@ import {
   type ParentMessage,
   type StartMessage,
 } from "../orchestrators/local-process/protocol.js";
-import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
+import { artifactStoreFromComponent } from "../stores/artifacts/resolve.js";
 
 /**
  * The step entry point: a process started by the local_process launcher (with an IPC
@@ -48,9 +48,6 @@ async function run({ stepRunId, attempt, artifactStore }: StartMessage): Promise
     }
     const task = saved.task as StepTask;
     process.title = `weir step ${task.invocationId}`;
-    if (artifactStore.flavor !== "local") {
-      throw new Error(`step processes can open the "local" artifact store flavor only, not "${artifactStore.flavor}"`);
-    }
     if (!task.module) {
       throw new Error(`step "${task.invocationId}": the module that defines step "${task.stepName}" is unknown, so a step process cannot import it`);
     }
@@ -59,7 +56,7 @@ async function run({ stepRunId, attempt, artifactStore }: StartMessage): Promise
     if (!step) throw new Error(`step "${task.stepName}" is not defined by ${task.module}`);
 
     const env: ExecutionEnvironment = {
-      artifacts: new LocalArtifactStore({ path: artifactStore.root, name: artifactStore.name }),
+      artifacts: artifactStoreFromComponent(artifactStore),
       materializers: defaultMaterializers(),
       loadArtifact: (ref) => loadStoredArtifact(ref, env),
     };

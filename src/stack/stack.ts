@@ -45,7 +45,7 @@ export class Stack {
         type: "artifact_store",
         name: this.artifactStore.name,
         flavor: this.artifactStore.flavor,
-        config: { path: this.artifactStore.root },
+        config: this.artifactStore.config(),
       },
     ];
     if (this.containerRegistry) {

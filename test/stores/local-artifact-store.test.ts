@@ -89,6 +89,23 @@ describe("LocalArtifactStore", () => {
     await expect(store.read(uri)).rejects.toThrow(/is truncated: 50 of 100 bytes/);
   });
 
+  it("deletes a run's files and its folder, and starts a new pack after deleting the open one", async () => {
+    const store = makeStore();
+    const key = (invocationId: string) => ({ runId: "gone", invocationId, outputName: "o" });
+    const small = [await store.save(key("a"), Buffer.from("a")), await store.save(key("b"), Buffer.from("b"))];
+    const large = await store.save(key("large"), new Uint8Array(100 * 1024));
+    await store.delete([small[0]]);
+    // Half a pack: it stays, and the other value in it still reads.
+    expect(Buffer.from(await store.read(small[1])).toString()).toBe("b");
+    await store.delete([...small, large]);
+    expect(fs.existsSync(path.join(store.root, "gone"))).toBe(false);
+    const next = await store.save(key("c"), Buffer.from("c"));
+    expect(next.replace(/#.*$/, "")).not.toBe(small[0].replace(/#.*$/, ""));
+    expect(next).toMatch(/#0\+1$/);
+    expect(Buffer.from(await store.read(next)).toString()).toBe("c");
+    expect(filesUnder(store.root)).toHaveLength(1);
+  });
+
   it("rejects uris outside the root", async () => {
     const store = makeStore();
     const outside = [

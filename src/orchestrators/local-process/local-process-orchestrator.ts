@@ -40,19 +40,13 @@ export class LocalProcessOrchestrator extends LocalOrchestrator {
 
   override createLauncher(stack: Stack): StepLauncher {
     const store = stack.artifactStore;
-    // A step process re-opens the store from its flavor and root; only the local one can be.
-    if (store.flavor !== "local") {
-      throw new StackError(
-        `orchestrator "${this.name}" (local_process) runs steps in child processes, which can open ` +
-          `the "local" artifact store only; stack "${stack.name}" uses the "${store.flavor}" flavor`,
-      );
-    }
     return new ProcessLauncher({
       orchestratorName: this.name,
       capacity: this.capacity,
       // The engine hands over at most this many attempts; admission by resources is the real gate.
       maxParallel: this.config.maxParallel ?? Math.max(1, Math.floor(this.capacity.cpus)),
-      artifactStore: { flavor: store.flavor, name: store.name, root: store.root },
+      // A step process rebuilds the store from its flavor and config (stores/artifacts/resolve.ts).
+      artifactStore: { flavor: store.flavor, name: store.name, root: store.root, config: store.config() },
       home: weirHome(),
       orchestratorRunId: (runId) => `${this.flavor}-${runId}`,
       echoOutput: this.config.echoOutput,

@@ -11,6 +11,7 @@ export interface ArtifactStoreConfig {
   flavor: string;
   name: string;
   root: string;
+  config: Record<string, unknown>;
 }
 
 /** Which attempt of which step run to run; the task itself is read from the metadata store. */

@@ -25,4 +25,15 @@ export interface ArtifactStore {
   save(key: ArtifactKey, bytes: Uint8Array): Promise<string>;
   read(uri: string): Promise<Uint8Array>;
   exists(uri: string): Promise<boolean>;
+  /**
+   * What rebuilds this store elsewhere: the component record's config, handed back to its
+   * flavor's factory (`artifactStoreFromComponent`). Plain JSON, never credentials.
+   */
+  config(): Record<string, unknown>;
+  /**
+   * Removes the bytes of these artifacts (`weir runs delete`); URIs already gone are ignored.
+   * A pack shared by several artifacts goes only when the URIs of one call cover all of it:
+   * a pack with an artifact still referenced (say, by another run's cache hit) stays whole.
+   */
+  delete?(uris: string[]): Promise<void>;
 }

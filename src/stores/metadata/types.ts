@@ -156,6 +156,8 @@ export interface ArtifactVersionRecord {
   size: number;
   metadata: Record<string, unknown>;
   createdAt: number;
+  /** The stack_components.id of the artifact store holding the bytes (null for older rows). */
+  artifactStoreId?: string | null;
 }
 
 export interface NewArtifactVersion {
@@ -168,6 +170,7 @@ export interface NewArtifactVersion {
   contentHash: string;
   size: number;
   metadata?: Record<string, unknown>;
+  artifactStoreId?: string | null;
 }
 
 export interface StepOutputLink {
@@ -282,4 +285,6 @@ export interface MetadataStore {
   listStacks(): Promise<StackRecord[]>;
   setActiveStack(name: string): Promise<void>;
   getActiveStackName(): Promise<string | undefined>;
+  getComponent?(id: string): Promise<ComponentRecord | undefined>;
+  listComponents?(): Promise<ComponentRecord[]>;
 }

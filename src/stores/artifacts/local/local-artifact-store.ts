@@ -3,6 +3,7 @@ import fsp from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 
+import { coversPack, encodeSegment, groupForDelete, keySegments, packedUri, parseUri } from "../keys.js";
 import type { ArtifactKey, ArtifactStore } from "../types.js";
 
 /**
@@ -18,9 +19,6 @@ const SYNC_IO_MAX_BYTES = 1024 * 1024;
 
 /** Open pack files kept per process (one per run being written); the oldest is closed beyond it. */
 const OPEN_PACKS_MAX = 16;
-
-/** A packed artifact's URI is the pack's path with `#<offset>+<length>` appended. */
-const PACKED_URI = /^(.*)#(\d+)\+(\d+)$/;
 
 interface Pack {
   file: string;
@@ -51,6 +49,10 @@ export class LocalArtifactStore implements ArtifactStore {
     this.root = path.resolve(options.path);
     // path.resolve keeps a trailing separator only for a file system root such as "/".
     this.rootPrefix = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
+  }
+
+  config(): Record<string, unknown> {
+    return { path: this.root };
   }
 
   async save(key: ArtifactKey, bytes: Uint8Array): Promise<string> {
@@ -101,6 +103,35 @@ export class LocalArtifactStore implements ArtifactStore {
     return length === undefined || stat.size >= offset + length;
   }
 
+  async delete(uris: string[]): Promise<void> {
+    // Every uri must lie below the root before anything is touched.
+    for (const uri of uris) this.locate(uri);
+    const { whole, packs } = groupForDelete(uris);
+    const removed = [...whole];
+    for (const [pack, ranges] of packs) {
+      const stat = fs.statSync(pack, { throwIfNoEntry: false });
+      if (stat && coversPack(ranges, stat.size)) removed.push(pack);
+    }
+    const dirs = new Set<string>();
+    for (const file of removed) {
+      const inside = path.resolve(file);
+      // A pack this process still appends to is closed first, so the next value starts a new one.
+      for (const [runId, open] of this.packs) if (open.file === inside) this.closePack(runId);
+      fs.rmSync(inside, { force: true });
+      dirs.add(path.dirname(inside));
+    }
+    // Run folders left empty go too; a folder that still holds something stays.
+    for (const dir of dirs) {
+      for (let d = dir; d.length > this.rootPrefix.length && d.startsWith(this.rootPrefix); d = path.dirname(d)) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+
   /** Appends to this process's pack of the run; the URI is returned only once every byte is written. */
   private append(runId: string, bytes: Uint8Array): string {
     const pack = this.packFor(runId);
@@ -114,7 +145,7 @@ export class LocalArtifactStore implements ArtifactStore {
       throw error;
     }
     pack.size += bytes.byteLength;
-    return `${pack.file}#${offset}+${bytes.byteLength}`;
+    return packedUri(pack.file, offset, bytes.byteLength);
   }
 
   private packFor(runId: string): Pack {
@@ -139,36 +170,18 @@ export class LocalArtifactStore implements ArtifactStore {
 
   /** `<root>/<runId>/<invocationId>+<outputName>[+<mappingKey>]`, each part URI-encoded. */
   private fileFor(key: ArtifactKey): string {
-    const names = [key.invocationId, key.outputName];
-    if (key.mappingKey != null) names.push(key.mappingKey);
-    // encodeURIComponent always escapes "+", so the name splits back into its parts unambiguously.
-    const flat = names.map(encodeSegment).join("+");
-    const run = encodeSegment(key.runId);
-    // File systems allow 255-byte names; deeply nested keys fall back to a directory per part.
-    if (Buffer.byteLength(flat) <= 240) return path.join(this.root, run, flat);
-    return path.join(this.root, run, ...names.map(encodeSegment));
+    return path.join(this.root, ...keySegments(key));
   }
 
   /** The file (strictly below the root) and, for packed artifacts, the byte range of a URI. */
   private locate(uri: string): { file: string; offset: number; length: number | undefined } {
-    const packed = PACKED_URI.exec(uri);
-    const file = path.resolve(packed ? packed[1] : uri);
+    const { object, offset, length } = parseUri(uri);
+    const file = path.resolve(object);
     if (file.length <= this.rootPrefix.length || !file.startsWith(this.rootPrefix)) {
       throw new Error(`artifact uri ${uri} is outside the root ${this.root} of artifact store "${this.name}"`);
     }
-    return packed ? { file, offset: Number(packed[2]), length: Number(packed[3]) } : { file, offset: 0, length: undefined };
+    return { file, offset, length };
   }
-}
-
-/**
- * One path segment per id part. encodeURIComponent removes `/`, `\`, `[`, `]` and every other
- * special character; `.` and `..` survive it and would walk the tree, so they are escaped too.
- * An empty part would vanish from the path and make two different keys equal.
- */
-function encodeSegment(part: string): string {
-  if (part === "") throw new Error("artifact key parts (runId, invocationId, outputName, mappingKey) must not be empty");
-  const encoded = encodeURIComponent(part);
-  return encoded === "." ? "%2E" : encoded === ".." ? "%2E%2E" : encoded;
 }
 
 function isNotFound(error: unknown): boolean {

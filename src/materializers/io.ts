@@ -1,0 +1,71 @@
+import { createHash } from "node:crypto";
+
+import { MaterializerError } from "../authoring/errors.js";
+import { timeOrderedId } from "../ids.js";
+import type { ArtifactStore } from "../stores/artifacts/types.js";
+import type { NewArtifactVersion } from "../stores/metadata/types.js";
+import { describeType, type MaterializerRegistry } from "./registry.js";
+
+/**
+ * Values to and from the artifact store: serialize with a materializer and save, or read and
+ * deserialize. The engine, step processes and the Client all use these, so reading a value
+ * needs no engine.
+ */
+
+/** Where values are stored and how they are (de)serialized. */
+export interface ArtifactIO {
+  artifacts: ArtifactStore;
+  materializers: MaterializerRegistry;
+}
+
+/** An output a step attempt wrote to the artifact store (not yet recorded in metadata). */
+export interface ProducedArtifact {
+  artifact: NewArtifactVersion & { id: string };
+  mappingKey: string | null;
+  /** The value itself, only when the step ran in this process (saves a reload). */
+  value?: unknown;
+}
+
+/** What loading a stored value needs from its record. */
+export type StoredValueRef = { uri: string; materializer: string; dataType: string };
+
+/** Serializes one output value and writes it to the artifact store. */
+export async function materialize(
+  value: unknown,
+  task: { runId: string; pipelineName: string; invocationId: string },
+  env: ArtifactIO,
+  mappingKey: string | null,
+  metadata: Record<string, unknown>,
+): Promise<ProducedArtifact> {
+  const materializer = env.materializers.forValue(value);
+  if (!materializer) {
+    const item = mappingKey === null ? "" : ` (item "${mappingKey}")`;
+    throw new MaterializerError(
+      `step "${task.invocationId}": output "output"${item} is ${describeType(value)}, which no materializer can store; ` +
+        "return JSON values, strings, numbers, Buffers, typed arrays, Dates, Maps or Sets, or register a materializer for it",
+    );
+  }
+  const bytes = materializer.save(value);
+  const uri = await env.artifacts.save({ runId: task.runId, invocationId: task.invocationId, outputName: "output", mappingKey }, bytes);
+  const suffix = mappingKey === null ? "" : `[${mappingKey}]`;
+  return {
+    artifact: {
+      id: timeOrderedId(),
+      artifactName: `${task.pipelineName}::${task.invocationId}::output${suffix}`,
+      uri,
+      dataType: materializer.dataType(value),
+      materializer: materializer.name,
+      contentHash: createHash("sha256").update(bytes).digest("hex"),
+      size: bytes.byteLength,
+      metadata,
+    },
+    mappingKey,
+    value,
+  };
+}
+
+/** Loads an artifact's value from the store with the materializer it was saved with. */
+export async function loadStoredArtifact(ref: StoredValueRef, env: ArtifactIO): Promise<unknown> {
+  const bytes = await env.artifacts.read(ref.uri);
+  return env.materializers.byName(ref.materializer).load(bytes, ref.dataType);
+}

@@ -1,0 +1,102 @@
+import { dirname, isAbsolute } from "node:path";
+
+import { ArtifactStoreError, StackError } from "../../authoring/errors.js";
+import type { ArtifactVersionRecord, ComponentRecord, MetadataStore } from "../metadata/types.js";
+import { parseUri } from "./keys.js";
+import { LocalArtifactStore } from "./local/local-artifact-store.js";
+import type { ArtifactStore } from "./types.js";
+
+/**
+ * Artifact stores rebuilt from their component record (flavor, name, config). Every artifact
+ * version names the store that holds it, so any process (the Client, a step process, a
+ * second machine) reads it through the right store. No stack or engine import: the stack
+ * module and presets register flavors here, readers only resolve.
+ */
+
+/** Builds a store from its recorded config; `config()` of the result equals the config given. */
+export type ArtifactStoreFactory = (config: Record<string, unknown>, name: string) => ArtifactStore;
+
+const flavors = new Map<string, ArtifactStoreFactory>([
+  ["local", (config, name) => new LocalArtifactStore({ path: requiredString(config, "path", "local", name), name })],
+]);
+
+/** Makes a flavor usable in stacks and readable from records (`s3`: see stores/artifacts/s3). */
+export function registerArtifactStoreFlavor(flavor: string, factory: ArtifactStoreFactory): void {
+  flavors.set(flavor, factory);
+  built.clear();
+}
+
+export function artifactStoreFlavorNames(): string[] {
+  return [...flavors.keys()];
+}
+
+/**
+ * Stores already built, by flavor, name and config: one client (S3 connections, open packs)
+ * per store and process, however many artifacts are read through it.
+ */
+const built = new Map<string, ArtifactStore>();
+
+export function artifactStoreFromComponent(record: Pick<ComponentRecord, "flavor" | "name" | "config">): ArtifactStore {
+  const cacheKey = JSON.stringify([record.flavor, record.name, record.config]);
+  const cached = built.get(cacheKey);
+  if (cached) return cached;
+  const factory = flavors.get(record.flavor);
+  if (!factory) {
+    throw new StackError(
+      `artifact store "${record.name}" has flavor "${record.flavor}", which is unknown here (known: ${artifactStoreFlavorNames().join(", ")})`,
+    );
+  }
+  const store = factory(record.config ?? {}, record.name);
+  built.set(cacheKey, store);
+  return store;
+}
+
+/**
+ * The store holding an artifact version: the component its row names; for rows that name
+ * none (written before migration 3), a registered store whose root holds the URI, else a
+ * local store at the URI's folder (local URIs are absolute paths).
+ */
+export async function resolveArtifactStore(
+  store: Pick<MetadataStore, "getComponent" | "listComponents" | "listStacks">,
+  version: Pick<ArtifactVersionRecord, "id" | "uri" | "artifactStoreId">,
+): Promise<ArtifactStore> {
+  const id = version.artifactStoreId;
+  if (id) {
+    const component = store.getComponent ? await store.getComponent(id) : (await componentsOf(store)).find((c) => c.id === id);
+    if (!component) {
+      throw new ArtifactStoreError(
+        `artifact version ${version.id} is held by artifact store ${id}, which is not registered in this metadata store`,
+      );
+    }
+    return artifactStoreFromComponent(component);
+  }
+  const { object } = parseUri(version.uri);
+  for (const component of await componentsOf(store)) {
+    if (component.type !== "artifact_store" || !flavors.has(component.flavor)) continue;
+    let candidate: ArtifactStore;
+    try {
+      candidate = artifactStoreFromComponent(component);
+    } catch {
+      continue; // a malformed record of some other store must not stop this lookup
+    }
+    if (object.startsWith(candidate.root + "/")) return candidate;
+  }
+  // Not cached: one store per run folder of old rows would pile up, and building one costs nothing.
+  if (isAbsolute(object)) return new LocalArtifactStore({ path: dirname(object) });
+  throw new ArtifactStoreError(
+    `no artifact store can read artifact version ${version.id} (${version.uri}): its row names no store and no registered store holds that uri`,
+  );
+}
+
+async function componentsOf(store: Pick<MetadataStore, "listComponents" | "listStacks">): Promise<ComponentRecord[]> {
+  return (await store.listComponents?.()) ?? (await store.listStacks()).flatMap((stack) => stack.components);
+}
+
+/** A required string field of a component's config, or an error naming the store and the field. */
+export function requiredString(config: Record<string, unknown>, field: string, flavor: string, name: string): string {
+  const value = config[field];
+  if (typeof value !== "string" || value === "") {
+    throw new StackError(`${flavor} artifact store "${name}" needs "${field}" (a non-empty string) in its config, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}

@@ -282,4 +282,13 @@ export interface MetadataStore {
   listStacks(): Promise<StackRecord[]>;
   setActiveStack(name: string): Promise<void>;
   getActiveStackName(): Promise<string | undefined>;
+
+  /**
+   * Deletes a run with its step runs, configurations, tasks, lineage links and logs (and its
+   * snapshot when no other run uses it), and the artifact versions no other run's step run
+   * links to. Returns those versions' URIs so the caller removes the bytes.
+   */
+  deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }>;
+  /** Lineage of one artifact version: the step run outputs that produced it and the step run inputs that consumed it. */
+  listArtifactVersionLinks(artifactVersionId: string): Promise<{ outputs: StepOutputLink[]; inputs: StepInputLink[] }>;
 }

@@ -39,6 +39,8 @@ export interface PipelineRun {
   startedAt: Date | null;
   endedAt: Date | null;
   fingerprint: string | null;
+  /** The parameters the run was submitted with (after the pipeline's schema parsed them). */
+  parameters: Record<string, unknown>;
   /** False when the run says `running` but the process driving it stopped sending heartbeats. */
   alive: boolean;
   steps: StepRunView[];
@@ -92,7 +94,8 @@ function processExists(pid: number): boolean {
 }
 
 export async function buildRunView(store: MetadataStore, run: RunRecord): Promise<PipelineRun> {
-  const steps = (await store.listStepRuns(run.id)).map(stepView);
+  const [stepRuns, snapshot] = await Promise.all([store.listStepRuns(run.id), store.getSnapshot(run.snapshotId)]);
+  const steps = stepRuns.map(stepView);
   return {
     id: run.id,
     name: run.name,
@@ -106,6 +109,7 @@ export async function buildRunView(store: MetadataStore, run: RunRecord): Promis
     startedAt: toDate(run.startedAt),
     endedAt: toDate(run.endedAt),
     fingerprint: run.fingerprint,
+    parameters: snapshot?.parameters ?? {},
     alive: isAlive(run),
     steps,
     output: () => decodeOutput(store, run.output),

@@ -17,6 +17,8 @@ export interface RunOptions {
   /** Default true; false turns the cache off for every step of this run. */
   enableCache?: boolean;
   runName?: string;
+  /** The new run's id, chosen by the caller (`weir run` prints it before the run starts); default: a new one. */
+  runId?: string;
 }
 
 /** `p.compile(params)`: the snapshot, running nothing. */
@@ -64,6 +66,7 @@ export async function runPipeline(
     );
   }
   const run = await store.createRun({
+    id: options.runId,
     name: options.runName ?? defaultRunName(definition.name),
     pipelineName: definition.name,
     snapshotId: snapshot.id,

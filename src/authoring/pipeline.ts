@@ -99,8 +99,7 @@ export function pipeline(
   }
   registerPipeline(definition);
   // Submissions check their parameters here, before the engine records anything.
-  const checked = async (params: Record<string, unknown> | undefined) =>
-    options.params ? validateParameters(name, options.params, params ?? {}) : (params ?? {});
+  const checked = (params: Record<string, unknown> | undefined) => parsePipelineParameters(definition, params ?? {});
 
   const engine = () => import("../engine/submit.js");
   const callable = async (params?: Record<string, unknown>) => {
@@ -136,6 +135,16 @@ export function pipeline(
       return resumeRun(runId, { ...runOptions, pipeline: definition });
     },
   }) as unknown as Pipeline<any, any>;
+}
+
+/**
+ * A submission's parameters as the pipeline function will get them: checked against the
+ * pipeline's `params` schema (PipelineParameterError) and parsed (defaults applied); as
+ * given when it has none. Anything that submits a definition directly calls this first.
+ */
+export function parsePipelineParameters(definition: PipelineDefinition, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const schema = definition.options.params;
+  return schema ? validateParameters(definition.name, schema, params) : Promise.resolve(params);
 }
 
 // ---- registry: lets an orchestration process find the pipeline of a snapshot -------------

@@ -83,7 +83,7 @@ export async function runPipeline(
   } catch (error) {
     await failRun(store, run.id, error);
   }
-  return finishedRun(store, run.id);
+  return finishedRun(store, run.id, params);
 }
 
 /** `weir runs resume RUN` / `p.resume(runId)`: continue a failed or interrupted run in place. */
@@ -117,10 +117,10 @@ async function failRun(store: MetadataStore, runId: string, error: unknown): Pro
   await store.updateRun(runId, { status: "failed", error: cause.message, endedAt: Date.now() });
 }
 
-async function finishedRun(store: MetadataStore, runId: string): Promise<PipelineRun> {
+async function finishedRun(store: MetadataStore, runId: string, parameters?: Record<string, unknown>): Promise<PipelineRun> {
   const record = await store.getRun(runId);
   if (!record) throw new RunNotFoundError(`run ${runId} disappeared from the metadata store`);
-  const view = await buildRunView(store, record);
+  const view = await buildRunView(store, record, { parameters });
   const cause = runCauses.get(runId);
   runCauses.delete(runId);
   if (cause) Object.defineProperty(view, "cause", { value: cause, enumerable: false });

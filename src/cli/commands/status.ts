@@ -7,7 +7,7 @@ import { details, printJson, withJsonOption } from "../output.js";
 const HOME_SOURCES = {
   WEIR_HOME: "from $WEIR_HOME",
   found: "the nearest .weir/ in or above the working directory",
-  new: "none found in or above the working directory: created here on first use (weir init)",
+  new: "none in or above the working directory, so it is created here on first use",
 } as const;
 
 /** One line for `weir --help`: where commands run from here read and write. */

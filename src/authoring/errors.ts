@@ -87,6 +87,22 @@ export class StepFailedError extends WeirError {
   }
 }
 
+/**
+ * Pipeline parameters do not match the pipeline's `params` schema: thrown when the run is
+ * submitted, before anything is recorded. `parameter` is the first offending one (dotted
+ * for nested values, "" for the whole object) and `problem` what was wrong with it.
+ */
+export class PipelineParameterError extends WeirError {
+  constructor(
+    readonly pipelineName: string,
+    readonly parameter: string,
+    readonly problem: "missing" | "unknown" | "invalid",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Thrown by calling a pipeline (and `p.run` never throws it) when the run ends `failed`. */
 export class PipelineRunFailedError extends WeirError {
   constructor(

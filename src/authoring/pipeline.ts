@@ -1,4 +1,5 @@
 import { PipelineDefinitionError, PipelineRunFailedError } from "./errors.js";
+import { validateParameters, type ParamsInput, type ParamsOutput, type ParamsSchema } from "./params.js";
 import { callerModule } from "./source.js";
 import type { CompiledSnapshot } from "../engine/compile.js";
 import type { PipelineRun, RunOptions } from "../engine/submit.js";
@@ -14,6 +15,12 @@ export interface PipelineOptions {
   name?: string;
   /** The pipeline function runs during execution and discovers the graph as it goes. */
   dynamic?: boolean;
+  /**
+   * Schema of the pipeline's parameters (zod: `params: z.object({ epochs: z.number() })`,
+   * or any Standard Schema): it types the callable, `.run()` and the pipeline function, and
+   * every submission is checked against it (PipelineParameterError names the parameter).
+   */
+  params?: ParamsSchema;
   /** Default for every step of this pipeline (a step's own setting wins when false). */
   enableCache?: boolean;
   onSuccess?: (info: PipelineHookInfo) => void | Promise<void>;
@@ -37,7 +44,8 @@ export type Loaded<T> = T extends PromiseLike<infer V>
       ? { [K in keyof T]: Loaded<T[K]> }
       : T;
 
-type Params<P> = P extends undefined ? [params?: Record<string, never>] : [params: P];
+// Parameters that are all optional (schema defaults) may be left out.
+type Params<P> = P extends undefined ? [params?: Record<string, never>] : Record<never, never> extends P ? [params?: P] : [params: P];
 type OptionalParams<P> = P extends undefined ? Record<string, never> | undefined : P;
 
 export interface Pipeline<P = Record<string, unknown> | undefined, R = unknown> {
@@ -55,6 +63,10 @@ export interface Pipeline<P = Record<string, unknown> | undefined, R = unknown> 
 }
 
 export function pipeline<P = undefined, R = unknown>(fn: (params: P) => R): Pipeline<P, R>;
+export function pipeline<S extends ParamsSchema, R = unknown>(
+  options: Omit<PipelineOptions, "params"> & { params: S },
+  fn: (params: ParamsOutput<S>) => R,
+): Pipeline<ParamsInput<S>, R>;
 export function pipeline<P = undefined, R = unknown>(options: PipelineOptions, fn: (params: P) => R): Pipeline<P, R>;
 export function pipeline(
   optionsOrFn: PipelineOptions | ((params: any) => unknown),
@@ -80,12 +92,19 @@ export function pipeline(
     isDynamic: options.dynamic === true,
     module: callerModule(),
   };
+  if (options.params !== undefined && typeof options.params?.["~standard"]?.validate !== "function") {
+    throw new PipelineDefinitionError(
+      `pipeline "${name}": params must be a schema such as z.object({ … }) from zod (any Standard Schema works)`,
+    );
+  }
   registerPipeline(definition);
+  // Submissions check their parameters here, before the engine records anything.
+  const checked = (params: Record<string, unknown> | undefined) => parsePipelineParameters(definition, params ?? {});
 
   const engine = () => import("../engine/submit.js");
   const callable = async (params?: Record<string, unknown>) => {
     const { runPipeline } = await engine();
-    const run = await runPipeline(definition, params ?? {}, {});
+    const run = await runPipeline(definition, await checked(params), {});
     if (run.status !== "completed") {
       throw new PipelineRunFailedError(
         run.id,
@@ -105,17 +124,27 @@ export function pipeline(
   return Object.assign(callable, {
     async run(params?: Record<string, unknown>, runOptions?: RunOptions) {
       const { runPipeline } = await engine();
-      return runPipeline(definition, params ?? {}, runOptions ?? {});
+      return runPipeline(definition, await checked(params), runOptions ?? {});
     },
     async compile(params?: Record<string, unknown>) {
       const { compileDefinition } = await engine();
-      return compileDefinition(definition, params ?? {});
+      return compileDefinition(definition, await checked(params));
     },
     async resume(runId: string, runOptions?: Pick<RunOptions, "stack">) {
       const { resumeRun } = await engine();
       return resumeRun(runId, { ...runOptions, pipeline: definition });
     },
   }) as unknown as Pipeline<any, any>;
+}
+
+/**
+ * A submission's parameters as the pipeline function will get them: checked against the
+ * pipeline's `params` schema (PipelineParameterError) and parsed (defaults applied); as
+ * given when it has none. Anything that submits a definition directly calls this first.
+ */
+export function parsePipelineParameters(definition: PipelineDefinition, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const schema = definition.options.params;
+  return schema ? validateParameters(definition.name, schema, params) : Promise.resolve(params);
 }
 
 // ---- registry: lets an orchestration process find the pipeline of a snapshot -------------

@@ -10,7 +10,8 @@ import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommands } from "./commands/runs.js";
 import { registerStackCommands } from "./commands/stack.js";
-import { reportError } from "./output.js";
+import { homeHelpLine, registerStatusCommand } from "./commands/status.js";
+import { reportError, shouldExitWhenCommandEnds } from "./output.js";
 
 export function buildProgram(): Command {
   const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -18,8 +19,10 @@ export function buildProgram(): Command {
     .description("typed ML and data pipelines: run them, inspect their runs, manage stacks")
     .version(version)
     // Errors are thrown back to main() (which sets the exit code) instead of exiting on the spot.
-    .exitOverride();
+    .exitOverride()
+    .addHelpText("after", homeHelpLine);
   registerInitCommand(program);
+  registerStatusCommand(program);
   registerRunCommand(program);
   registerRunsCommands(program);
   registerLogsCommand(program);
@@ -46,4 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     // Open stores must not keep the process alive after the command is done.
     await closeMetadataStores();
   }
+  // Nor may whatever a pipeline's steps left running (stdout and stderr are synchronous for
+  // files and pipes on POSIX, so nothing printed is lost).
+  if (shouldExitWhenCommandEnds()) process.exit();
 }

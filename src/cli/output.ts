@@ -1,5 +1,5 @@
 import Table from "cli-table3";
-import { CommanderError } from "commander";
+import { CommanderError, type Command } from "commander";
 import { inspect } from "node:util";
 import type { PipelineRun, StepRunView } from "../client/run-view.js";
 
@@ -76,15 +76,63 @@ export function span(start: Date | null, end: Date | null): string {
 
 /**
  * Ids are time-ordered UUIDs: ids made in the same minute share their first characters,
- * so tables show the last 12 (random) ones, which commands accept like a prefix.
+ * so tables show the last 12 (random) ones. Commands accept those (any end of an id) as
+ * well as a prefix; see matchesId.
  */
 export function shortId(id: string): string {
   return id.slice(-12);
 }
 
-/** Whether a reference typed by a user (a prefix or the shown short id) points at this id. */
+/** Whether a reference typed by a user (the end of the id as lists show it, or its start) points at this id. */
 export function matchesId(id: string, reference: string): boolean {
-  return id.startsWith(reference) || (reference.length >= 8 && id.endsWith(reference));
+  return reference.length > 0 && (id.startsWith(reference) || id.endsWith(reference));
+}
+
+// ---- --json: every list and show command has it (stack.ts uses these too) --------------
+
+/** Adds `--json` to a list or show command; the action then receives `flags.json`. */
+export function withJsonOption(command: Command): Command {
+  return command.option("--json", "print JSON instead of text (for scripts; stable field names)");
+}
+
+/**
+ * Prints a value as JSON. Dates become ISO strings, and the values JSON has no form for
+ * keep their information: bigint as a decimal string, Map as an object (or entry list),
+ * Set and typed arrays as arrays, undefined as null.
+ */
+export function printJson(value: unknown, options: { lines?: boolean } = {}): void {
+  const text = JSON.stringify(value, jsonReplacer, options.lines ? undefined : 2);
+  console.log(text ?? "null");
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value === undefined) return null;
+  if (value instanceof Map) {
+    const entries = [...value.entries()];
+    return entries.every(([k]) => typeof k === "string") ? Object.fromEntries(entries) : entries;
+  }
+  if (value instanceof Set) return [...value];
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number>);
+  if (typeof value === "function") return undefined;
+  return value;
+}
+
+// ---- explicit exit ------------------------------------------------------------------------
+
+let exitWhenDone = false;
+
+/**
+ * Commands that run pipeline code (`run`, `runs resume`, `demo`) end the process when they
+ * are done: a step may leave a timer or socket open (a timed-out in-process step is
+ * abandoned, not stopped), and that must not keep `weir run` alive after the run ended.
+ */
+export function exitWhenCommandEnds(): void {
+  exitWhenDone = true;
+}
+
+export function shouldExitWhenCommandEnds(): boolean {
+  return exitWhenDone;
 }
 
 /** A value for people: JSON when it is plain JSON data, else Node's inspection; cut at `max` characters. */
@@ -121,17 +169,53 @@ export function stepTable(steps: StepRunView[]): string {
   );
 }
 
+/** Runs with more step runs than this are summarised per step (mapped runs grouped) instead of a row each. */
+export const SUMMARY_ABOVE_STEPS = 50;
+
+/**
+ * One row per step (all invocations of it) and per mapped template (`process_file[…]`):
+ * how many step runs, how many in each status, and from the first start to the last end.
+ */
+export function stepSummaryTable(steps: StepRunView[]): string {
+  const groups = new Map<string, StepRunView[]>();
+  for (const s of steps) {
+    const label = s.mappingKey !== null ? `${s.stepName}[…]` : s.stepName;
+    let group = groups.get(label);
+    if (!group) groups.set(label, (group = []));
+    group.push(s);
+  }
+  const rows = [...groups].map(([label, group]) => {
+    const counts = new Map<string, number>();
+    for (const s of group) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+    const starts = group.flatMap((s) => (s.startedAt ? [s.startedAt.getTime()] : []));
+    const ends = group.map((s) => s.endedAt?.getTime());
+    const start = starts.length > 0 ? new Date(Math.min(...starts)) : null;
+    const end = ends.every((e) => e !== undefined) && ends.length > 0 ? new Date(Math.max(...(ends as number[]))) : null;
+    return [`${label} ×${group.length}`, [...counts].map(([status, n]) => `${n} ${status}`).join(", "), span(start, end)];
+  });
+  return table(["steps", "status", "duration"], rows);
+}
+
 /** What `weir run`, `weir runs resume` and `weir orchestrate` print about a finished run. */
-export async function printRunResult(run: PipelineRun): Promise<void> {
+export async function printRunResult(run: PipelineRun, options: { idPrinted?: boolean } = {}): Promise<void> {
   console.log(
     details([
-      ["run", run.id],
+      ["run", options.idPrinted ? undefined : run.id],
       ["name", run.name],
       ["pipeline", `${run.pipelineName}${run.isDynamic ? " (dynamic)" : ""}`],
       ["status", `${runStatus(run)} in ${span(run.startedAt ?? run.createdAt, run.endedAt)}`],
     ]),
   );
-  if (run.steps.length > 0) console.log(stepTable(run.steps));
+  if (run.steps.length > SUMMARY_ABOVE_STEPS) {
+    console.log(stepSummaryTable(run.steps));
+    const failed = run.steps.filter((s) => s.status === "failed");
+    if (failed.length > 0) {
+      const names = failed.slice(0, 5).map((s) => s.name).join(", ");
+      console.log(`failed: ${names}${failed.length > 5 ? `, … (${failed.length - 5} more)` : ""} (see weir runs show ${run.id})`);
+    }
+  } else if (run.steps.length > 0) {
+    console.log(stepTable(run.steps));
+  }
   if (run.status === "completed") {
     console.log(`output:\n${formatValue(await run.output())}`);
   } else if (run.error) {

@@ -27,24 +27,20 @@ export function progressLine(run: Pick<RunRecord, "pipelineName" | "isDynamic">,
 
 /**
  * While a run started by this process goes on, redraws one status line in the terminal
- * (never when stdout is not a terminal). The run is found in the metadata store as the
- * newest run of the pipeline created since `since`. Returns a function that stops it.
+ * (never when stdout is not a terminal), read from the metadata store. Returns a function
+ * that stops it.
  */
-export function showProgress(pipelineName: string, since: number): () => void {
+export function showProgress(runId: string): () => void {
   if (!process.stdout.isTTY) return () => undefined;
   installClearOnWrite();
-  let runId: string | undefined;
   let busy = false;
   const tick = async () => {
     if (busy) return;
     busy = true;
     try {
       const store = await openMetadataStore();
-      const run = runId
-        ? await store.getRun(runId)
-        : (await store.listRuns({ pipelineName, limit: 5 })).find((r) => r.createdAt >= since);
+      const run = await store.getRun(runId);
       if (!run) return;
-      runId = run.id;
       const line = progressLine(run, await store.listStepRuns(run.id), Date.now() - (run.startedAt ?? run.createdAt));
       if (!timer) return; // stopped while reading
       rawWrite(`${CLEAR_LINE}${line.slice(0, Math.max(20, (process.stdout.columns || 80) - 1))}`);

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -6,28 +7,45 @@ import { errorMessage } from "../authoring/errors.js";
 import { openMetadataStore } from "../config/home.js";
 import { CliError, matchesId } from "./output.js";
 
-/** What a RUN argument names: an exact id, a run name, or a unique id prefix. */
+/** How RUN arguments are described in help texts. */
+export const RUN_REFERENCE = "run name, run id, or a unique start or end of the id (lists show the end)";
+
+/** What a RUN argument names: a run name, an exact id, or a unique start or end of an id. */
 export async function resolveRunId(ref: string): Promise<string> {
   const store = await openMetadataStore();
   if (await store.getRun(ref)) return ref;
   const runs = await store.listRuns();
   const byName = runs.filter((r) => r.name === ref);
   const matches = byName.length > 0 ? byName : runs.filter((r) => matchesId(r.id, ref));
-  return unique("run", ref, matches.map((r) => r.id), "weir runs list");
+  return unique("run", ref, matches, (r) => `${r.id} (${r.name})`, "weir runs list");
 }
 
-/** What an artifact ID argument names: an exact id or a unique id prefix. */
+/**
+ * What an artifact ID argument names: an exact id, a unique start or end of an id, or an
+ * artifact name (`pipeline::step::output`, newest version) with an optional `@VERSION`.
+ */
 export async function resolveArtifactId(ref: string): Promise<string> {
   const store = await openMetadataStore();
   if (await store.getArtifactVersion(ref)) return ref;
+  const named = /^(.+?)(?:@(\d+))?$/.exec(ref)!;
+  const ofName = await store.listArtifactVersions({ artifactName: named[1] });
+  if (ofName.length > 0) {
+    const version = named[2] === undefined ? ofName[0] : ofName.find((v) => v.version === Number(named[2]));
+    if (!version) throw new CliError(`artifact "${named[1]}" has no version ${named[2]} (it has 1 to ${ofName[0].version})`);
+    return version.id;
+  }
   const versions = await store.listArtifactVersions();
-  return unique("artifact version", ref, versions.filter((v) => matchesId(v.id, ref)).map((v) => v.id), "weir artifacts list");
+  const matches = versions.filter((v) => matchesId(v.id, ref));
+  return unique("artifact version", ref, matches, (v) => `${v.id} (${v.artifactName} v${v.version})`, "weir artifacts list");
 }
 
-function unique(kind: string, ref: string, ids: string[], listCommand: string): string {
-  if (ids.length === 1) return ids[0];
-  if (ids.length === 0) throw new CliError(`no ${kind} matches "${ref}" (see ${listCommand})`);
-  throw new CliError(`"${ref}" matches ${ids.length} ${kind}s (${ids.slice(0, 3).join(", ")}, …); give more of the id`);
+function unique<T extends { id: string }>(kind: string, ref: string, found: T[], describe: (item: T) => string, listCommand: string): string {
+  if (found.length === 1) return found[0].id;
+  if (found.length === 0) throw new CliError(`no ${kind} matches "${ref}" (see ${listCommand})`);
+  const shown = found.slice(0, 5).map(describe).join(", ");
+  throw new CliError(
+    `"${ref}" matches ${found.length} ${kind}s: ${shown}${found.length > 5 ? ", …" : ""}; give more characters of the id`,
+  );
 }
 
 export type AnyPipeline = Pipeline<any, any>;
@@ -40,13 +58,33 @@ export async function importPipelines(file: string): Promise<Map<string, AnyPipe
   try {
     module = await import(pathToFileURL(path).href);
   } catch (error) {
-    throw new CliError(`cannot load ${file}: ${errorMessage(error)}`, { cause: error });
+    throw new CliError(`cannot load ${file}: ${loadProblem(error, path)}`, { cause: error });
   }
   const pipelines = new Map<string, AnyPipeline>();
   for (const value of Object.values(module)) {
     if (isPipeline(value)) pipelines.set(value.pipelineName, value);
   }
   return pipelines;
+}
+
+/**
+ * Why a pipeline file could not be imported, on one line. A syntax error keeps where it is,
+ * as `file:line:column: message` (columns counted from 1, as editors do): tsx reports a
+ * TypeScript one as esbuild's "Transform failed with 1 error:\n<file>:<line>:<col>: ERROR: …"
+ * (esbuild counts columns from 0); Node's own SyntaxError (plain .js/.mjs) carries no place,
+ * so `node --check` is asked for it.
+ */
+export function loadProblem(error: unknown, file: string): string {
+  const message = errorMessage(error);
+  const transform = /^(.+):(\d+):(\d+): ERROR: (.*)$/m.exec(message);
+  if (transform) return `${transform[1]}:${transform[2]}:${Number(transform[3]) + 1}: ${transform[4]}`;
+  if (error instanceof SyntaxError) {
+    const check = spawnSync(process.execPath, ["--check", file], { encoding: "utf8", timeout: 10_000 });
+    // "<file>:<line>\n<source line>\n<spaces>^\n\nSyntaxError: …"
+    const place = /^(.+):(\d+)\n.*\n( *)\^/m.exec(check.stderr ?? "");
+    if (place) return `${place[1]}:${place[2]}:${place[3].length + 1}: ${message}`;
+  }
+  return message;
 }
 
 /** The pipeline `weir run` should run: the only one, or the one `--pipeline` names. */

@@ -1,6 +1,6 @@
 import { RunNotFoundError } from "../authoring/errors.js";
 import { openMetadataStore, weirHome } from "../config/home.js";
-import type { ArtifactVersionRecord, LogLine, MetadataStore, RunFilter, SnapshotRecord } from "../stores/metadata/types.js";
+import type { ArtifactVersionRecord, LogLine, MetadataStore, RunFilter, SnapshotRecord, StepRunRecord } from "../stores/metadata/types.js";
 import { loadStoredArtifact } from "../materializers/io.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { resolveArtifactStore } from "../stores/artifacts/resolve.js";
@@ -15,6 +15,20 @@ export interface StepRunDetails extends StepRunView {
   outputs: { name: string; mappingKey: string | null; artifact: ArtifactVersionRecord }[];
   durationMs: number | null;
   logs: LogLine[];
+}
+
+/** Where an artifact version came from and where it went: step runs by run and invocation id. */
+export interface ArtifactLineage {
+  /** The step run output (or dynamic-output item) that stored it; null for a value a pipeline returned. */
+  producedBy: { runId: string; stepRunId: string; invocationId: string; outputName: string; mappingKey: string | null } | null;
+  /** Step runs that produced it again from the cache, reusing this version. */
+  reusedBy: { runId: string; stepRunId: string; invocationId: string; outputName: string; mappingKey: string | null }[];
+  consumedBy: { runId: string; stepRunId: string; invocationId: string; inputName: string }[];
+}
+
+/** A named artifact version with its lineage; `load()` reads its value. */
+export interface ArtifactDetails extends ArtifactVersionRecord, ArtifactLineage {
+  load(): Promise<unknown>;
 }
 
 /** Reads back everything weir recorded: runs, step runs, artifacts, logs. */
@@ -98,6 +112,51 @@ export class Client {
     return version;
   }
 
+  /**
+   * An artifact by name (`pipeline::invocation::output`, as `listArtifactVersions()` and
+   * `weir artifacts list` show it): its newest version, or the given version number.
+   */
+  async getArtifact(name: string, version?: number): Promise<ArtifactDetails> {
+    const versions = await (await this.store()).listArtifactVersions({ artifactName: name });
+    if (versions.length === 0) throw new RunNotFoundError(`no artifact named "${name}" (see weir artifacts list)`);
+    const found = version === undefined ? versions[0] : versions.find((v) => v.version === version);
+    if (!found) throw new RunNotFoundError(`artifact "${name}" has no version ${version} (it has 1 to ${versions[0].version})`);
+    return { ...found, ...(await this.getArtifactLineage(found.id)), load: () => this.loadArtifact(found.id) };
+  }
+
+  /** Which step run produced an artifact version, which reused it from the cache, and which consumed it. */
+  async getArtifactLineage(versionId: string): Promise<ArtifactLineage> {
+    const store = await this.store();
+    const { outputs, inputs } = await store.listArtifactVersionLinks(versionId);
+    const stepRuns = new Map<string, StepRunRecord | undefined>();
+    const stepRun = async (id: string) => {
+      if (!stepRuns.has(id)) stepRuns.set(id, await store.getStepRun(id));
+      return stepRuns.get(id)!;
+    };
+    const produced = [];
+    for (const link of outputs) {
+      const record = await stepRun(link.stepRunId);
+      const entry = {
+        runId: record.runId,
+        stepRunId: record.id,
+        invocationId: record.invocationId,
+        outputName: link.outputName,
+        mappingKey: link.mappingKey,
+      };
+      produced.push({ entry, cached: record.status === "cached" });
+    }
+    const consumedBy = [];
+    for (const link of inputs) {
+      const record = await stepRun(link.stepRunId);
+      consumedBy.push({ runId: record.runId, stepRunId: record.id, invocationId: record.invocationId, inputName: link.inputName });
+    }
+    return {
+      producedBy: produced.find((p) => !p.cached)?.entry ?? null,
+      reusedBy: produced.filter((p) => p.cached).map((p) => p.entry),
+      consumedBy,
+    };
+  }
+
   /** The stored value of an artifact version. */
   async loadArtifact(id: string): Promise<unknown> {
     const version = await this.getArtifactVersion(id);
@@ -119,13 +178,12 @@ export class Client {
     return store.listLogs(run.id, { stepRunId, afterId });
   }
 
-  /** A run by exact name, else by a unique id prefix; several matches are an error listing them. */
+  /** A run by exact name, else by a unique start or end of its id; several matches are an error listing them. */
   private async findRunByName(store: MetadataStore, reference: string) {
     const runs = await store.listRuns({ limit: 100_000 });
     const byName = runs.filter((r) => r.name === reference);
-    // Ids are time-ordered: a prefix or (for 8+ characters) a suffix of the random end identifies a run.
-    const matches =
-      byName.length > 0 ? byName : runs.filter((r) => r.id.startsWith(reference) || (reference.length >= 8 && r.id.endsWith(reference)));
+    // Ids are time-ordered: a start, or the random end that lists show, identifies a run.
+    const matches = byName.length > 0 ? byName : runs.filter((r) => r.id.startsWith(reference) || r.id.endsWith(reference));
     if (matches.length > 1) {
       throw new RunNotFoundError(`"${reference}" matches ${matches.length} runs (${matches.slice(0, 5).map((r) => r.id).join(", ")}…); use a full run id`);
     }

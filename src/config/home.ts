@@ -1,14 +1,35 @@
-import { resolve } from "node:path";
+import { statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { openSqliteStore } from "../stores/metadata/sqlite/sqlite-store.js";
 import type { MetadataStore } from "../stores/metadata/types.js";
 
 /**
- * Where weir keeps its embedded state: `WEIR_HOME`, or `.weir/` in the working directory.
+ * Where weir keeps its embedded state: `WEIR_HOME`, else the nearest `.weir/` folder in the
+ * working directory or above it (as git finds `.git/`, so `cd src && weir runs list` sees
+ * the project's runs), else `.weir/` in the working directory (created on first use).
  * It holds the SQLite metadata store (`weir.db`) and the default artifact store (`artifacts/`).
  * Tests point WEIR_HOME at a temporary folder and touch no user files.
  */
 export function weirHome(): string {
-  return resolve(process.env.WEIR_HOME ?? ".weir");
+  return locateHome().home;
+}
+
+/** The home and how it was chosen (`weir status` says which). */
+export function locateHome(cwd = process.cwd()): { home: string; source: "WEIR_HOME" | "found" | "new" } {
+  if (process.env.WEIR_HOME) return { home: resolve(process.env.WEIR_HOME), source: "WEIR_HOME" };
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const candidate = join(dir, ".weir");
+    if (isDirectory(candidate)) return { home: candidate, source: "found" };
+    if (dirname(dir) === dir) return { home: resolve(cwd, ".weir"), source: "new" };
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false; // unreadable parent folders are skipped, as git does
+  }
 }
 
 const stores = new Map<string, Promise<MetadataStore>>();

@@ -17,6 +17,8 @@ export interface RunOptions {
   /** Default true; false turns the cache off for every step of this run. */
   enableCache?: boolean;
   runName?: string;
+  /** The new run's id, chosen by the caller (`weir run` prints it before the run starts); default: a new one. */
+  runId?: string;
 }
 
 /** `p.compile(params)`: the snapshot, running nothing. */
@@ -64,6 +66,7 @@ export async function runPipeline(
     );
   }
   const run = await store.createRun({
+    id: options.runId,
     name: options.runName ?? defaultRunName(definition.name),
     pipelineName: definition.name,
     snapshotId: snapshot.id,
@@ -80,7 +83,7 @@ export async function runPipeline(
   } catch (error) {
     await failRun(store, run.id, error);
   }
-  return finishedRun(store, run.id);
+  return finishedRun(store, run.id, params);
 }
 
 /** `weir runs resume RUN` / `p.resume(runId)`: continue a failed or interrupted run in place. */
@@ -114,10 +117,10 @@ async function failRun(store: MetadataStore, runId: string, error: unknown): Pro
   await store.updateRun(runId, { status: "failed", error: cause.message, endedAt: Date.now() });
 }
 
-async function finishedRun(store: MetadataStore, runId: string): Promise<PipelineRun> {
+async function finishedRun(store: MetadataStore, runId: string, parameters?: Record<string, unknown>): Promise<PipelineRun> {
   const record = await store.getRun(runId);
   if (!record) throw new RunNotFoundError(`run ${runId} disappeared from the metadata store`);
-  const view = await buildRunView(store, record);
+  const view = await buildRunView(store, record, { parameters });
   const cause = runCauses.get(runId);
   runCauses.delete(runId);
   if (cause) Object.defineProperty(view, "cause", { value: cause, enumerable: false });

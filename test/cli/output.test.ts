@@ -1,9 +1,10 @@
 // The CLI's pure helpers, in-process (the commands themselves are tested as child processes).
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { PipelineRun } from "weir";
 import { parseParams } from "../../src/cli/commands/run.js";
 import { graphDiff } from "../../src/cli/commands/runs.js";
-import { CliError, formatDuration, formatValue } from "../../src/cli/output.js";
+import { CliError, formatDuration, formatValue, matchesId, printJson, stepSummaryTable } from "../../src/cli/output.js";
+import type { StepRunView } from "../../src/client/run-view.js";
 import { progressLine } from "../../src/cli/progress.js";
 import type { StepRunRecord } from "../../src/stores/metadata/types.js";
 
@@ -53,5 +54,41 @@ describe("cli helpers", () => {
     expect(formatValue(undefined)).toBe("undefined");
     expect(formatValue(10n)).toBe("10n");
     expect(formatValue("x".repeat(3000))).toMatch(/… \(1002 more characters\)$/);
+  });
+
+  it("summarises step runs per step, grouping mapped ones", () => {
+    const at = (ms: number) => new Date(1_000_000 + ms);
+    const view = (name: string, stepName: string, mappingKey: string | null, status: StepRunView["status"], start: number, end: number) =>
+      ({ name, stepName, mappingKey, status, startedAt: at(start), endedAt: at(end) }) as StepRunView;
+    const steps = [
+      view("load", "load", null, "completed", 0, 10),
+      ...Array.from({ length: 3 }, (_, i) => view(`work[k${i}]`, "work", `k${i}`, i === 2 ? "failed" : "completed", 10 + i, 2000)),
+      view("work", "work", null, "cached", 5, 6),
+    ];
+    const text = stepSummaryTable(steps);
+    expect(text).toMatch(/│ load ×1 +│ 1 completed +│ 10ms +│/);
+    expect(text).toMatch(/│ work\[…\] ×3 +│ 2 completed, 1 failed +│ 2.0s +│/);
+    expect(text).toMatch(/│ work ×1 +│ 1 cached +│ 1ms +│/);
+  });
+
+  it("prints JSON that keeps what plain JSON cannot hold", () => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      printJson({ n: 10n, m: new Map([["a", 1]]), s: new Set([1]), t: new Uint8Array([1, 2]), d: new Date(0), u: undefined }, { lines: true });
+      expect(log).toHaveBeenCalledWith('{"n":"10","m":{"a":1},"s":[1],"t":[1,2],"d":"1970-01-01T00:00:00.000Z","u":null}');
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  it("matches ids by their start or by the end that lists show", () => {
+    const id = "01a2370d-3258-7d42-a50c-aff317e066bc";
+    expect([matchesId(id, "01a2370d"), matchesId(id, "e066bc"), matchesId(id, id.slice(-12)), matchesId(id, "3258"), matchesId(id, "")]).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 // Runs the real `weir` command (bin/weir.js → dist/) as a child process against a test home.
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,17 +22,41 @@ export function tempHome(): string {
 }
 
 export function weir(home: string, ...args: string[]): Promise<Result> {
+  return weirWith({ env: { WEIR_HOME: home } }, ...args);
+}
+
+/** `weir` in another working directory and environment (`WEIR_HOME: undefined` unsets it). */
+export function weirWith(options: { cwd?: string; env?: Record<string, string | undefined> }, ...args: string[]): Promise<Result> {
   return new Promise((done) => {
     execFile(
       process.execPath,
       [join(ROOT, "bin/weir.js"), ...args],
-      { cwd: ROOT, env: { ...process.env, WEIR_HOME: home, WEIR_DEBUG: "" } },
+      { cwd: options.cwd ?? ROOT, env: environment(options.env) },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         done({ code, stdout, stderr });
       },
     );
   });
+}
+
+function environment(overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, WEIR_DEBUG: "", ...overrides };
+  for (const [key, value] of Object.entries(overrides)) if (value === undefined) delete env[key];
+  return env;
+}
+
+/** A `weir` process left running (to signal or kill it); `result` settles when it exits. */
+export function startWeir(home: string, ...args: string[]): { child: ChildProcess; result: Promise<Result & { signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [join(ROOT, "bin/weir.js"), ...args], { cwd: ROOT, env: environment({ WEIR_HOME: home }) });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const result = new Promise<Result & { signal: NodeJS.Signals | null }>((done) => {
+    child.on("close", (code, signal) => done({ code: code ?? -1, signal, stdout, stderr }));
+  });
+  return { child, result };
 }
 
 /** The run id `weir run` printed. */

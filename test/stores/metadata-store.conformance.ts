@@ -1061,5 +1061,55 @@ export function metadataStoreConformance(
         expect(await store.getActiveStackName()).toBe("cloud");
       });
     });
+
+    describe("deleting runs (deleteRun) and artifact lineage (listArtifactVersionLinks)", () => {
+      it("lists the step run outputs that produced a version and the inputs that consumed it", async () => {
+        const run = await seedRun();
+        const producer = await seedStepRun(run.id, "load");
+        const rows = await addOutput(producer.id, "training::load::output");
+        const consumer = await seedStepRun(run.id, "train", { position: 1 });
+        await store.addStepInputs([{ stepRunId: consumer.id, artifactVersionId: rows.id, inputName: "arg0" }]);
+        expect(await store.listArtifactVersionLinks(rows.id)).toEqual({
+          outputs: [{ stepRunId: producer.id, artifactVersionId: rows.id, outputName: "output", mappingKey: null, position: 0 }],
+          inputs: [{ stepRunId: consumer.id, artifactVersionId: rows.id, inputName: "arg0" }],
+        });
+        expect(await store.listArtifactVersionLinks(randomUUID())).toEqual({ outputs: [], inputs: [] });
+      });
+
+      it("deletes a run with everything of it, keeping the versions another run links to", async () => {
+        const first = await seedRun();
+        const load = await seedStepRun(first.id, "load");
+        const shared = await addOutput(load.id, "training::load::output");
+        const own = await addOutput(load.id, "training::load::extra", { outputName: "extra", position: 1 });
+        const returned = await store.createArtifactVersion(newArtifact("training::return"));
+        await store.updateRun(first.id, { status: "completed", output: { a: { $artifact: returned.id } } });
+        await store.appendLogs([{ runId: first.id, stepRunId: load.id, stream: "log", message: "hi", at: Date.now() }]);
+        await store.saveStepTask(load.id, 1, { task: true });
+        // A later run reuses `shared` (as a cache hit would) and consumes it.
+        const second = await seedRun();
+        const cached = await seedStepRun(second.id, "load", { status: "cached" });
+        await store.updateStepRun(cached.id, { originalStepRunId: load.id });
+        await store.addStepOutput(null, { stepRunId: cached.id, artifactVersionId: shared.id, outputName: "output", mappingKey: null, position: 0 });
+
+        const { artifactUris } = await store.deleteRun(first.id);
+        expect(artifactUris.map((a) => a.uri).sort()).toEqual([own.uri, returned.uri].sort());
+        expect(await store.getRun(first.id)).toBeUndefined();
+        expect(await store.getStepRun(load.id)).toBeUndefined();
+        expect(await store.getSnapshot(first.snapshotId)).toBeUndefined();
+        expect(await store.listLogs(first.id)).toEqual([]);
+        expect(await store.getStepTask(load.id)).toBeUndefined();
+        expect(await store.getArtifactVersion(own.id)).toBeUndefined();
+        expect(await store.getArtifactVersion(returned.id)).toBeUndefined();
+        // The other run is untouched, and its cached step run no longer points at a deleted one.
+        expect(await store.getArtifactVersion(shared.id)).toEqual(shared);
+        expect((await store.getStepRun(cached.id))?.originalStepRunId).toBeNull();
+        expect(await store.listStepOutputs(cached.id)).toHaveLength(1);
+
+        // Deleting the second run too leaves nothing: `shared` is then linked by no run.
+        expect((await store.deleteRun(second.id)).artifactUris.map((a) => a.uri)).toEqual([shared.uri]);
+        expect(await store.listArtifactVersions({ artifactName: "training::load::output" })).toEqual([]);
+        await expect(store.deleteRun(first.id)).rejects.toThrow();
+      });
+    });
   });
 }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { oneLine, shortId, table } from "../output.js";
+import { exitWhenCommandEnds, oneLine, shortId, table } from "../output.js";
 import { importPipelines } from "../resolve.js";
 import { runWithProgress } from "./run.js";
 
@@ -14,6 +14,7 @@ export function registerDemoCommand(program: Command): void {
     .command("demo")
     .description("run every example pipeline (examples/) on the default stack")
     .action(async () => {
+      exitWhenCommandEnds();
       const files = readdirSync(EXAMPLES).filter((f) => f.endsWith(".ts")).sort();
       const rows: (string | number)[][] = [];
       for (const file of files) {

@@ -3,22 +3,37 @@ import { Client } from "../../client/client.js";
 import type { PipelineRun, StepRunView } from "../../client/run-view.js";
 import { resumeRun } from "../../engine/submit.js";
 import type { RunStatus } from "../../stores/metadata/types.js";
-import { details, formatTime, formatValue, printRunResult, runStatus, shortId, span, table } from "../output.js";
-import { resolveRunId } from "../resolve.js";
+import {
+  details,
+  exitWhenCommandEnds,
+  formatTime,
+  formatValue,
+  oneLine,
+  printJson,
+  printRunResult,
+  runStatus,
+  shortId,
+  span,
+  table,
+  withJsonOption,
+} from "../output.js";
+import { resolveRunId, RUN_REFERENCE } from "../resolve.js";
+import { registerCancelAndDeleteCommands } from "./runs-stop.js";
+import { driveRun } from "./run.js";
 
 const RUN_STATUSES: RunStatus[] = ["initializing", "running", "completed", "failed"];
 
 export function registerRunsCommands(program: Command): void {
   const runs = program.command("runs").description("inspect, compare and resume pipeline runs");
 
-  runs
-    .command("list")
-    .description("list runs, newest first")
+  withJsonOption(runs.command("list"))
+    .description("list runs, newest first (the id column is the end of each id, which commands accept)")
     .option("--pipeline <name>", "only runs of this pipeline")
     .option("--status <status>", `only runs in this status (${RUN_STATUSES.join(", ")})`, parseStatus)
     .option("--limit <n>", "at most this many runs", positiveInteger, 20)
-    .action(async (flags: { pipeline?: string; status?: RunStatus; limit: number }) => {
+    .action(async (flags: { pipeline?: string; status?: RunStatus; limit: number; json?: boolean }) => {
       const list = await new Client().listRuns({ pipelineName: flags.pipeline, status: flags.status, limit: flags.limit });
+      if (flags.json) return printJson(list.map(({ steps, ...run }) => ({ ...run, stepCount: steps.length, stepCounts: countByStatus(steps) })));
       if (list.length === 0) {
         console.log("no runs yet");
         return;
@@ -40,12 +55,14 @@ export function registerRunsCommands(program: Command): void {
       );
     });
 
-  runs
-    .command("show")
-    .description("a run's details and its step runs")
-    .argument("<run>", "run id, unique id prefix, or run name")
-    .action(async (ref: string) => {
+  withJsonOption(runs.command("show"))
+    .description("a run's details, parameters and step runs")
+    .argument("<run>", RUN_REFERENCE)
+    .action(async (ref: string, flags: { json?: boolean }) => {
       const run = await new Client().getRun(await resolveRunId(ref));
+      if (flags.json) {
+        return printJson({ ...run, output: run.status === "completed" ? await run.output() : null });
+      }
       console.log(
         details([
           ["run", run.id],
@@ -60,6 +77,7 @@ export function registerRunsCommands(program: Command): void {
           ["duration", span(run.startedAt, run.endedAt)],
           ["fingerprint", run.fingerprint],
           ["error", run.error ?? undefined],
+          ["parameters", Object.keys(run.parameters).length > 0 ? oneLine(run.parameters, 1000) : "(none)"],
         ]),
       );
       if (run.steps.length > 0) {
@@ -82,12 +100,15 @@ export function registerRunsCommands(program: Command): void {
       if (run.status === "completed") console.log(`output:\n${formatValue(await run.output())}`);
     });
 
-  runs
-    .command("graph")
+  withJsonOption(runs.command("graph"))
     .description("the executed graph of a run as text")
-    .argument("<run>", "run id, unique id prefix, or run name")
-    .action(async (ref: string) => {
+    .argument("<run>", RUN_REFERENCE)
+    .action(async (ref: string, flags: { json?: boolean }) => {
       const run = await new Client().getRun(await resolveRunId(ref));
+      if (flags.json) {
+        const nodes = run.steps.map((s) => ({ name: s.name, stepName: s.stepName, status: s.status, mappingKey: s.mappingKey, upstream: s.upstream }));
+        return printJson({ runId: run.id, pipelineName: run.pipelineName, status: run.status, nodes });
+      }
       console.log(`${run.pipelineName} · run ${run.id} · ${runStatus(run)}`);
       for (const s of run.steps) {
         // Mapped step runs are indented one level per mapping key (`a.b` is nested twice).
@@ -100,10 +121,12 @@ export function registerRunsCommands(program: Command): void {
   runs
     .command("resume")
     .description("continue a failed or interrupted run in place (completed step runs are not run again)")
-    .argument("<run>", "run id, unique id prefix, or run name")
+    .argument("<run>", RUN_REFERENCE)
     .option("--stack <name>", "stack to resume on (default: the run's own stack)")
     .action(async (ref: string, flags: { stack?: string }) => {
-      const run = await resumeRun(await resolveRunId(ref), { stack: flags.stack });
+      exitWhenCommandEnds();
+      const runId = await resolveRunId(ref);
+      const run = await driveRun(runId, () => resumeRun(runId, { stack: flags.stack }));
       await printRunResult(run);
       if (run.status !== "completed") process.exitCode = 1;
     });
@@ -111,7 +134,7 @@ export function registerRunsCommands(program: Command): void {
   runs
     .command("diff")
     .description("compare the executed graphs of two runs")
-    .argument("<a>", "first run")
+    .argument("<a>", `first run (${RUN_REFERENCE})`)
     .argument("<b>", "second run")
     .action(async (refA: string, refB: string) => {
       const client = new Client();
@@ -119,6 +142,14 @@ export function registerRunsCommands(program: Command): void {
       const b = await client.getRun(await resolveRunId(refB));
       console.log(graphDiff(a, b));
     });
+
+  registerCancelAndDeleteCommands(runs);
+}
+
+function countByStatus(steps: StepRunView[]): Partial<Record<StepRunView["status"], number>> {
+  const counts: Partial<Record<StepRunView["status"], number>> = {};
+  for (const s of steps) counts[s.status] = (counts[s.status] ?? 0) + 1;
+  return counts;
 }
 
 /** Which step invocations only one run has, and which have different upstream in the two. */

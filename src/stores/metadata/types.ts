@@ -287,4 +287,13 @@ export interface MetadataStore {
   getActiveStackName(): Promise<string | undefined>;
   getComponent?(id: string): Promise<ComponentRecord | undefined>;
   listComponents?(): Promise<ComponentRecord[]>;
+
+  /**
+   * Deletes a run with its step runs, configurations, tasks, lineage links and logs (and its
+   * snapshot when no other run uses it), and the artifact versions no other run's step run
+   * links to. Returns those versions' URIs so the caller removes the bytes.
+   */
+  deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }>;
+  /** Lineage of one artifact version: the step run outputs that produced it and the step run inputs that consumed it. */
+  listArtifactVersionLinks(artifactVersionId: string): Promise<{ outputs: StepOutputLink[]; inputs: StepInputLink[] }>;
 }

@@ -1121,6 +1121,65 @@ export class SqliteMetadataStore implements MetadataStore {
       if (prepared.run(...values).changes === 0) throw new Error(`${table}: no row with id ${id}`);
     };
   }
+
+  // Deleting runs and artifact lineage (rare operations: statements prepared on use)
+
+  async deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }> {
+    return this.write(() => {
+      const run = this.db.prepare(`SELECT snapshot_id, output FROM pipeline_runs WHERE id = ?`).get(runId) as
+        | { snapshot_id: string; output: string }
+        | undefined;
+      if (!run) throw new Error(`pipeline_runs: no row with id ${runId}`);
+      // Versions this run touched: its step runs' outputs and inputs, and what its output references
+      // (a non-JSON return value is a version no step run links to).
+      const touched = new Set(
+        this.db
+          .prepare(
+            `SELECT o.artifact_version_id FROM step_run_outputs o JOIN step_runs s ON s.id = o.step_run_id WHERE s.run_id = ?
+             UNION SELECT i.artifact_version_id FROM step_run_inputs i JOIN step_runs s ON s.id = i.step_run_id WHERE s.run_id = ?`,
+          )
+          .pluck()
+          .all(runId, runId) as string[],
+      );
+      for (const id of artifactReferences(fromJson(run.output))) touched.add(id);
+      const usedElsewhere = this.db.prepare(
+        `SELECT 1 FROM step_run_outputs o JOIN step_runs s ON s.id = o.step_run_id WHERE o.artifact_version_id = ? AND s.run_id <> ?
+         UNION ALL SELECT 1 FROM step_run_inputs i JOIN step_runs s ON s.id = i.step_run_id WHERE i.artifact_version_id = ? AND s.run_id <> ?
+         LIMIT 1`,
+      );
+      const getVersion = this.db.prepare(`SELECT id, artifact_id, uri FROM artifact_versions WHERE id = ?`);
+      const orphans: { id: string; artifact_id: string; uri: string }[] = [];
+      for (const id of touched) {
+        if (usedElsewhere.get(id, runId, id, runId)) continue;
+        const version = getVersion.get(id) as { id: string; artifact_id: string; uri: string } | undefined;
+        if (version) orphans.push(version);
+      }
+      // Step runs, their configurations, tasks, links and the run's logs go by ON DELETE CASCADE;
+      // other runs' cached step runs keep their row (original_step_run_id is SET NULL).
+      this.db.prepare(`DELETE FROM pipeline_runs WHERE id = ?`).run(runId);
+      this.db
+        .prepare(`DELETE FROM pipeline_snapshots WHERE id = ? AND NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE snapshot_id = ?)`)
+        .run(run.snapshot_id, run.snapshot_id);
+      const deleteVersion = this.db.prepare(`DELETE FROM artifact_versions WHERE id = ?`);
+      const deleteEmptyArtifact = this.db.prepare(
+        `DELETE FROM artifacts WHERE id = ? AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?)`,
+      );
+      for (const version of orphans) deleteVersion.run(version.id);
+      for (const artifactId of new Set(orphans.map((v) => v.artifact_id))) deleteEmptyArtifact.run(artifactId, artifactId);
+      return { artifactUris: orphans.map((v) => ({ uri: v.uri, artifactStoreId: null })) };
+    });
+  }
+
+  async listArtifactVersionLinks(artifactVersionId: string): Promise<{ outputs: StepOutputLink[]; inputs: StepInputLink[] }> {
+    this.flush();
+    const outputs = this.db
+      .prepare(`SELECT * FROM step_run_outputs WHERE artifact_version_id = ? ORDER BY step_run_id, position`)
+      .all(artifactVersionId) as StepOutputRow[];
+    const inputs = this.db
+      .prepare(`SELECT * FROM step_run_inputs WHERE artifact_version_id = ? ORDER BY step_run_id, input_name`)
+      .all(artifactVersionId) as StepInputRow[];
+    return { outputs: outputs.map(toStepOutputLink), inputs: inputs.map(toStepInputLink) };
+  }
 }
 
 /** An artifact version row ready to insert, all but its artifact id and version number. */
@@ -1156,6 +1215,17 @@ function stepConfigurationRow(config: NewStepConfiguration) {
     stepName: config.stepName,
     config: toJson(config.config),
   };
+}
+
+/** The artifact version ids a run output references (`{ "$artifact": id }`, deeply). */
+function artifactReferences(value: unknown, found: string[] = []): string[] {
+  if (Array.isArray(value)) for (const item of value) artifactReferences(item, found);
+  else if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (typeof record.$artifact === "string") found.push(record.$artifact);
+    else for (const item of Object.values(record)) artifactReferences(item, found);
+  }
+  return found;
 }
 
 /** Opens (creating if needed) the SQLite metadata store at `path` and brings its schema up to date. */

@@ -1,0 +1,47 @@
+import type { Command } from "commander";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { locateHome, openMetadataStore } from "../../config/home.js";
+import { details, printJson, withJsonOption } from "../output.js";
+
+const HOME_SOURCES = {
+  WEIR_HOME: "from $WEIR_HOME",
+  found: "the nearest .weir/ in or above the working directory",
+  new: "none in or above the working directory, so it is created here on first use",
+} as const;
+
+/** One line for `weir --help`: where commands run from here read and write. */
+export function homeHelpLine(): string {
+  const { home, source } = locateHome();
+  return `\nweir home here: ${home} (${HOME_SOURCES[source]}); \`weir status\` shows the store and stack in use.`;
+}
+
+export function registerStatusCommand(program: Command): void {
+  withJsonOption(
+    program.command("status").description("which weir home, metadata store and stack the commands use from here (creates nothing)"),
+  ).action(async (flags: { json?: boolean }) => {
+    const { home, source } = locateHome();
+    const database = join(home, "weir.db");
+    const initialized = existsSync(database);
+    let activeStack = "default";
+    let components: { type: string; name: string; flavor: string; config: Record<string, unknown> }[] = [];
+    let runs: number | null = null;
+    if (initialized) {
+      const store = await openMetadataStore(home);
+      activeStack = (await store.getActiveStackName()) ?? "default";
+      components = (await store.getStack(activeStack))?.components ?? [];
+      runs = (await store.listRuns()).length;
+    }
+    const status = { home, homeSource: source, metadataStore: `sqlite:${database}`, initialized, activeStack, components, runs };
+    if (flags.json) return printJson(status);
+    console.log(
+      details([
+        ["weir home", `${home} (${HOME_SOURCES[source]})`],
+        ["metadata store", `${status.metadataStore}${initialized ? "" : " (not created yet)"}`],
+        ["active stack", activeStack],
+        ...components.map((c): [string, string] => [`  ${c.type}`, `${c.name} (${c.flavor}) ${JSON.stringify(c.config)}`]),
+        ["runs", runs ?? 0],
+      ]),
+    );
+  });
+}

@@ -80,7 +80,7 @@ function Flow({ steps, selected, onOpen, onShowGroup }: { steps: ApiStepRun[]; s
     return () => {
       current = false;
     };
-  }, [model.shapeKey]); // eslint-disable-line
+  }, [model.shapeKey]); // only the shape: a status change keeps the layout
   useEffect(() => {
     if (laidOut) requestAnimationFrame(() => void flow.fitView({ padding: 0.15, maxZoom: 1.1, duration: 200 }));
   }, [laidOut, flow]);

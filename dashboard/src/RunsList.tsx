@@ -50,7 +50,7 @@ export function RunsList({ route }: { route: Route }) {
       if (search !== q) navigate(withQuery(route, { q: search, offset: undefined }), true);
     }, 250);
     return () => clearTimeout(t);
-  }, [search]); // eslint-disable-line
+  }, [search]); // the route changes on every navigation; only typing should trigger this
 
   const toggle = (id: string) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s.slice(-1), id]));
 

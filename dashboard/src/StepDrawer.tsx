@@ -200,7 +200,7 @@ export function StepDrawer({ runId, name, live, onOpen, onClose }: { runId: stri
           <Section title="Logs">
             <Logs runId={runId} name={name} following={isActive(status ?? detail.status)} />
           </Section>
-          {detail.resources && (
+          {detail.resources && Object.keys(detail.resources).length > 0 && (
             <Section title="Resources">
               <div className="chips">
                 {Object.entries(detail.resources).map(([k, v]) => (

@@ -73,7 +73,8 @@ export function followRun(runId: string, onChange: (change: ApiRunChange) => voi
         }
       }
       onEnd();
-    } catch (error) {
+    } catch {
+      // A dropped connection ends following (the page then shows the last state it saw).
       if (!controller.signal.aborted) onEnd();
     }
   })();

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeMetadataStores } from "../../src/config/home.js";
 import { DASHBOARD_DIR } from "../../src/server/app.js";
 import { startServer, type RunningServer } from "../../src/server/serve.js";
-import { useTempHome } from "../helpers.js";
-import { showcasePipeline, widePipeline } from "../server/fixtures/pipelines.js";
+import { store, useTempHome } from "../helpers.js";
+import { growingPipeline, showcasePipeline } from "../server/fixtures/pipelines.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const SHOTS = join(ROOT, "test-output");
@@ -59,10 +59,10 @@ describe("dashboard in chromium", () => {
     expect(await page.locator("tr.run-row").count()).toBe(2);
     await shot("runs-list");
     await page.getByPlaceholder(/Search by name/).fill("small");
-    await page.waitForFunction(() => document.querySelectorAll("tr.run-row").length === 1);
+    await expect.poll(() => page.locator("tr.run-row").count()).toBe(1);
     expect(await page.locator("tr.run-row .run-name").textContent()).toBe("nightly-features-small");
     await page.getByPlaceholder(/Search by name/).fill("");
-    await page.waitForFunction(() => document.querySelectorAll("tr.run-row").length === 2);
+    await expect.poll(() => page.locator("tr.run-row").count()).toBe(2);
   });
 
   it("opens a run: its DAG, with the map collapsed into one node that expands", async () => {
@@ -73,7 +73,7 @@ describe("dashboard in chromium", () => {
     expect(await page.locator('[data-testid=dag-node][data-status="completed"]').count()).toBe(labels.length);
     await shot("run-graph");
     await page.locator('[data-key="score_shard[…]"]').click();
-    await page.waitForFunction(() => document.querySelectorAll("[data-testid=dag-node]").length === 9);
+    await expect.poll(() => page.locator("[data-testid=dag-node]").count()).toBe(9);
     expect(await nodeLabels()).toContain("score_shard[shard_2]");
   });
 
@@ -91,24 +91,27 @@ describe("dashboard in chromium", () => {
     await drawer.getByTestId("preview-toggle").last().click();
     const image = drawer.getByTestId("preview-image");
     await image.waitFor();
-    await page.waitForFunction(() => (document.querySelector("[data-testid=preview-image]") as HTMLImageElement | null)?.naturalWidth === 48);
+    await expect.poll(() => image.evaluate((img: any) => img.naturalWidth as number)).toBe(48);
     await shot("artifact-image");
     // An input links to the step that produced it.
     await drawer.getByRole("button", { name: "from load_records" }).click();
     await drawer.locator("h2", { hasText: "load_records" }).waitFor();
     await page.goto(`${server.url}/#/runs/${runs.showcase}?step=${encodeURIComponent("score_shard[shard_1]")}`);
     await page.locator("[data-testid=step-drawer]").getByTestId("preview-toggle").last().click();
-    await page.locator('[data-kind="json"]').getByText('"a"').waitFor();
+    const tree = page.locator('[data-kind="json"]');
+    await tree.locator(".jt-key", { hasText: "nested" }).waitFor();
+    expect(await tree.locator(".jt-number").first().textContent()).toBe("1");
+    // Deeper levels start folded and open on click.
+    expect(await tree.getByText('"a"').count()).toBe(0);
+    await tree.locator(".jt-toggle", { hasText: "tags" }).click();
+    await tree.getByText('"a"').waitFor();
   });
 
-  it("shows a timeline of step runs and a diff of two runs", async () => {
+  it("shows a timeline of step runs", async () => {
     await page.goto(`${server.url}/#/runs/${runs.showcase}?tab=timeline`);
     await page.getByTestId("timeline-row").first().waitFor();
     expect(await page.getByTestId("timeline-row").count()).toBe(9);
     await shot("run-timeline");
-    await page.goto(`${server.url}/#/diff?a=${runs.showcase}&b=${runs.showcase2}`);
-    await page.getByText("Same graph").waitFor();
-    await shot("runs-diff");
   });
 
   it("watches a dynamic run driven by another process grow and finish, without a reload", async () => {
@@ -142,7 +145,7 @@ describe("dashboard in chromium", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(await exited).toBe(0);
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=dag-node][data-status="completed"]').length === 8);
+    await expect.poll(() => page.locator('[data-testid=dag-node][data-status="completed"]').count(), { timeout: 20_000 }).toBe(8);
     counts.push(await page.locator("[data-testid=dag-node]").count());
     // discover_batch, 3 × work_item, merge_results, 2 × validate, publish: discovered in stages.
     expect(Math.min(...counts)).toBeLessThan(5);
@@ -151,19 +154,50 @@ describe("dashboard in chromium", () => {
     expect(new Set(counts).size).toBeGreaterThanOrEqual(3);
     expect(sawRunning).toBe(true);
     await shot("live-run-done");
+    runs.live = runId!;
+  });
+
+  it("shows where two runs' graphs diverge", async () => {
+    await page.goto(`${server.url}/#/diff?a=${runs.showcase}&b=${runs.showcase2}`);
+    await page.getByText("Same graph", { exact: true }).waitFor();
+    const other = await growingPipeline.run({ delayMs: 0, checks: 3 }, { runName: "three-checks" });
+    await page.goto(`${server.url}/#/diff?a=${runs.live}&b=${other.id}`);
+    await page.getByText("Graphs diverge", { exact: true }).waitFor();
+    expect(await page.locator("tr.diff-only-b td:nth-child(2)").allTextContents()).toEqual(["validate_3"]);
+    await shot("runs-diff");
   });
 
   it("opens a run of 10,000 step runs quickly, with the repeated step collapsed", async () => {
-    const wide = await widePipeline.run({ n: 10_000 }, { runName: "wide-10k" });
-    expect(wide.steps.length).toBe(10_000);
+    // The rows are written straight to the store (one fan-out of 10,000 step runs with their
+    // timings): the engine's own speed is the bench's business, this measures the page.
+    const s = await store();
+    const snapshot = await s.createSnapshot({ pipelineName: "wide_pipeline", isDynamic: true, parameters: { n: 10_000 }, source: { module: "wide.ts" }, spec: null });
+    const run = await s.createRun({ name: "wide-10k", pipelineName: "wide_pipeline", snapshotId: snapshot.id, stackName: "default", isDynamic: true, enableCache: false, status: "running" });
+    const t = Date.now() - 60_000;
+    const created = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) =>
+        s.createStepRun({ runId: run.id, invocationId: i === 0 ? "tiny" : `tiny_${i + 1}`, stepName: "tiny", status: "running", position: i, upstream: [], parameters: { i } }),
+      ),
+    );
+    await Promise.all(created.map((r, i) => s.updateStepRun(r.id, { status: i % 97 === 0 ? "failed" : "completed", startedAt: t + i * 5, endedAt: t + i * 5 + 40 })));
+    await s.updateRun(run.id, { status: "completed", startedAt: t, endedAt: t + 50_100 });
+    const wide = { id: run.id };
+    const group = page.locator('[data-testid=dag-node][data-key="tiny ×"]');
+    // From the runs list (the app already loaded), and cold: a fresh page load of the run's URL.
     await page.goto(`${server.url}/#/`);
     await page.locator("tr.run-row").first().waitFor();
-    const started = Date.now();
+    let started = Date.now();
+    await page.locator(`tr[data-run="${wide.id}"]`).click();
+    await group.waitFor();
+    const fromListMs = Date.now() - started;
+    await page.goto("about:blank");
+    started = Date.now();
     await page.goto(`${server.url}/#/runs/${wide.id}`);
-    await page.locator('[data-testid=dag-node][data-key="tiny ×"]').waitFor();
+    await group.waitFor();
     const openMs = Date.now() - started;
-    console.log(`[e2e] a run of 10,000 step runs opened (graph drawn) in ${openMs} ms`);
+    console.log(`[e2e] a run of 10,000 step runs opened (graph drawn) in ${openMs} ms from a fresh page load, ${fromListMs} ms from the runs list`);
     expect(await nodeLabels()).toEqual(["tiny ×10000"]);
+    expect(await page.locator(".group-counts").textContent()).toBe("9896 completed104 failed");
     await shot("wide-run");
     const t0 = Date.now();
     await page.getByRole("button", { name: /Steps/ }).click();
@@ -177,5 +211,6 @@ describe("dashboard in chromium", () => {
     console.log(`[e2e] its Steps tab (10,000 rows, virtualised) rendered in ${stepsMs} ms`);
     // The target is 2 s; the bound leaves room for a loaded CI machine.
     expect(openMs).toBeLessThan(4_000);
+    expect(fromListMs).toBeLessThan(4_000);
   });
 });

@@ -146,7 +146,7 @@ describe("weir server: API", () => {
     ]) {
       const response = await get(path);
       expect(response.status, path).toBe(400);
-      expect((await response.json()).error).toContain(`"${field}"`);
+      expect(((await response.json()) as { error: string }).error).toContain(`"${field}"`);
     }
     expect((await get("/api/runs/no-such-run")).status).toBe(404);
   });

@@ -1,6 +1,7 @@
 // Turns a run's step runs into the graph the run page draws: a map's runs (and a step called
 // many times) collapse into one group node unless expanded; elkjs lays the nodes out.
-import ELK from "elkjs/lib/elk.bundled.js";
+import ELK from "elkjs/lib/elk-api.js";
+import elkWorkerUrl from "elkjs/lib/elk-worker.min.js?url";
 import type { ApiStepRun, StepStatus } from "../../src/server/types";
 
 /** A step called more often than this without a map is collapsed too (`work_item ×40`). */
@@ -78,7 +79,8 @@ export function buildGraph(steps: ApiStepRun[], expanded: ReadonlySet<string>): 
   return { nodes, edges, shapeKey };
 }
 
-const elk = new ELK();
+// ELK (1.6 MB) loads and lays out in a worker: the page shows up without parsing it first.
+const elk = new ELK({ workerFactory: () => new Worker(elkWorkerUrl) });
 export const NODE_WIDTH = 220;
 export const NODE_HEIGHT = 58;
 

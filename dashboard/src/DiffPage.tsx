@@ -30,9 +30,10 @@ export function DiffPage({ a, b }: { a: string; b: string }) {
   const [rows, setRows] = useState<Row[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [showSame, setShowSame] = useState(false);
+  // Re-read on every pick, so runs that finished since the page opened can be chosen.
   useEffect(() => {
     api<ApiPage<ApiRun>>("/api/runs?limit=200").then((p) => setRuns(p.items), setError);
-  }, []);
+  }, [a, b]);
   useEffect(() => {
     if (!a || !b) return;
     setDiff(null);

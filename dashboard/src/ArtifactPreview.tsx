@@ -19,6 +19,14 @@ export function JsonTree({ value, name, depth = 0 }: { value: unknown; name?: st
   }
   const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
   const [l, r] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  if (entries.length === 0) {
+    return (
+      <div className="jt-line">
+        {label}
+        <span className="jt-brace">{`${l}${r}`}</span>
+      </div>
+    );
+  }
   return (
     <div className="jt-node">
       <div className="jt-line jt-toggle" onClick={() => setOpen(!open)}>

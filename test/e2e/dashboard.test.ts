@@ -10,7 +10,7 @@ import { closeMetadataStores } from "../../src/config/home.js";
 import { DASHBOARD_DIR } from "../../src/server/app.js";
 import { startServer, type RunningServer } from "../../src/server/serve.js";
 import { store, useTempHome } from "../helpers.js";
-import { growingPipeline, showcasePipeline } from "../server/fixtures/pipelines.js";
+import { failingPipeline, growingPipeline, showcasePipeline } from "../server/fixtures/pipelines.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const SHOTS = join(ROOT, "test-output");
@@ -32,6 +32,7 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   runs.showcase = (await showcasePipeline.run({ count: 24 }, { runName: "nightly-features" })).id;
   runs.showcase2 = (await showcasePipeline.run({ count: 6 }, { runName: "nightly-features-small", enableCache: false })).id;
+  runs.failed = (await failingPipeline.run({}, { runName: "warehouse-sync" })).id;
   server = await startServer({ home, port: 0, token: TOKEN, pollMs: 150 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -56,13 +57,17 @@ describe("dashboard in chromium", () => {
     await page.getByPlaceholder("Server token").fill(TOKEN);
     await page.getByRole("button", { name: "Open dashboard" }).click();
     await page.locator(`tr[data-run="${runs.showcase}"]`).waitFor();
-    expect(await page.locator("tr.run-row").count()).toBe(2);
+    expect(await page.locator("tr.run-row").count()).toBe(3);
     await shot("runs-list");
     await page.getByPlaceholder(/Search by name/).fill("small");
     await expect.poll(() => page.locator("tr.run-row").count()).toBe(1);
     expect(await page.locator("tr.run-row .run-name").textContent()).toBe("nightly-features-small");
     await page.getByPlaceholder(/Search by name/).fill("");
-    await expect.poll(() => page.locator("tr.run-row").count()).toBe(2);
+    await expect.poll(() => page.locator("tr.run-row").count()).toBe(3);
+    await page.getByLabel("Status").selectOption("failed");
+    await expect.poll(() => page.locator("tr.run-row .run-name").allTextContents()).toEqual(["warehouse-sync"]);
+    await page.getByLabel("Status").selectOption("");
+    await expect.poll(() => page.locator("tr.run-row").count()).toBe(3);
   });
 
   it("opens a run: its DAG, with the map collapsed into one node that expands", async () => {
@@ -105,6 +110,18 @@ describe("dashboard in chromium", () => {
     expect(await tree.getByText('"a"').count()).toBe(0);
     await tree.locator(".jt-toggle", { hasText: "tags" }).click();
     await tree.getByText('"a"').waitFor();
+  });
+
+  it("shows a failed step's attempts and errors", async () => {
+    await page.goto(`${server.url}/#/runs/${runs.failed}?step=always_fails`);
+    const drawer = page.locator("[data-testid=step-drawer]");
+    await drawer.locator(".attempts li").nth(1).waitFor();
+    expect(await drawer.locator(".attempts li").allTextContents()).toEqual([
+      "attempt 1 the warehouse said no",
+      "attempt 2 the warehouse said no",
+    ]);
+    await expect.poll(() => page.locator('[data-testid=dag-node][data-status="failed"]').count()).toBe(1);
+    await shot("failed-step");
   });
 
   it("shows a timeline of step runs", async () => {

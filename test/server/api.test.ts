@@ -87,6 +87,17 @@ describe("weir server: security", () => {
     expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  it("serves the dashboard's files and nothing outside its folder", async () => {
+    const index = await get("/", null);
+    expect(index.status).toBe(200);
+    expect(index.headers.get("content-security-policy")).toContain("default-src 'self'");
+    for (const path of ["/..%2f..%2f..%2fetc%2fpasswd", "/%2e%2e/%2e%2e/etc/passwd", "/runs/anything"]) {
+      const response = await fetch(`${server.url}${path}`);
+      // Unknown paths are the single-page app's index, never a file from elsewhere.
+      expect(await response.text(), path).toBe("<!doctype html><title>weir</title>");
+    }
+  });
+
   it("refuses request bodies over the size limit (413)", async () => {
     const response = await fetch(`${server.url}/api/runs`, { method: "POST", body: "x".repeat(200_000), headers: { Authorization: `Bearer ${TOKEN}` } });
     expect(response.status).toBe(413);

@@ -46,7 +46,7 @@ async function resolveRun(api: ApiContext, ref: string): Promise<RunRecord> {
 async function runDetail(api: ApiContext, ref: string): Promise<ApiRunDetail> {
   const run = await resolveRun(api, ref);
   const steps = (await api.store.listStepRuns(run.id)).map(toApiStepRun);
-  return { run: toApiRun(run, countSteps(steps)), steps };
+  return { run: toApiRun(run, countSteps(steps)), steps, output: run.output ?? null };
 }
 
 const FINAL = new Set(["completed", "failed"]);
@@ -197,18 +197,18 @@ export const routes: Route[] = [
   },
   {
     path: "/api/artifacts/:id/content",
-    summary: "The stored bytes of a bytes artifact (PNG/JPEG served as images, anything else as a download)",
+    summary: "The stored bytes of an artifact version (PNG/JPEG as images; anything else as a download naming its materializer)",
     params: runId,
     produces: "application/octet-stream",
     async handle(c, { params }, api) {
       const version = await api.client.getArtifactVersion(params.id);
-      if (version.materializer !== "weir.bytes") {
-        return c.json({ error: `artifact version ${version.id} is a ${version.dataType}, not bytes: use /preview` }, 400);
-      }
       const bytes = await readArtifactBytes(version, await artifactStores(api.store, api.home));
-      const mime = imageMime(bytes);
+      const mime = version.materializer === "weir.bytes" ? imageMime(bytes) : undefined;
       c.header("Content-Type", mime ?? "application/octet-stream");
       if (!mime) c.header("Content-Disposition", `attachment; filename="${version.id}.bin"`);
+      // A remote Client loads the value with its own materializers, as a local one would.
+      c.header("X-Weir-Materializer", version.materializer);
+      c.header("X-Weir-Data-Type", encodeURIComponent(version.dataType));
       return c.body(new Uint8Array(bytes));
     },
   },

@@ -11,6 +11,7 @@ export interface ApiRun {
   status: RunStatus;
   isDynamic: boolean;
   stackName: string;
+  orchestratorRunId: string | null;
   createdAt: number;
   startedAt: number | null;
   endedAt: number | null;
@@ -46,6 +47,8 @@ export interface ApiStepRun {
 export interface ApiRunDetail {
   run: ApiRun;
   steps: ApiStepRun[];
+  /** The pipeline's return value, step outputs as `{ "$artifact": versionId }` references. */
+  output: unknown;
 }
 
 export interface ApiPage<T> {

@@ -20,6 +20,7 @@ export function toApiRun(run: RunRecord, stepCounts: StepCounts, now = Date.now(
     status: run.status,
     isDynamic: run.isDynamic,
     stackName: run.stackName,
+    orchestratorRunId: run.orchestratorRunId,
     createdAt: run.createdAt,
     startedAt: run.startedAt,
     endedAt: run.endedAt,

@@ -30,21 +30,30 @@ function useLiveRun(runId: string) {
         setRun(detail.run);
         setSteps(new Map(detail.steps.map((s) => [s.id, s])));
         if (!isActive(detail.run.status)) return;
-        setLive(true);
-        stop = followRun(
-          detail.run.id,
-          (change) => {
-            setRun(change.run);
-            if (change.steps.length > 0) {
-              setSteps((old) => {
-                const next = new Map(old);
-                for (const s of change.steps) next.set(s.id, s);
-                return next;
-              });
-            }
-          },
-          () => setLive(false),
-        );
+        let status: ApiRun["status"] = detail.run.status;
+        const follow = () => {
+          setLive(true);
+          stop = followRun(
+            detail.run.id,
+            (change) => {
+              status = change.run.status;
+              setRun(change.run);
+              if (change.steps.length > 0) {
+                setSteps((old) => {
+                  const next = new Map(old);
+                  for (const s of change.steps) next.set(s.id, s);
+                  return next;
+                });
+              }
+            },
+            () => {
+              setLive(false);
+              // A dropped stream of a run still going on is picked up again (it resends every step run).
+              if (!cancelled && isActive(status)) setTimeout(() => !cancelled && follow(), 1_000);
+            },
+          );
+        };
+        follow();
       })
       .catch(setError);
     return () => {

@@ -50,6 +50,8 @@ async function runDetail(api: ApiContext, ref: string): Promise<ApiRunDetail> {
 }
 
 const FINAL = new Set(["completed", "failed"]);
+/** A quiet SSE stream sends a comment this often (well inside the server's 120 s socket timeout). */
+const HEARTBEAT_MS = 15_000;
 
 export const routes: Route[] = [
   {
@@ -105,6 +107,7 @@ export const routes: Route[] = [
           closed = true;
         });
         let lastRun = "";
+        let lastWrite = Date.now();
         for (let n = 0; !closed; n++) {
           const current = (await api.store.getRun(run.id))!;
           const changed = await readStepRunChanges(api.store, run.id, cursor);
@@ -113,6 +116,11 @@ export const routes: Route[] = [
             lastRun = runKey;
             const counts = countSteps(await api.store.listStepRuns(run.id));
             await stream.writeSSE({ event: "change", data: JSON.stringify({ run: toApiRun(current, counts), steps: changed.map(toApiStepRun) }) });
+            lastWrite = Date.now();
+          } else if (Date.now() - lastWrite > HEARTBEAT_MS) {
+            // A comment line keeps proxies and the socket timeout from closing a quiet stream.
+            await stream.write(": still running\n\n");
+            lastWrite = Date.now();
           }
           if (FINAL.has(current.status)) {
             await stream.writeSSE({ event: "end", data: JSON.stringify({ status: current.status }) });

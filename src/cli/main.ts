@@ -9,6 +9,7 @@ import { registerOrchestrateCommand } from "./commands/orchestrate.js";
 import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommands } from "./commands/runs.js";
+import { registerServerCommand } from "./commands/server.js";
 import { registerStackCommands } from "./commands/stack.js";
 import { homeHelpLine, registerStatusCommand } from "./commands/status.js";
 import { reportError, shouldExitWhenCommandEnds } from "./output.js";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerDemoCommand(program);
   registerOrchestrateCommand(program);
+  registerServerCommand(program);
   registerPlannedCommands(program);
   return program;
 }

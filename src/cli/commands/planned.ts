@@ -4,7 +4,6 @@ import { CliError } from "../output.js";
 /** Commands of the contract (API.md §7) that later issues deliver: listed in --help, but not usable yet. */
 export function registerPlannedCommands(program: Command): void {
   const planned = [
-    { name: "server", description: "serve the dashboard and API", issue: "dashboard issue" },
     { name: "worker", description: "run steps for distributed orchestrators", issue: "distributed workers issue" },
   ];
   for (const { name, description, issue } of planned) {

@@ -1,0 +1,155 @@
+import { RunNotFoundError } from "../authoring/errors.js";
+import type { StepRunDetails } from "../client/client.js";
+import type { PipelineRun, StepRunView } from "../client/run-view.js";
+import { defaultMaterializers } from "../materializers/registry.js";
+import type { ArtifactVersionRecord, LogLine, RunFilter } from "../stores/metadata/types.js";
+import type { ApiArtifact, ApiPage, ApiRun, ApiRunDetail, ApiStepDetail, ApiStepRun } from "./types.js";
+
+/** A server refused or failed a request; `status` is its HTTP status. */
+export class ServerRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The Client's read methods through `weir server` instead of a store (issue 14 item 5):
+ * the same views, built from the JSON API; artifact values are loaded here from their bytes
+ * with this process's materializers, as a local Client would. URIs stay on the server.
+ */
+export class RemoteClient {
+  private readonly url: string;
+
+  constructor(private readonly options: { url: string; token: string }) {
+    this.url = options.url.replace(/\/+$/, "");
+  }
+
+  async getRun(id: string): Promise<PipelineRun> {
+    const detail = await this.json<ApiRunDetail>(`/api/runs/${encodeURIComponent(id)}`);
+    return this.runView(detail.run, detail.steps, detail.output);
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<PipelineRun[]> {
+    const query = new URLSearchParams({ limit: String(Math.min(filter.limit ?? 500, 500)) });
+    if (filter.pipelineName) query.set("pipeline", filter.pipelineName);
+    if (filter.status) query.set("status", filter.status);
+    const page = await this.json<ApiPage<ApiRun>>(`/api/runs?${query}`);
+    return Promise.all(page.items.map((r) => this.getRun(r.id)));
+  }
+
+  async getStepRun(runId: string, name: string): Promise<StepRunDetails> {
+    const path = `/api/runs/${encodeURIComponent(runId)}/steps/${encodeURIComponent(name)}`;
+    const [d, logs] = await Promise.all([this.json<ApiStepDetail>(path), this.getLogs(runId, name)]);
+    return {
+      ...stepView(d),
+      runId: d.runId,
+      configuration: d.configuration,
+      inputs: d.inputs.map((i) => ({ name: i.name, artifact: versionRecord(i.artifact) })),
+      outputs: d.outputs.map((o) => ({ name: o.name, mappingKey: o.mappingKey, artifact: versionRecord(o.artifact) })),
+      durationMs: d.durationMs,
+      logs,
+    };
+  }
+
+  async listArtifactVersions(filter: { artifactName?: string; limit?: number } = {}): Promise<ArtifactVersionRecord[]> {
+    const query = new URLSearchParams({ limit: String(Math.min(filter.limit ?? 1000, 1000)) });
+    if (filter.artifactName) query.set("name", filter.artifactName);
+    return (await this.json<{ items: ApiArtifact[] }>(`/api/artifacts?${query}`)).items.map(versionRecord);
+  }
+
+  async getArtifactVersion(id: string): Promise<ArtifactVersionRecord> {
+    return versionRecord(await this.json<ApiArtifact>(`/api/artifacts/${encodeURIComponent(id)}`));
+  }
+
+  async loadArtifact(id: string): Promise<unknown> {
+    const response = await this.request(`/api/artifacts/${encodeURIComponent(id)}/content`);
+    const materializer = response.headers.get("x-weir-materializer");
+    const dataType = decodeURIComponent(response.headers.get("x-weir-data-type") ?? "");
+    if (!materializer) throw new ServerRequestError(response.status, `the server sent artifact ${id} without its materializer`);
+    return defaultMaterializers().byName(materializer).load(new Uint8Array(await response.arrayBuffer()), dataType);
+  }
+
+  async getLogs(runId: string, stepName?: string, afterId?: number): Promise<LogLine[]> {
+    const query = new URLSearchParams({ limit: "10000" });
+    if (stepName) query.set("step", stepName);
+    if (afterId !== undefined) query.set("after", String(afterId));
+    return (await this.json<{ lines: LogLine[] }>(`/api/runs/${encodeURIComponent(runId)}/logs?${query}`)).lines;
+  }
+
+  private runView(run: ApiRun, steps: ApiStepRun[], output: unknown): PipelineRun {
+    return {
+      id: run.id,
+      name: run.name,
+      pipelineName: run.pipelineName,
+      status: run.status,
+      isDynamic: run.isDynamic,
+      error: run.error,
+      stackName: run.stackName,
+      orchestratorRunId: run.orchestratorRunId,
+      createdAt: new Date(run.createdAt),
+      startedAt: toDate(run.startedAt),
+      endedAt: toDate(run.endedAt),
+      fingerprint: run.fingerprint,
+      alive: run.alive,
+      steps: steps.map(stepView),
+      output: () => this.decode(output),
+    };
+  }
+
+  /** Replaces `{ $artifact: id }` references with the loaded values, deeply. */
+  private async decode(value: unknown): Promise<unknown> {
+    if (Array.isArray(value)) return Promise.all(value.map((v) => this.decode(v)));
+    if (value === null || typeof value !== "object") return value;
+    const record = value as Record<string, unknown>;
+    if (typeof record.$artifact === "string") {
+      const loaded = await this.loadArtifact(record.$artifact);
+      return typeof record.$index === "number" ? (loaded as unknown[])[record.$index] : loaded;
+    }
+    const entries = await Promise.all(Object.entries(record).map(async ([k, v]) => [k, await this.decode(v)] as const));
+    return Object.fromEntries(entries);
+  }
+
+  private async request(path: string): Promise<Response> {
+    const response = await fetch(`${this.url}${path}`, { headers: { Authorization: `Bearer ${this.options.token}` } });
+    if (response.ok) return response;
+    const message = ((await response.json().catch(() => ({}))) as { error?: string }).error ?? response.statusText;
+    if (response.status === 404) throw new RunNotFoundError(message);
+    throw new ServerRequestError(response.status, `weir server at ${this.url} answered ${response.status}: ${message}`);
+  }
+
+  private async json<T>(path: string): Promise<T> {
+    return (await this.request(path)).json() as Promise<T>;
+  }
+}
+
+function stepView(s: ApiStepRun): StepRunView {
+  return {
+    id: s.id,
+    name: s.name,
+    stepName: s.stepName,
+    status: s.status,
+    mappingKey: s.mappingKey,
+    attempts: s.attempt,
+    startedAt: toDate(s.startedAt),
+    endedAt: toDate(s.endedAt),
+    error: s.error,
+    cacheKey: s.cacheKey,
+    originalStepRunId: s.originalStepRunId,
+    upstream: s.upstream,
+    parameters: s.parameters,
+    metadata: s.metadata,
+  };
+}
+
+/** The server keeps URIs to itself: a remote record names the version instead. */
+function versionRecord(a: ApiArtifact): ArtifactVersionRecord {
+  const { producer: _producer, ...rest } = a;
+  return { ...rest, uri: `weir-server:${a.id}` };
+}
+
+function toDate(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}

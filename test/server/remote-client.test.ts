@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RunNotFoundError } from "../../src/authoring/errors.js";
+import { Client } from "../../src/client/client.js";
+import { closeMetadataStores } from "../../src/config/home.js";
+import { RemoteClient, ServerRequestError } from "../../src/server/remote-client.js";
+import { startServer, type RunningServer } from "../../src/server/serve.js";
+import { useTempHome } from "../helpers.js";
+import { failingPipeline, gradientPng, showcasePipeline } from "./fixtures/pipelines.js";
+
+const home = useTempHome("weir-remote-");
+let server: RunningServer;
+let remote: RemoteClient;
+const local = new Client({ home });
+
+beforeAll(async () => {
+  server = await startServer({ home, port: 0, token: "remote-token" });
+  remote = new RemoteClient({ url: server.url, token: "remote-token" });
+  await showcasePipeline.run({ count: 6 }, { runName: "remote-showcase" });
+  await failingPipeline.run({});
+});
+afterAll(async () => {
+  await server?.close();
+  await closeMetadataStores();
+});
+
+describe("RemoteClient (the Client through weir server)", () => {
+  it("reads the same runs and step runs as a local Client, output included", async () => {
+    const [mine, theirs] = await Promise.all([local.getRun("remote-showcase"), remote.getRun("remote-showcase")]);
+    const { output: _a, ...a } = mine;
+    const { output: _b, ...b } = theirs;
+    expect(b).toEqual(a);
+    expect(await theirs.output()).toEqual(await mine.output());
+    expect((await remote.listRuns({ status: "failed" })).map((r) => r.pipelineName)).toEqual(["failing_pipeline"]);
+    const step = await remote.getStepRun(mine.id, "load_records");
+    const expected = await local.getStepRun(mine.id, "load_records");
+    expect(step.logs.map((l) => l.message)).toEqual(expected.logs.map((l) => l.message));
+    expect(step.configuration).toEqual(expected.configuration);
+    expect(step.outputs[0].artifact.contentHash).toBe(expected.outputs[0].artifact.contentHash);
+  });
+
+  it("loads artifact values with their materializers (bytes stay bytes)", async () => {
+    const run = await local.getRun("remote-showcase");
+    const chart = await local.getStepRun(run.id, "render_chart");
+    const value = await remote.loadArtifact(chart.outputs[0].artifact.id);
+    expect(Buffer.isBuffer(value)).toBe(true);
+    expect((value as Buffer).equals(gradientPng())).toBe(true);
+    expect(await remote.getArtifactVersion(chart.outputs[0].artifact.id)).toMatchObject({ materializer: "weir.bytes", uri: expect.stringMatching(/^weir-server:/) });
+  });
+
+  it("names what went wrong: an unknown run, a refused token", async () => {
+    await expect(remote.getRun("no-such-run")).rejects.toBeInstanceOf(RunNotFoundError);
+    const wrong = new RemoteClient({ url: server.url, token: "nope" });
+    await expect(wrong.listRuns()).rejects.toThrow(ServerRequestError);
+    await expect(wrong.listRuns()).rejects.toThrow(/answered 401/);
+  });
+});

@@ -29,7 +29,7 @@ export class RemoteClient {
 
   async getRun(id: string): Promise<PipelineRun> {
     const detail = await this.json<ApiRunDetail>(`/api/runs/${encodeURIComponent(id)}`);
-    return this.runView(detail.run, detail.steps, detail.output);
+    return this.runView(detail.run, detail.steps, detail.output, detail.parameters);
   }
 
   async listRuns(filter: RunFilter = {}): Promise<PipelineRun[]> {
@@ -79,7 +79,7 @@ export class RemoteClient {
     return (await this.json<{ lines: LogLine[] }>(`/api/runs/${encodeURIComponent(runId)}/logs?${query}`)).lines;
   }
 
-  private runView(run: ApiRun, steps: ApiStepRun[], output: unknown): PipelineRun {
+  private runView(run: ApiRun, steps: ApiStepRun[], output: unknown, parameters: Record<string, unknown>): PipelineRun {
     return {
       id: run.id,
       name: run.name,
@@ -93,6 +93,7 @@ export class RemoteClient {
       startedAt: toDate(run.startedAt),
       endedAt: toDate(run.endedAt),
       fingerprint: run.fingerprint,
+      parameters,
       alive: run.alive,
       steps: steps.map(stepView),
       output: () => this.decode(output),

@@ -46,7 +46,8 @@ async function resolveRun(api: ApiContext, ref: string): Promise<RunRecord> {
 async function runDetail(api: ApiContext, ref: string): Promise<ApiRunDetail> {
   const run = await resolveRun(api, ref);
   const steps = (await api.store.listStepRuns(run.id)).map(toApiStepRun);
-  return { run: toApiRun(run, countSteps(steps)), steps, output: run.output ?? null };
+  const parameters = (await api.store.getSnapshot(run.snapshotId))?.parameters ?? {};
+  return { run: toApiRun(run, countSteps(steps)), steps, output: run.output ?? null, parameters };
 }
 
 const FINAL = new Set(["completed", "failed"]);

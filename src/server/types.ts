@@ -49,6 +49,8 @@ export interface ApiRunDetail {
   steps: ApiStepRun[];
   /** The pipeline's return value, step outputs as `{ "$artifact": versionId }` references. */
   output: unknown;
+  /** The pipeline parameters the run was submitted with (validated by its schema, if any). */
+  parameters: Record<string, unknown>;
 }
 
 export interface ApiPage<T> {

@@ -42,6 +42,8 @@ export class StackError extends WeirError {}
 /** A run id does not exist, or cannot be resumed. */
 export class RunNotFoundError extends WeirError {}
 export class ResumeError extends WeirError {}
+/** A run was given a name (`runName`) that another run already has. */
+export class RunNameTakenError extends WeirError {}
 
 /** A replayed dynamic pipeline asked for a different step than the one recorded at that position. */
 export class NonDeterminismError extends WeirError {

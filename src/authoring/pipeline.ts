@@ -1,7 +1,7 @@
 import { PipelineDefinitionError, PipelineRunFailedError } from "./errors.js";
 import { callerModule } from "./source.js";
 import type { CompiledSnapshot } from "../engine/compile.js";
-import type { PipelineRun, RunOptions } from "../engine/submit.js";
+import type { PipelineRun, RunOptions } from "../api/run.js";
 
 /** Information given to pipeline-level hooks. */
 export interface PipelineHookInfo {
@@ -82,10 +82,8 @@ export function pipeline(
   };
   registerPipeline(definition);
 
-  const engine = () => import("../engine/submit.js");
   const callable = async (params?: Record<string, unknown>) => {
-    const { runPipeline } = await engine();
-    const run = await runPipeline(definition, params ?? {}, {});
+    const run = await runner().run(definition, params ?? {}, {});
     if (run.status !== "completed") {
       throw new PipelineRunFailedError(
         run.id,
@@ -104,18 +102,37 @@ export function pipeline(
   });
   return Object.assign(callable, {
     async run(params?: Record<string, unknown>, runOptions?: RunOptions) {
-      const { runPipeline } = await engine();
-      return runPipeline(definition, params ?? {}, runOptions ?? {});
+      return runner().run(definition, params ?? {}, runOptions ?? {});
     },
     async compile(params?: Record<string, unknown>) {
-      const { compileDefinition } = await engine();
-      return compileDefinition(definition, params ?? {});
+      return runner().compile(definition, params ?? {});
     },
     async resume(runId: string, runOptions?: Pick<RunOptions, "stack">) {
-      const { resumeRun } = await engine();
-      return resumeRun(runId, { ...runOptions, pipeline: definition });
+      return runner().resume(runId, { ...runOptions, pipeline: definition });
     },
   }) as unknown as Pipeline<any, any>;
+}
+
+// ---- the runner: what the callables do, handed in by the preset (no engine import here) ----
+
+/** Runs, compiles and resumes pipelines (api/run.ts; registered by presets/default.ts). */
+export interface PipelineRunner {
+  run(definition: PipelineDefinition, params: Record<string, unknown>, options: RunOptions): Promise<PipelineRun>;
+  compile(definition: PipelineDefinition, params: Record<string, unknown>): Promise<CompiledSnapshot>;
+  resume(runId: string, options: Pick<RunOptions, "stack"> & { pipeline: PipelineDefinition }): Promise<PipelineRun>;
+}
+
+let pipelineRunner: PipelineRunner | undefined;
+
+export function registerPipelineRunner(runner: PipelineRunner): void {
+  pipelineRunner = runner;
+}
+
+function runner(): PipelineRunner {
+  if (!pipelineRunner) {
+    throw new PipelineDefinitionError('pipelines cannot run yet: import "weir" (its preset registers the runner), not only its authoring modules');
+  }
+  return pipelineRunner;
 }
 
 // ---- registry: lets an orchestration process find the pipeline of a snapshot -------------

@@ -10,6 +10,8 @@ import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommands } from "./commands/runs.js";
 import { registerStackCommands } from "./commands/stack.js";
+import { registerStepCommand } from "./commands/step.js";
+import "../presets/default.js";
 import { reportError } from "./output.js";
 
 export function buildProgram(): Command {
@@ -27,6 +29,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerDemoCommand(program);
   registerOrchestrateCommand(program);
+  registerStepCommand(program);
   registerPlannedCommands(program);
   return program;
 }

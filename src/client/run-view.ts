@@ -1,10 +1,9 @@
-import { HEARTBEAT_MS } from "../engine/orchestrate.js";
-import { loadStoredArtifact } from "../engine/executor.js";
+import { dirname } from "node:path";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
+import { isAlive } from "../stores/metadata/liveness.js";
 import type { ArtifactVersionRecord, MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
-import { hostname } from "node:os";
-import { dirname } from "node:path";
+
 
 /** One step run as `run.steps` and the Client show it. */
 export interface StepRunView {
@@ -48,9 +47,6 @@ export interface PipelineRun {
   cause?: Error;
 }
 
-/** A run whose driver has not been heard from for this long is considered dead. */
-export const STALE_AFTER_MS = HEARTBEAT_MS * 5;
-
 export function stepView(record: StepRunRecord): StepRunView {
   return {
     id: record.id,
@@ -68,27 +64,6 @@ export function stepView(record: StepRunRecord): StepRunView {
     parameters: record.parameters,
     metadata: record.metadata,
   };
-}
-
-/**
- * Whether the process driving an unfinished run is still there: on this host its pid is
- * checked directly; elsewhere the heartbeat must be recent.
- */
-export function isAlive(run: RunRecord, now = Date.now()): boolean {
-  if (run.status !== "running" && run.status !== "initializing") return false;
-  const [host, pid] = (run.owner ?? "").split(":");
-  if (host === hostname() && pid && !processExists(Number(pid))) return false;
-  const lastSign = run.heartbeatAt ?? run.createdAt;
-  return now - lastSign < STALE_AFTER_MS;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export async function buildRunView(store: MetadataStore, run: RunRecord): Promise<PipelineRun> {
@@ -116,7 +91,7 @@ export async function buildRunView(store: MetadataStore, run: RunRecord): Promis
 export async function loadArtifactVersion(version: ArtifactVersionRecord): Promise<unknown> {
   // Local artifact URIs are absolute paths; a store rooted at their folder can read them.
   const artifacts = new LocalArtifactStore({ path: dirname(version.uri) });
-  return loadStoredArtifact(version, { artifacts, materializers: defaultMaterializers() });
+  return defaultMaterializers().byName(version.materializer).load(await artifacts.read(version.uri), version.dataType);
 }
 
 /** Replaces `{ $artifact: id }` references (from the engine) with the loaded values, deeply. */

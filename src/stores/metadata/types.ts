@@ -85,6 +85,9 @@ export interface NewRun {
   isDynamic: boolean;
   enableCache: boolean;
   status?: RunStatus;
+  /** Who drives the run from its creation on (host:pid), and its first sign of life. */
+  owner?: string | null;
+  heartbeatAt?: number | null;
 }
 
 export type RunPatch = Partial<
@@ -280,6 +283,8 @@ export interface MetadataStore {
   saveStack(stack: { name: string; components: Omit<ComponentRecord, "id">[] }): Promise<StackRecord>;
   getStack(name: string): Promise<StackRecord | undefined>;
   listStacks(): Promise<StackRecord[]>;
+  /** Removes a stack (not its component rows, which runs may still refer to); false when there was none. */
+  deleteStack(name: string): Promise<boolean>;
   setActiveStack(name: string): Promise<void>;
   getActiveStackName(): Promise<string | undefined>;
 }

@@ -44,7 +44,7 @@ export class Stack {
         flavor: this.orchestrator.flavor,
         config: withoutName(this.orchestrator.config),
       },
-      { type: "artifact_store", name: this.artifactStore.name, flavor: this.artifactStore.flavor, config: artifactStoreConfig(this.artifactStore) },
+      artifactStoreComponent(this.artifactStore),
     ];
     if (this.containerRegistry) {
       components.push({ type: "container_registry", name: this.containerRegistry.name, flavor: "default", config: { uri: this.containerRegistry.uri } });
@@ -53,10 +53,11 @@ export class Stack {
   }
 }
 
-/** What the stores of the artifacts layer say about themselves (`config()`), else the local store's root. */
-function artifactStoreConfig(store: ArtifactStore): Record<string, unknown> {
+/** An artifact store as its component row: its own `config()` when it has one, else the local store's root. */
+export function artifactStoreComponent(store: ArtifactStore): ComponentInput {
   const own = (store as { config?: () => Record<string, unknown> }).config;
-  return plainConfig(typeof own === "function" ? own.call(store) : { path: store.root });
+  const config = plainConfig(typeof own === "function" ? own.call(store) : { path: store.root });
+  return { type: "artifact_store", name: store.name, flavor: store.flavor, config };
 }
 
 export function defaultArtifactStore(home = weirHome()): ArtifactStore {

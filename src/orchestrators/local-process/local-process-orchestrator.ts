@@ -6,7 +6,7 @@ import { openMetadataStore } from "../../config/home.js";
 import type { StepLauncher } from "../../engine/launcher.js";
 import { checkComponentConfig } from "../../stack/config.js";
 import { artifactStoreFlavorNames } from "../../stack/flavors.js";
-import type { Stack } from "../../stack/stack.js";
+import { artifactStoreComponent, type Stack } from "../../stack/stack.js";
 import type { OrchestratorConfig } from "../base.js";
 import { localConfigSchema, LocalOrchestrator } from "../local/local-orchestrator.js";
 import { ProcessLauncher } from "./process-launcher.js";
@@ -70,7 +70,7 @@ export class LocalProcessOrchestrator extends LocalOrchestrator {
       // The engine hands over at most this many attempts; admission by resources is the real gate.
       maxParallel: this.config.maxParallel ?? Math.max(1, Math.floor(this.capacity.cpus)),
       store: () => openMetadataStore(),
-      artifactStore: stack.components().find((c) => c.type === "artifact_store")!,
+      artifactStore: artifactStoreComponent(store),
       orchestratorRunId: (runId) => `${this.flavor}-${runId}`,
       echoOutput: this.config.echoOutput,
     });

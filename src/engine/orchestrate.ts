@@ -184,17 +184,21 @@ export const RUN_OWNER_ENV = "WEIR_RUN_OWNER";
  * lease of an owner that is known dead (its pid is gone from this host, or its heartbeat is
  * stale) is taken over only if nobody renewed it since it was read. A process started by
  * the run's submitter inherits its lease through WEIR_RUN_OWNER. Stores without `claimRun`
- * rely on the liveness check alone.
+ * get the same refusal from the liveness check alone (without the compare-and-set).
  */
 async function claimLease(store: MetadataStore, run: RunRecord, owner: string): Promise<void> {
-  const claimRun = (store as { claimRun?: (runId: string, owner: string, staleBeforeMs: number) => Promise<boolean> }).claimRun;
-  if (typeof claimRun !== "function") return;
   const now = Date.now();
-  const seen = run.heartbeatAt ?? run.createdAt;
-  const staleBefore = isAlive(run, now) ? now - STALE_AFTER_MS : Math.max(now - STALE_AFTER_MS, seen + 1);
-  if (await claimRun.call(store, run.id, owner, staleBefore)) return;
+  const alive = isAlive(run, now);
   const inherited = process.env.WEIR_RUN_ID === run.id ? process.env[RUN_OWNER_ENV] : undefined;
-  if (inherited && run.owner === inherited && (await claimRun.call(store, run.id, inherited, staleBefore))) return;
+  const claimRun = (store as { claimRun?: (runId: string, owner: string, staleBeforeMs: number) => Promise<boolean> }).claimRun;
+  const seen = run.heartbeatAt ?? run.createdAt;
+  if (typeof claimRun === "function") {
+    const staleBefore = alive ? now - STALE_AFTER_MS : Math.max(now - STALE_AFTER_MS, seen + 1);
+    if (await claimRun.call(store, run.id, owner, staleBefore)) return;
+    if (inherited && run.owner === inherited && (await claimRun.call(store, run.id, inherited, staleBefore))) return;
+  } else if (!alive || !run.owner || run.owner === owner || run.owner === inherited) {
+    return;
+  }
   const heard = Math.round((now - seen) / 1000);
   throw new ResumeError(
     `run ${run.id} of "${run.pipelineName}" is being driven by ${run.owner ?? "another process"} (heard from ${heard}s ago); ` +

@@ -63,7 +63,7 @@ describe("stacks built in code", () => {
     expect(() => new LocalOrchestrator({ maxParallel: 0 })).toThrow('orchestrator "LocalOrchestrator": config "maxParallel" must be ≥ 1, got 0');
     expect(() => new LocalOrchestrator({ maxParallel: 1.5 })).toThrow('config "maxParallel" must be a whole number, got 1.5');
     expect(() => new LocalOrchestrator({ maxParalel: 2 })).toThrow('config key "maxParalel" is unknown (known: name, maxParallel)');
-    expect(() => new LocalProcessOrchestrator({ name: "proc", echoOutput: "yes" })).toThrow(
+    expect(() => new LocalProcessOrchestrator({ name: "proc", echoOutput: "yes" as unknown as boolean })).toThrow(
       'orchestrator "proc" (local_process): config "echoOutput" must be true or false, got "yes"',
     );
     expect(() => new LocalProcessOrchestrator({ memory: "8 bananas" })).toThrow('config "memory" must be a size with a unit like "8GB"');

@@ -1,4 +1,4 @@
-import { OrchestratorNotSupportedError, ResumeError, RunNotFoundError } from "../authoring/errors.js";
+import { OrchestratorNotSupportedError, ResumeError, RunLeaseError, RunNotFoundError } from "../authoring/errors.js";
 import type { PipelineDefinition, PipelineRunner } from "../authoring/pipeline.js";
 import { buildRunView, type PipelineRun } from "../client/run-view.js";
 import { openMetadataStore, weirHome } from "../config/home.js";
@@ -48,6 +48,7 @@ export async function runPipeline(definition: PipelineDefinition, params: Record
     const submission = await submit.call(orchestrator, snapshot, stack, environment, run);
     await submission?.waitForCompletion?.();
   } catch (error) {
+    if (error instanceof RunLeaseError) throw error;
     await failRun(store, run.id, error);
   }
   return finishedRun(store, run.id);
@@ -70,6 +71,8 @@ export async function resumeRun(runId: string, options: { stack?: string | Stack
   try {
     await orchestrateOnStack({ runId, stack, store, resume: true });
   } catch (error) {
+    // Refused because another process drives the run: that run is not this call's to fail.
+    if (error instanceof RunLeaseError) throw error;
     await failRun(store, runId, error);
   }
   return finishedRun(store, runId);

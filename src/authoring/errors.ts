@@ -42,6 +42,8 @@ export class StackError extends WeirError {}
 /** A run id does not exist, or cannot be resumed. */
 export class RunNotFoundError extends WeirError {}
 export class ResumeError extends WeirError {}
+/** Another live process drives the run (holds its lease): it cannot be driven from here now. */
+export class RunLeaseError extends ResumeError {}
 /** A run was given a name (`runName`) that another run already has. */
 export class RunNameTakenError extends WeirError {}
 

@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import { errorMessage, ResourceRequestError, ResumeError, RunNotFoundError, StepFailedError } from "../authoring/errors.js";
+import { errorMessage, ResourceRequestError, ResumeError, RunLeaseError, RunNotFoundError, StepFailedError } from "../authoring/errors.js";
 import { lookupPipeline, type PipelineDefinition } from "../authoring/pipeline.js";
 import { resolveModulePath } from "../config/project.js";
 import { defaultMaterializers } from "../materializers/registry.js";
@@ -10,8 +10,6 @@ import type { CompiledStep } from "./compile.js";
 import { artifactRefOf, type StepLauncher } from "./launcher.js";
 import { withOrchestratedRun } from "./run-context.js";
 import { RunEngine, type RecordedStepRun } from "./run-engine.js";
-
-export { HEARTBEAT_MS } from "../stores/metadata/liveness.js";
 
 /**
  * What the engine needs to drive a run, as values: it knows nothing of stacks or
@@ -200,7 +198,7 @@ async function claimLease(store: MetadataStore, run: RunRecord, owner: string): 
     return;
   }
   const heard = Math.round((now - seen) / 1000);
-  throw new ResumeError(
+  throw new RunLeaseError(
     `run ${run.id} of "${run.pipelineName}" is being driven by ${run.owner ?? "another process"} (heard from ${heard}s ago); ` +
       "a run has one driver at a time: wait for it to end, or resume once it has stopped",
   );

@@ -55,7 +55,7 @@ describe("weir stack", () => {
     expectUserError(set, 'no stack named "nope" is registered (known: default, fast)');
     expectUserError(config, "--orchestrator-config is not valid JSON");
     expectUserError(duplicate, 'a stack named "default" is already registered');
-    expectUserError(zero, 'stack "z" is not usable: stack "z": orchestrator "z" (local): config "maxParallel" must be ≥ 1, got 0');
+    expectUserError(zero, 'stack "z": orchestrator "z" (local): config "maxParallel" must be ≥ 1, got 0');
     expectUserError(unknownKey, /orchestrator "z" \(local_process\): config key "cpu" is unknown \(known: name, maxParallel, cpus, memory, gpus, echoOutput\)/);
     expectUserError(storeFlavor, `unknown artifact store flavor "/tmp/folder" (known: local); a folder is --artifact-store local`);
     expectUserError(storeConfig, 'artifact store "z" (local): config "path" is required');

@@ -182,7 +182,8 @@ function checkUsable(name: string, components: ComponentInput[]): void {
   try {
     stackFromRecord({ name, components });
   } catch (error) {
-    throw new CliError(`stack "${name}" is not usable: ${errorMessage(error)}`, { cause: error });
+    // The message names the stack and the component (stackFromRecord's errors do).
+    throw new CliError(errorMessage(error), { cause: error });
   }
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 
 /**
@@ -18,7 +19,15 @@ export function recordedModulePath(file: string | undefined, root = projectRoot(
   return path.split(sep).join("/");
 }
 
-/** A recorded module path as a file here: relative ones against the project root; absolute (older) records as they are. */
-export function resolveModulePath(recorded: string, root = projectRoot()): string {
-  return isAbsolute(recorded) ? recorded : resolve(root, recorded);
+/**
+ * A recorded module path as a file here. Absolute (older) records stay as they are. A
+ * relative one resolves against WEIR_PROJECT_ROOT when it is set; otherwise against the
+ * current directory when the file is there, else against the root it was recorded under
+ * (`recordedRoot`), so the machine that submitted a run finds its code from any folder.
+ */
+export function resolveModulePath(recorded: string, recordedRoot?: string): string {
+  if (isAbsolute(recorded)) return recorded;
+  if (process.env.WEIR_PROJECT_ROOT || !recordedRoot) return resolve(projectRoot(), recorded);
+  const here = resolve(projectRoot(), recorded);
+  return existsSync(here) ? here : resolve(recordedRoot, recorded);
 }

@@ -43,6 +43,8 @@ export interface StepTask {
  */
 export interface StoredStepTask extends StepTask {
   artifactStore?: { flavor: string; name: string; config: Record<string, unknown> };
+  /** The project root `module` is relative to, on the machine that recorded it (a fallback; see config/project.ts). */
+  projectRoot?: string;
 }
 
 /** An output a step attempt wrote to the artifact store (not yet recorded in metadata). */

@@ -133,7 +133,7 @@ async function runPipelineHook(
 /** The pipeline of a snapshot: already defined in this process, or imported from its module. */
 export async function resolvePipeline(snapshot: SnapshotRecord): Promise<PipelineDefinition> {
   // Recorded relative to the project root (older records: absolute), see config/project.ts.
-  const module = snapshot.source.module ? resolveModulePath(snapshot.source.module) : undefined;
+  const module = snapshot.source.module ? resolveModulePath(snapshot.source.module, snapshot.source.root) : undefined;
   let pipeline = lookupPipeline(module, snapshot.pipelineName);
   if (!pipeline && module) {
     await import(pathToFileURL(module).href);

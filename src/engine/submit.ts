@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { PipelineDefinitionError, RunNameTakenError } from "../authoring/errors.js";
 import type { PipelineDefinition } from "../authoring/pipeline.js";
-import { recordedModulePath } from "../config/project.js";
+import { projectRoot, recordedModulePath } from "../config/project.js";
 import { ownerId } from "../stores/metadata/liveness.js";
 import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
 import { jsonProblem } from "./args.js";
@@ -35,7 +35,7 @@ export async function createRun(
     isDynamic: definition.isDynamic,
     parameters: params,
     // Relative to the project root, so another machine or image with the same files finds it.
-    source: { module: recordedModulePath(definition.module) ?? "", exportName: definition.name },
+    source: { module: recordedModulePath(definition.module) ?? "", exportName: definition.name, root: projectRoot() },
     spec: { steps: compiled.steps },
   });
   if (!definition.isDynamic) {

@@ -37,7 +37,7 @@ export async function runStepAttempt(stepRunId: string, attempt: number, channel
     if (!task.module) {
       throw new Error(`step "${task.invocationId}": the module that defines step "${task.stepName}" is unknown, so a step process cannot import it`);
     }
-    const module = resolveModulePath(task.module);
+    const module = resolveModulePath(task.module, task.projectRoot);
     await import(pathToFileURL(module).href);
     const step = lookupStep(module, task.stepName);
     if (!step) throw new Error(`step "${task.stepName}" is not defined by ${module}`);
@@ -58,7 +58,7 @@ export async function runStepAttempt(stepRunId: string, attempt: number, channel
       loadArtifact: (ref) => env.loadArtifact(ref),
     };
     hooks.started();
-    const { artifactStore: _where, ...stepTask } = task;
+    const { artifactStore: _where, projectRoot: _root, ...stepTask } = task;
     await channel.result(await executeStep(step, { ...stepTask, module }, hooks, env));
     return true;
   } catch (error) {

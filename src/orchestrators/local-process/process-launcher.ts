@@ -94,7 +94,12 @@ export class ProcessLauncher implements StepLauncher {
     // as a process started by any other backend (a queue worker, a pod) would.
     try {
       // The module is recorded relative to the project root, as any process started elsewhere finds it.
-      const saved: StoredStepTask = { ...task, module: recordedModulePath(task.module), artifactStore: this.options.artifactStore };
+      const saved: StoredStepTask = {
+        ...task,
+        module: recordedModulePath(task.module),
+        projectRoot: projectRoot(),
+        artifactStore: this.options.artifactStore,
+      };
       await (await this.options.store()).saveStepTask(task.stepRunId, task.attempt, saved);
     } catch (error) {
       this.pool.release(grant);

@@ -25,7 +25,7 @@ export interface SnapshotRecord {
   /** The pipeline's parameters for the run this snapshot was made for. */
   parameters: Record<string, unknown>;
   /** Where the pipeline function lives, so another process can import it. */
-  source: { module: string; exportName?: string };
+  source: { module: string; exportName?: string; root?: string };
   /** Static pipelines: the compiled graph (steps by invocation id, output spec). */
   spec: unknown;
   createdAt: number;
@@ -35,7 +35,7 @@ export interface NewSnapshot {
   pipelineName: string;
   isDynamic: boolean;
   parameters: Record<string, unknown>;
-  source: { module: string; exportName?: string };
+  source: { module: string; exportName?: string; root?: string };
   spec: unknown;
 }
 

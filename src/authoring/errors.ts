@@ -45,6 +45,10 @@ export class ArtifactStoreError extends WeirError {}
 /** A run id does not exist, or cannot be resumed. */
 export class RunNotFoundError extends WeirError {}
 export class ResumeError extends WeirError {}
+/** Another live process drives the run (holds its lease): it cannot be driven from here now. */
+export class RunLeaseError extends ResumeError {}
+/** A run was given a name (`runName`) that another run already has. */
+export class RunNameTakenError extends WeirError {}
 
 /** A replayed dynamic pipeline asked for a different step than the one recorded at that position. */
 export class NonDeterminismError extends WeirError {

@@ -2,7 +2,7 @@ import { PipelineDefinitionError, PipelineRunFailedError } from "./errors.js";
 import { validateParameters, type ParamsInput, type ParamsOutput, type ParamsSchema } from "./params.js";
 import { callerModule } from "./source.js";
 import type { CompiledSnapshot } from "../engine/compile.js";
-import type { PipelineRun, RunOptions } from "../engine/submit.js";
+import type { PipelineRun, RunOptions } from "../api/run.js";
 
 /** Information given to pipeline-level hooks. */
 export interface PipelineHookInfo {
@@ -101,10 +101,8 @@ export function pipeline(
   // Submissions check their parameters here, before the engine records anything.
   const checked = (params: Record<string, unknown> | undefined) => parsePipelineParameters(definition, params ?? {});
 
-  const engine = () => import("../engine/submit.js");
   const callable = async (params?: Record<string, unknown>) => {
-    const { runPipeline } = await engine();
-    const run = await runPipeline(definition, await checked(params), {});
+    const run = await runner().run(definition, await checked(params), {});
     if (run.status !== "completed") {
       throw new PipelineRunFailedError(
         run.id,
@@ -123,16 +121,13 @@ export function pipeline(
   });
   return Object.assign(callable, {
     async run(params?: Record<string, unknown>, runOptions?: RunOptions) {
-      const { runPipeline } = await engine();
-      return runPipeline(definition, await checked(params), runOptions ?? {});
+      return runner().run(definition, await checked(params), runOptions ?? {});
     },
     async compile(params?: Record<string, unknown>) {
-      const { compileDefinition } = await engine();
-      return compileDefinition(definition, await checked(params));
+      return runner().compile(definition, await checked(params));
     },
     async resume(runId: string, runOptions?: Pick<RunOptions, "stack">) {
-      const { resumeRun } = await engine();
-      return resumeRun(runId, { ...runOptions, pipeline: definition });
+      return runner().resume(runId, { ...runOptions, pipeline: definition });
     },
   }) as unknown as Pipeline<any, any>;
 }
@@ -145,6 +140,28 @@ export function pipeline(
 export function parsePipelineParameters(definition: PipelineDefinition, params: Record<string, unknown>): Promise<Record<string, unknown>> {
   const schema = definition.options.params;
   return schema ? validateParameters(definition.name, schema, params) : Promise.resolve(params);
+}
+
+// ---- the runner: what the callables do, handed in by the preset (no engine import here) ----
+
+/** Runs, compiles and resumes pipelines (api/run.ts; registered by presets/default.ts). */
+export interface PipelineRunner {
+  run(definition: PipelineDefinition, params: Record<string, unknown>, options: RunOptions): Promise<PipelineRun>;
+  compile(definition: PipelineDefinition, params: Record<string, unknown>): Promise<CompiledSnapshot>;
+  resume(runId: string, options: Pick<RunOptions, "stack"> & { pipeline: PipelineDefinition }): Promise<PipelineRun>;
+}
+
+let pipelineRunner: PipelineRunner | undefined;
+
+export function registerPipelineRunner(runner: PipelineRunner): void {
+  pipelineRunner = runner;
+}
+
+function runner(): PipelineRunner {
+  if (!pipelineRunner) {
+    throw new PipelineDefinitionError('pipelines cannot run yet: import "weir" (its preset registers the runner), not only its authoring modules');
+  }
+  return pipelineRunner;
 }
 
 // ---- registry: lets an orchestration process find the pipeline of a snapshot -------------

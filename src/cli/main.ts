@@ -12,6 +12,8 @@ import { registerRunsCommands } from "./commands/runs.js";
 import { registerServerCommand } from "./commands/server.js";
 import { registerStackCommands } from "./commands/stack.js";
 import { homeHelpLine, registerStatusCommand } from "./commands/status.js";
+import { registerStepCommand } from "./commands/step.js";
+import "../presets/default.js";
 import { reportError, shouldExitWhenCommandEnds } from "./output.js";
 
 export function buildProgram(): Command {
@@ -32,6 +34,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerOrchestrateCommand(program);
   registerServerCommand(program);
+  registerStepCommand(program);
   registerPlannedCommands(program);
   return program;
 }

@@ -1,9 +1,8 @@
-import { HEARTBEAT_MS } from "../engine/orchestrate.js";
 import { loadStoredArtifact } from "../materializers/io.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { resolveArtifactStore } from "../stores/artifacts/resolve.js";
+import { isAlive } from "../stores/metadata/liveness.js";
 import type { ArtifactVersionRecord, MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
-import { hostname } from "node:os";
 
 /** One step run as `run.steps` and the Client show it. */
 export interface StepRunView {
@@ -49,9 +48,6 @@ export interface PipelineRun {
   cause?: Error;
 }
 
-/** A run whose driver has not been heard from for this long is considered dead. */
-export const STALE_AFTER_MS = HEARTBEAT_MS * 5;
-
 export function stepView(record: StepRunRecord): StepRunView {
   return {
     id: record.id,
@@ -69,27 +65,6 @@ export function stepView(record: StepRunRecord): StepRunView {
     parameters: record.parameters,
     metadata: record.metadata,
   };
-}
-
-/**
- * Whether the process driving an unfinished run is still there: on this host its pid is
- * checked directly; elsewhere the heartbeat must be recent.
- */
-export function isAlive(run: RunRecord, now = Date.now()): boolean {
-  if (run.status !== "running" && run.status !== "initializing") return false;
-  const [host, pid] = (run.owner ?? "").split(":");
-  if (host === hostname() && pid && !processExists(Number(pid))) return false;
-  const lastSign = run.heartbeatAt ?? run.createdAt;
-  return now - lastSign < STALE_AFTER_MS;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

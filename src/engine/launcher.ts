@@ -36,6 +36,17 @@ export interface StepTask {
   dynamicOutput: boolean;
 }
 
+/**
+ * A task as launchers record it for a process started elsewhere (`saveStepTask`): the
+ * module relative to the project root, and the artifact store its outputs go to, as the
+ * component (flavor, name, config) that process rebuilds it from.
+ */
+export interface StoredStepTask extends StepTask {
+  artifactStore?: { flavor: string; name: string; config: Record<string, unknown> };
+  /** The project root `module` is relative to, on the machine that recorded it (a fallback; see config/project.ts). */
+  projectRoot?: string;
+}
+
 /** An output a step attempt wrote to the artifact store (not yet recorded in metadata). */
 export interface ProducedArtifact {
   artifact: NewArtifactVersion & { id: string };
@@ -78,4 +89,47 @@ export interface StepLauncher {
   /** Checks, before the run starts, that a step can ever be launched (e.g. resources fit). */
   admissible?(task: Pick<StepTask, "invocationId" | "resources">): string | undefined;
   close?(): Promise<void>;
+}
+
+/**
+ * How an attempt that runs in another process (a step process, a queue worker, a pod)
+ * reports back to the launcher that started it. The engine stays the only writer of run
+ * and step-run rows: the attempt writes its outputs to the artifact store and sends
+ * everything else through its channel (IPC for local_process, the `weir step` stdout
+ * protocol, a queue's job progress and return value).
+ */
+export interface AttemptChannel {
+  /** The attempt really began (inputs are about to load). */
+  started(): void;
+  /** A dynamic output item is stored; resolves once the launcher recorded it, when the channel can tell. */
+  item(produced: ProducedArtifact): Promise<void>;
+  /** A log line of the step; channels whose stdout/stderr reach the launcher anyway carry `log` lines only. */
+  log(stream: "stdout" | "stderr" | "log", message: string): void;
+  /** The attempt succeeded: its outcome (artifact references only, no values). */
+  result(result: AttemptResult): Promise<void>;
+  /** The attempt failed (`uncaught`: an exception escaped the step, e.g. from a timer). */
+  error(error: unknown, options?: { uncaught?: boolean }): Promise<void>;
+}
+
+/** A produced artifact without its in-memory value, which stays in the process that made it. */
+export function withoutValue(produced: ProducedArtifact): ProducedArtifact {
+  return { artifact: produced.artifact, mappingKey: produced.mappingKey };
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack };
+  return { name: "Error", message: String(error) };
+}
+
+export function reviveError(serialized: SerializedError): Error {
+  const error = new Error(serialized.message);
+  error.name = serialized.name;
+  if (serialized.stack) error.stack = serialized.stack;
+  return error;
 }

@@ -1,24 +1,29 @@
-import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
-import { errorMessage, ResourceRequestError, ResumeError, RunNotFoundError, StepFailedError } from "../authoring/errors.js";
+import { errorMessage, ResourceRequestError, ResumeError, RunLeaseError, RunNotFoundError, StepFailedError } from "../authoring/errors.js";
 import { lookupPipeline, type PipelineDefinition } from "../authoring/pipeline.js";
-import { openMetadataStore } from "../config/home.js";
+import { resolveModulePath } from "../config/project.js";
 import { defaultMaterializers } from "../materializers/registry.js";
-import { withOrchestratedRun, type BaseOrchestrator } from "../orchestrators/base.js";
-import type { Stack } from "../stack/stack.js";
-import type { MetadataStore, SnapshotRecord } from "../stores/metadata/types.js";
+import type { ArtifactStore } from "../stores/artifacts/types.js";
+import { HEARTBEAT_MS, isAlive, ownerId, STALE_AFTER_MS } from "../stores/metadata/liveness.js";
+import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
 import type { CompiledStep } from "./compile.js";
 import { artifactRefOf, type StepLauncher } from "./launcher.js";
+import { withOrchestratedRun } from "./run-context.js";
 import { RunEngine, type RecordedStepRun } from "./run-engine.js";
 
-/** How often the process driving a run says it is alive. */
-export const HEARTBEAT_MS = 2_000;
-
+/**
+ * What the engine needs to drive a run, as values: it knows nothing of stacks or
+ * orchestrators (orchestrators/base.ts maps a stack onto these).
+ */
 export interface OrchestrateOptions {
   runId: string;
-  stack: Stack;
-  orchestrator: BaseOrchestrator;
-  home?: string;
+  store: MetadataStore;
+  /** Where step outputs are written. */
+  artifacts: ArtifactStore;
+  /** How each step attempt is launched. */
+  launcher: StepLauncher;
+  /** The orchestrator's id of this run, asked inside the run's context. */
+  orchestratorRunId(): string;
   /** Continue a run that has step runs on record (replay, answer completed ones from the record). */
   resume?: boolean;
 }
@@ -32,8 +37,7 @@ export const runCauses = new Map<string, Error>();
  * with steps launched by the orchestrator's launcher, and record the run's outcome.
  */
 export async function orchestrateRun(options: OrchestrateOptions): Promise<void> {
-  const { runId, stack, orchestrator } = options;
-  const store = await openMetadataStore(options.home);
+  const { runId, store, launcher } = options;
   const run = await store.getRun(runId);
   if (!run) throw new RunNotFoundError(`no run with id "${runId}"`);
   const snapshot = await store.getSnapshot(run.snapshotId);
@@ -41,18 +45,17 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
   const pipeline = await resolvePipeline(snapshot);
   const recorded = options.resume ? await loadRecorded(store, runId) : undefined;
 
-  const launcher = orchestrator.createLauncher(stack);
   if (!snapshot.isDynamic) checkAdmissible(snapshot, launcher);
-  await withOrchestratedRun(runId, async () => {
-    await store.updateRun(runId, {
-      status: "running",
-      startedAt: run.startedAt ?? Date.now(),
-      endedAt: null,
-      error: null,
-      orchestratorRunId: orchestrator.getOrchestratorRunId(),
-      owner: `${hostname()}:${process.pid}`,
-      heartbeatAt: Date.now(),
-    });
+  const owner = ownerId();
+  await claimLease(store, run, owner);
+  await store.updateRun(runId, {
+    status: "running",
+    startedAt: run.startedAt ?? Date.now(),
+    endedAt: null,
+    error: null,
+    orchestratorRunId: withOrchestratedRun(runId, () => options.orchestratorRunId()),
+    owner,
+    heartbeatAt: Date.now(),
   });
   const heartbeat = setInterval(() => {
     store.updateRun(runId, { heartbeatAt: Date.now() }).catch(() => undefined);
@@ -65,7 +68,7 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
     isDynamic: snapshot.isDynamic,
     enableCache: run.enableCache && pipeline.options.enableCache !== false,
     store,
-    artifacts: stack.artifactStore,
+    artifacts: options.artifacts,
     materializers: defaultMaterializers(),
     launcher,
     recordConfigurations: snapshot.isDynamic,
@@ -129,7 +132,8 @@ async function runPipelineHook(
 
 /** The pipeline of a snapshot: already defined in this process, or imported from its module. */
 export async function resolvePipeline(snapshot: SnapshotRecord): Promise<PipelineDefinition> {
-  const { module } = snapshot.source;
+  // Recorded relative to the project root (older records: absolute), see config/project.ts.
+  const module = snapshot.source.module ? resolveModulePath(snapshot.source.module, snapshot.source.root) : undefined;
   let pipeline = lookupPipeline(module, snapshot.pipelineName);
   if (!pipeline && module) {
     await import(pathToFileURL(module).href);
@@ -167,4 +171,35 @@ function checkAdmissible(snapshot: SnapshotRecord, launcher: StepLauncher): void
     const problem = launcher.admissible?.({ invocationId: step.invocationId, resources: step.settings.resources });
     if (problem) throw new ResourceRequestError(problem);
   }
+}
+
+/** The variable through which a submitting process hands its lease on a run to the orchestration process it starts. */
+export const RUN_OWNER_ENV = "WEIR_RUN_OWNER";
+
+/**
+ * Takes the run's lease for this process (`claimRun`, a compare-and-set on owner and
+ * heartbeat), so two processes never drive one run. A live owner's lease is refused; the
+ * lease of an owner that is known dead (its pid is gone from this host, or its heartbeat is
+ * stale) is taken over only if nobody renewed it since it was read. A process started by
+ * the run's submitter inherits its lease through WEIR_RUN_OWNER. Stores without `claimRun`
+ * get the same refusal from the liveness check alone (without the compare-and-set).
+ */
+async function claimLease(store: MetadataStore, run: RunRecord, owner: string): Promise<void> {
+  const now = Date.now();
+  const alive = isAlive(run, now);
+  const inherited = process.env.WEIR_RUN_ID === run.id ? process.env[RUN_OWNER_ENV] : undefined;
+  const claimRun = (store as { claimRun?: (runId: string, owner: string, staleBeforeMs: number) => Promise<boolean> }).claimRun;
+  const seen = run.heartbeatAt ?? run.createdAt;
+  if (typeof claimRun === "function") {
+    const staleBefore = alive ? now - STALE_AFTER_MS : Math.max(now - STALE_AFTER_MS, seen + 1);
+    if (await claimRun.call(store, run.id, owner, staleBefore)) return;
+    if (inherited && run.owner === inherited && (await claimRun.call(store, run.id, inherited, staleBefore))) return;
+  } else if (!alive || !run.owner || run.owner === owner || run.owner === inherited) {
+    return;
+  }
+  const heard = Math.round((now - seen) / 1000);
+  throw new RunLeaseError(
+    `run ${run.id} of "${run.pipelineName}" is being driven by ${run.owner ?? "another process"} (heard from ${heard}s ago); ` +
+      "a run has one driver at a time: wait for it to end, or resume once it has stopped",
+  );
 }

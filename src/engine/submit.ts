@@ -1,25 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { OrchestratorNotSupportedError, PipelineDefinitionError, ResumeError, RunNotFoundError } from "../authoring/errors.js";
+import { PipelineDefinitionError, RunNameTakenError } from "../authoring/errors.js";
 import type { PipelineDefinition } from "../authoring/pipeline.js";
-import { buildRunView, isAlive, type PipelineRun } from "../client/run-view.js";
-import { openMetadataStore, weirHome } from "../config/home.js";
-import { resolveStack, type Stack } from "../stack/stack.js";
-import type { MetadataStore } from "../stores/metadata/types.js";
+import { projectRoot, recordedModulePath } from "../config/project.js";
+import { ownerId } from "../stores/metadata/liveness.js";
+import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
 import { jsonProblem } from "./args.js";
 import { compilePipeline, type CompiledSnapshot } from "./compile.js";
-import { orchestrateRun, runCauses } from "./orchestrate.js";
-
-export type { PipelineRun } from "../client/run-view.js";
-
-export interface RunOptions {
-  /** A registered stack's name or a Stack object (default: the active stack). */
-  stack?: string | Stack;
-  /** Default true; false turns the cache off for every step of this run. */
-  enableCache?: boolean;
-  runName?: string;
-  /** The new run's id, chosen by the caller (`weir run` prints it before the run starts); default: a new one. */
-  runId?: string;
-}
+import { runCauses } from "./orchestrate.js";
 
 /** `p.compile(params)`: the snapshot, running nothing. */
 export async function compileDefinition(definition: PipelineDefinition, params: Record<string, unknown>): Promise<CompiledSnapshot> {
@@ -29,30 +16,26 @@ export async function compileDefinition(definition: PipelineDefinition, params: 
 }
 
 /**
- * Runs a pipeline: snapshot it, create its run, and submit it to the stack's orchestrator.
- * Resolves to the run record in whatever final state it reached.
+ * The rows a submission starts from: the snapshot (with the static graph's step
+ * configurations) and the run, `initializing`, owned by this process from the start (so a
+ * run whose submitter dies before it starts is seen to be dead at once). Submitting it to an
+ * orchestrator is the caller's part (api/run.ts).
  */
-export async function runPipeline(
+export async function createRun(
+  store: MetadataStore,
   definition: PipelineDefinition,
   params: Record<string, unknown>,
-  options: RunOptions,
-): Promise<PipelineRun> {
-  const home = weirHome();
-  const store = await openMetadataStore(home);
-  const stack = await resolveStack(store, options.stack, home);
-  const { orchestrator } = stack;
-  if (definition.isDynamic && !orchestrator.supportsDynamicPipelines) {
-    throw new OrchestratorNotSupportedError(
-      `pipeline "${definition.name}" is dynamic, but orchestrator "${orchestrator.name}" of stack "${stack.name}" ` +
-        "does not support dynamic pipelines (supportsDynamicPipelines is false)",
-    );
-  }
+  options: { stackName: string; runName?: string; runId?: string; enableCache?: boolean },
+): Promise<{ snapshot: SnapshotRecord; run: RunRecord }> {
   const compiled = await compileDefinition(definition, params);
+  const name = options.runName ?? defaultRunName(definition.name);
+  if (options.runName !== undefined) await checkRunNameFree(store, definition, options.runName);
   const snapshot = await store.createSnapshot({
     pipelineName: definition.name,
     isDynamic: definition.isDynamic,
     parameters: params,
-    source: { module: definition.module ?? "", exportName: definition.name },
+    // Relative to the project root, so another machine or image with the same files finds it.
+    source: { module: recordedModulePath(definition.module) ?? "", exportName: definition.name, root: projectRoot() },
     spec: { steps: compiled.steps },
   });
   if (!definition.isDynamic) {
@@ -67,64 +50,43 @@ export async function runPipeline(
   }
   const run = await store.createRun({
     id: options.runId,
-    name: options.runName ?? defaultRunName(definition.name),
+    name,
     pipelineName: definition.name,
     snapshotId: snapshot.id,
-    stackName: stack.name,
+    stackName: options.stackName,
     isDynamic: definition.isDynamic,
     enableCache: options.enableCache !== false,
     status: "initializing",
+    owner: ownerId(),
+    heartbeatAt: Date.now(),
   });
-  const environment = { WEIR_HOME: home, WEIR_RUN_ID: run.id, WEIR_STACK: stack.name };
-  try {
-    const submit = definition.isDynamic ? orchestrator.submitDynamicPipeline : orchestrator.submitPipeline;
-    const submission = await submit.call(orchestrator, snapshot, stack, environment, run);
-    await submission?.waitForCompletion?.();
-  } catch (error) {
-    await failRun(store, run.id, error);
-  }
-  return finishedRun(store, run.id, params);
+  return { snapshot, run };
 }
 
-/** `weir runs resume RUN` / `p.resume(runId)`: continue a failed or interrupted run in place. */
-export async function resumeRun(
-  runId: string,
-  options: { stack?: string | Stack; pipeline?: PipelineDefinition },
-): Promise<PipelineRun> {
-  const home = weirHome();
-  const store = await openMetadataStore(home);
-  const run = await store.getRun(runId);
-  if (!run) throw new RunNotFoundError(`no run with id "${runId}"`);
-  if (options.pipeline && options.pipeline.name !== run.pipelineName) {
-    throw new ResumeError(`run ${runId} belongs to pipeline "${run.pipelineName}", not "${options.pipeline.name}"`);
-  }
-  if (run.status === "completed") throw new ResumeError(`run ${runId} of "${run.pipelineName}" already completed; nothing to resume`);
-  if (isAlive(run)) {
-    throw new ResumeError(`run ${runId} of "${run.pipelineName}" is still running (process ${run.owner}); resume it once that process has ended`);
-  }
-  const stack = await resolveStack(store, options.stack ?? run.stackName, home);
-  try {
-    await orchestrateRun({ runId, stack, orchestrator: stack.orchestrator, home, resume: true });
-  } catch (error) {
-    await failRun(store, runId, error);
-  }
-  return finishedRun(store, runId);
-}
-
-async function failRun(store: MetadataStore, runId: string, error: unknown): Promise<void> {
+/** Records a run as failed with the error that stopped it (kept in `runCauses` for `await p()`). */
+export async function failRun(store: MetadataStore, runId: string, error: unknown): Promise<void> {
   const cause = error instanceof Error ? error : new Error(String(error));
   runCauses.set(runId, cause);
   await store.updateRun(runId, { status: "failed", error: cause.message, endedAt: Date.now() });
 }
 
-async function finishedRun(store: MetadataStore, runId: string, parameters?: Record<string, unknown>): Promise<PipelineRun> {
-  const record = await store.getRun(runId);
-  if (!record) throw new RunNotFoundError(`run ${runId} disappeared from the metadata store`);
-  const view = await buildRunView(store, record, { parameters });
-  const cause = runCauses.get(runId);
-  runCauses.delete(runId);
-  if (cause) Object.defineProperty(view, "cause", { value: cause, enumerable: false });
-  return view;
+/**
+ * Run names identify runs (`weir runs show NAME`, `client.getRun(name)`), so a name given
+ * with `runName` must be new; generated names are unique by construction.
+ */
+async function checkRunNameFree(store: MetadataStore, definition: PipelineDefinition, runName: string): Promise<void> {
+  if (!runName.trim()) throw new PipelineDefinitionError(`pipeline "${definition.name}": runName must not be empty`);
+  const findRuns = (store as { findRuns?: (q: { name: string }) => Promise<RunRecord[]> }).findRuns;
+  const taken =
+    typeof findRuns === "function"
+      ? (await findRuns.call(store, { name: runName }))[0]
+      : (await store.listRuns({ limit: 1_000_000 })).find((r) => r.name === runName);
+  if (taken) {
+    throw new RunNameTakenError(
+      `pipeline "${definition.name}": a run named "${runName}" already exists (run ${taken.id} of "${taken.pipelineName}"); ` +
+        "run names identify runs, so give this run another name or leave runName out for a generated one",
+    );
+  }
 }
 
 function checkParameters(definition: PipelineDefinition, params: unknown): void {

@@ -1,110 +1,120 @@
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { RunNotFoundError } from "../authoring/errors.js";
 import { lookupStep } from "../authoring/step.js";
+import { openMetadataStore } from "../config/home.js";
+import { resolveModulePath } from "../config/project.js";
 import { executeStep, loadStoredArtifact, type ExecutionEnvironment } from "../engine/executor.js";
-import type { AttemptHooks, StepTask } from "../engine/launcher.js";
-import { openMetadataStore, weirHome } from "../config/home.js";
+import type { AttemptChannel, AttemptHooks, StoredStepTask } from "../engine/launcher.js";
 import { defaultMaterializers } from "../materializers/registry.js";
-import {
-  serializeError,
-  withoutValue,
-  type AckMessage,
-  type ChildMessage,
-  type ParentMessage,
-  type StartMessage,
-} from "../orchestrators/local-process/protocol.js";
-import { artifactStoreFromComponent } from "../stores/artifacts/resolve.js";
+import { IpcChannel } from "../orchestrators/local-process/ipc-channel.js";
+import "../presets/default.js";
+import { createArtifactStore } from "../stack/flavors.js";
+import { defaultArtifactStore } from "../stack/stack.js";
+import type { ArtifactStore } from "../stores/artifacts/types.js";
+import type { MetadataStore } from "../stores/metadata/types.js";
+import { ReportLineChannel } from "./report-channel.js";
 
 /**
- * The step entry point: a process started by the local_process launcher (with an IPC
- * channel) runs exactly one attempt of one step and exits. The task arrives as the first
- * message; outputs go to the artifact store; items, log lines and the outcome go back
- * over IPC. stdout/stderr are piped to the parent, which stores them as the step's logs.
+ * One attempt of one step run, from the metadata store: what `weir step STEP_RUN_ID
+ * --attempt N` runs, in a process started by any launcher. The task (configuration and
+ * input references) is read by step run id; the step's module is imported relative to the
+ * project root (WEIR_PROJECT_ROOT); outputs go to the run's artifact store; items, log lines
+ * and the outcome go through `channel`. Resolves to whether the attempt succeeded.
  */
-export function stepProcessMain(): void {
-  if (!process.send) throw new Error("the weir step entry point must be started with an IPC channel (child_process.fork)");
-  // The parent went away (crashed, killed): nobody can record this step, so stop at once.
-  process.on("disconnect", () => process.exit(1));
-  // An exception that escapes the step (e.g. thrown from a timer) fails the attempt with
-  // its own message rather than a bare exit code.
-  process.on("uncaughtException", (error) => {
-    send({ type: "error", error: serializeError(error), uncaught: true }).finally(() => process.exit(1));
-  });
-  process.on("message", (message: ParentMessage) => {
-    if (message.type === "start") void run(message);
-    else pendingAck?.(message);
-  });
-}
-
-let pendingAck: ((message: AckMessage) => void) | undefined;
-
-async function run({ stepRunId, attempt, artifactStore }: StartMessage): Promise<void> {
+export async function runStepAttempt(stepRunId: string, attempt: number, channel: AttemptChannel): Promise<boolean> {
   process.title = `weir step ${stepRunId}`;
   try {
-    // Configuration and input references come from the metadata store, by step run id.
-    const saved = await (await openMetadataStore(weirHome())).getStepTask(stepRunId);
+    const store = await openMetadataStore();
+    const saved = await store.getStepTask(stepRunId);
     if (!saved || saved.attempt !== attempt) {
-      throw new Error(`no task is recorded for attempt ${attempt} of step run ${stepRunId} in ${weirHome()}`);
+      const recorded = saved ? ` (the recorded task is of attempt ${saved.attempt})` : "";
+      throw new RunNotFoundError(`no task is recorded for attempt ${attempt} of step run ${stepRunId}${recorded}`);
     }
-    const task = saved.task as StepTask;
+    const task = saved.task as StoredStepTask;
     process.title = `weir step ${task.invocationId}`;
     if (!task.module) {
       throw new Error(`step "${task.invocationId}": the module that defines step "${task.stepName}" is unknown, so a step process cannot import it`);
     }
-    await import(pathToFileURL(task.module).href);
-    const step = lookupStep(task.module, task.stepName);
-    if (!step) throw new Error(`step "${task.stepName}" is not defined by ${task.module}`);
+    const module = resolveModulePath(task.module, task.projectRoot);
+    await import(pathToFileURL(module).href);
+    const step = lookupStep(module, task.stepName);
+    if (!step) throw new Error(`step "${task.stepName}" is not defined by ${module}`);
 
     const env: ExecutionEnvironment = {
-      artifacts: artifactStoreFromComponent(artifactStore),
+      artifacts: task.artifactStore
+        ? createArtifactStore(task.artifactStore.flavor, task.artifactStore.config, task.artifactStore.name)
+        : await artifactStoreOfRun(store, task.runId),
       materializers: defaultMaterializers(),
       loadArtifact: (ref) => loadStoredArtifact(ref, env),
     };
     const hooks: AttemptHooks = {
-      // The parent's launcher reported the start when it granted resources and forked us.
-      started: () => undefined,
-      // The parent kills this process on timeout; nothing here ever aborts.
+      started: () => channel.started(),
+      // The launcher ends this process on timeout; nothing here ever aborts.
       signal: new AbortController().signal,
-      onItem: async (item) => {
-        const acked = new Promise<AckMessage>((resolve) => (pendingAck = resolve));
-        await send({ type: "item", item: withoutValue(item) });
-        const ack = await acked;
-        pendingAck = undefined;
-        if (ack.error) throw new Error(`recording item "${item.mappingKey}" failed: ${ack.error}`);
-      },
-      onLog: (stream, message) => {
-        // stdout/stderr reach the parent through the pipes (with output from outside the
-        // step context too); only context.log lines need the IPC channel.
-        if (stream === "log") send({ type: "log", message }).catch(() => undefined);
-      },
+      onItem: (item) => channel.item(item),
+      onLog: (stream, message) => channel.log(stream, message),
       loadArtifact: (ref) => env.loadArtifact(ref),
     };
-    const result = await executeStep(step, task, hooks, env);
-    await send({ type: "result", result: { metadata: result.metadata, ...(result.output ? { output: withoutValue(result.output) } : {}) } });
+    hooks.started();
+    const { artifactStore: _where, projectRoot: _root, ...stepTask } = task;
+    await channel.result(await executeStep(step, { ...stepTask, module }, hooks, env));
+    return true;
   } catch (error) {
-    await send({ type: "error", error: serializeError(error) });
+    await channel.error(error);
+    return false;
   }
-  // Exit even if the step left timers or sockets open; flush the pipes first.
-  await Promise.all([drain(process.stdout), drain(process.stderr)]);
-  process.exit(0);
 }
 
-/** Sends a message to the parent; rejects when it cannot be serialized (e.g. a function in metadata). */
-function send(message: ChildMessage): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!process.connected) return resolve();
-    try {
-      // A send error means the channel closed; the disconnect handler ends this process.
-      process.send!(message, () => resolve());
-    } catch (error) {
-      reject(error);
-    }
+/** For tasks recorded without their artifact store: the one of the run's stack, rebuilt from its component row by flavor. */
+async function artifactStoreOfRun(store: MetadataStore, runId: string): Promise<ArtifactStore> {
+  const run = await store.getRun(runId);
+  if (!run) throw new RunNotFoundError(`no run with id "${runId}"`);
+  const stack = await store.getStack(run.stackName);
+  if (!stack) throw new RunNotFoundError(`stack "${run.stackName}" of run ${runId} is not registered, so its artifact store is unknown`);
+  const row = stack.components.find((c) => c.type === "artifact_store");
+  return row ? createArtifactStore(row.flavor, row.config, row.name) : defaultArtifactStore();
+}
+
+/**
+ * A step process: runs the attempt named on the command line and exits. With an IPC channel
+ * (the local_process launcher forks it) it reports over IPC; without one (started as a plain
+ * command) it prints report lines on stdout. Exit code 0: the attempt succeeded; 1: it failed.
+ */
+export async function stepProcessMain(stepRunId: string, attempt: number): Promise<never> {
+  const channel: AttemptChannel = process.send ? new IpcChannel() : new ReportLineChannel();
+  if (process.send) {
+    // The parent went away (crashed, killed): nobody can record this step, so stop at once.
+    process.on("disconnect", () => process.exit(1));
+  }
+  // An exception that escapes the step (e.g. thrown from a timer) fails the attempt with its
+  // own message rather than a bare exit code.
+  process.on("uncaughtException", (error) => {
+    channel.error(error, { uncaught: true }).finally(() => process.exit(1));
   });
+  const succeeded = await runStepAttempt(stepRunId, attempt, channel);
+  // Exit even if the step left timers or sockets open; flush the pipes first.
+  await Promise.all([drain(process.stdout), drain(process.stderr)]);
+  process.exit(succeeded ? 0 : 1);
+}
+
+/** `STEP_RUN_ID --attempt N`, as `weir step` takes them. */
+export function parseStepArguments(argv: string[]): { stepRunId: string; attempt: number } {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { attempt: { type: "string" } } });
+  const attempt = Number(values.attempt);
+  if (positionals.length !== 1 || !Number.isInteger(attempt) || attempt < 1) {
+    throw new Error(`usage: weir step STEP_RUN_ID --attempt N (got: ${argv.join(" ")})`);
+  }
+  return { stepRunId: positionals[0], attempt };
 }
 
 function drain(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => stream.write("", () => resolve()));
 }
 
-// Started as a program (not imported): run.
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) stepProcessMain();
+// Started as a program (not imported): run the attempt its arguments name.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { stepRunId, attempt } = parseStepArguments(process.argv.slice(2));
+  void stepProcessMain(stepRunId, attempt);
+}

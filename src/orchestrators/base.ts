@@ -1,8 +1,12 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { z } from "zod";
 import { OrchestratorNotSupportedError } from "../authoring/errors.js";
+import { openMetadataStore } from "../config/home.js";
 import type { StepLauncher } from "../engine/launcher.js";
-import type { RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
+import { orchestrateRun } from "../engine/orchestrate.js";
+import { orchestratedRunId } from "../engine/run-context.js";
+import { checkComponentConfig, componentName, positiveInteger } from "../stack/config.js";
 import type { Stack } from "../stack/stack.js";
+import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
 
 /** What a submission gives back: how to wait for a run that goes on elsewhere. */
 export interface SubmissionResult {
@@ -18,11 +22,8 @@ export interface OrchestratorConfig {
   [option: string]: unknown;
 }
 
-/** The run a piece of orchestration code is working on (for getOrchestratorRunId). */
-const currentRun = new AsyncLocalStorage<{ runId: string }>();
-export function withOrchestratedRun<T>(runId: string, fn: () => T): T {
-  return currentRun.run({ runId }, fn);
-}
+/** The config every orchestrator understands; flavors extend it (other keys pass through here). */
+export const orchestratorConfigSchema = z.object({ name: componentName.optional(), maxParallel: positiveInteger.optional() });
 
 /**
  * An orchestrator decides where a run's engine runs and how each step is launched.
@@ -36,8 +37,9 @@ export abstract class BaseOrchestrator {
   readonly flavor: string = "custom";
 
   constructor(config: OrchestratorConfig = {}) {
+    this.name = typeof config?.name === "string" && config.name ? config.name : new.target.name;
+    checkComponentConfig(orchestratorConfigSchema.passthrough(), config, `orchestrator "${this.name}"`);
     this.config = config;
-    this.name = config.name ?? new.target.name;
   }
 
   /** Runs a static pipeline: the snapshot holds its whole graph. */
@@ -73,15 +75,44 @@ export abstract class BaseOrchestrator {
   getOrchestratorRunId(): string {
     const fromEnv = process.env.WEIR_ORCHESTRATOR_RUN_ID;
     if (fromEnv) return fromEnv;
-    const run = currentRun.getStore();
-    if (!run) throw new Error(`orchestrator "${this.name}": getOrchestratorRunId() was called outside a run`);
-    return `${this.flavor}-${run.runId}`;
+    const runId = orchestratedRunId();
+    if (!runId) throw new Error(`orchestrator "${this.name}": getOrchestratorRunId() was called outside a run`);
+    return `${this.flavor}-${runId}`;
   }
 
   /** Launchers the engine uses for steps; orchestrators that run the engine here provide one. */
   createLauncher(_stack: Stack): StepLauncher {
     throw new Error(`orchestrator "${this.name}" does not launch steps from this process`);
   }
+}
+
+/**
+ * Drives a stored run in this process on a stack: the engine with the orchestrator's
+ * launcher and the stack's artifact store. What every orchestration process does, whichever
+ * orchestrator started it.
+ */
+export async function orchestrateOnStack(options: {
+  runId: string;
+  stack: Stack;
+  store: MetadataStore;
+  orchestrator?: BaseOrchestrator;
+  resume?: boolean;
+}): Promise<void> {
+  const { stack } = options;
+  const orchestrator = options.orchestrator ?? stack.orchestrator;
+  await orchestrateRun({
+    runId: options.runId,
+    store: options.store,
+    artifacts: stack.artifactStore,
+    launcher: orchestrator.createLauncher(stack),
+    orchestratorRunId: () => orchestrator.getOrchestratorRunId(),
+    resume: options.resume,
+  });
+}
+
+/** The metadata store a submission's environment names (WEIR_HOME today; a store URL once stores are addressed by URL). */
+export function storeOfEnvironment(environment: Record<string, string>): Promise<MetadataStore> {
+  return openMetadataStore(environment.WEIR_HOME);
 }
 
 /** An orchestrator whose steps run in container images (Kubernetes, Docker, …). */

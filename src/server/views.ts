@@ -1,4 +1,4 @@
-import { isAlive } from "../client/run-view.js";
+import { isAlive } from "../stores/metadata/liveness.js";
 import type { MetadataStore, RunRecord, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
 import type { ApiRun, ApiRunDiff, ApiStepRun } from "./types.js";
 

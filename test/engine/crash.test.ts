@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Client, LocalArtifactStore } from "weir";
-import { resumeRun } from "../../src/engine/submit.js";
+import { resumeRun } from "../../src/api/run.js";
 import { sleep, store, useTempHome } from "../helpers.js";
 
 const home = useTempHome("weir-crash-");

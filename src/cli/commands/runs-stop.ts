@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { dirname, isAbsolute } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createInterface } from "node:readline/promises";
-import { isAlive } from "../../client/run-view.js";
+import { isAlive } from "../../stores/metadata/liveness.js";
 import { openMetadataStore } from "../../config/home.js";
 import type { MetadataStore, RunPatch, RunRecord } from "../../stores/metadata/types.js";
 import { markRunStopped } from "../interrupt.js";

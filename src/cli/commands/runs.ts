@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { Client } from "../../client/client.js";
 import type { PipelineRun, StepRunView } from "../../client/run-view.js";
-import { resumeRun } from "../../engine/submit.js";
+import { resumeRun } from "../../api/run.js";
 import type { RunStatus } from "../../stores/metadata/types.js";
 import {
   details,

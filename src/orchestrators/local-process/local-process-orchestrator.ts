@@ -1,11 +1,14 @@
 import { availableParallelism, totalmem } from "node:os";
+import { z } from "zod";
 import { StackError } from "../../authoring/errors.js";
 import { parseMemory } from "../../authoring/resources.js";
-import { weirHome } from "../../config/home.js";
+import { openMetadataStore } from "../../config/home.js";
 import type { StepLauncher } from "../../engine/launcher.js";
-import type { Stack } from "../../stack/stack.js";
+import { checkComponentConfig } from "../../stack/config.js";
+import { artifactStoreFlavorNames } from "../../stack/flavors.js";
+import { artifactStoreComponent, type Stack } from "../../stack/stack.js";
 import type { OrchestratorConfig } from "../base.js";
-import { LocalOrchestrator } from "../local/local-orchestrator.js";
+import { localConfigSchema, LocalOrchestrator } from "../local/local-orchestrator.js";
 import { ProcessLauncher } from "./process-launcher.js";
 import type { Capacity } from "./resource-pool.js";
 
@@ -19,6 +22,17 @@ export interface LocalProcessOrchestratorConfig extends OrchestratorConfig {
   /** Copy step output to this process's terminal as well (default true). */
   echoOutput?: boolean;
 }
+
+/** The `local_process` flavor's config: the local one's plus the capacity steps may reserve. */
+export const localProcessConfigSchema = localConfigSchema.extend({
+  cpus: z.number({ invalid_type_error: "must be a number" }).positive("must be a positive number").finite().optional(),
+  memory: z
+    .string({ invalid_type_error: 'must be a size with a unit like "8GB"' })
+    .refine((text) => (parseMemory(text) ?? 0) > 0, 'must be a size with a unit like "8GB"')
+    .optional(),
+  gpus: z.number({ invalid_type_error: "must be a number" }).int("must be a whole number ≥ 0").min(0, "must be a whole number ≥ 0").optional(),
+  echoOutput: z.boolean({ invalid_type_error: "must be true or false" }).optional(),
+});
 
 /**
  * The seed's Local Docker orchestrator with processes instead of containers: the engine
@@ -34,42 +48,39 @@ export class LocalProcessOrchestrator extends LocalOrchestrator {
 
   constructor(config: LocalProcessOrchestratorConfig = {}) {
     super(config);
+    if (new.target === LocalProcessOrchestrator) {
+      checkComponentConfig(localProcessConfigSchema.strict(), config, `orchestrator "${this.name}" (local_process)`);
+    }
     this.config = config;
-    this.capacity = capacityOf(this.name, config);
+    this.capacity = capacityOf(config);
   }
 
   override createLauncher(stack: Stack): StepLauncher {
     const store = stack.artifactStore;
+    // A step process rebuilds the run's artifact store from its component row, by flavor.
+    if (!artifactStoreFlavorNames().includes(store.flavor)) {
+      throw new StackError(
+        `orchestrator "${this.name}" (local_process) runs steps in child processes, which open the artifact store ` +
+          `by its registered flavor (${artifactStoreFlavorNames().join(", ")}); stack "${stack.name}" uses "${store.flavor}"`,
+      );
+    }
     return new ProcessLauncher({
       orchestratorName: this.name,
       capacity: this.capacity,
       // The engine hands over at most this many attempts; admission by resources is the real gate.
       maxParallel: this.config.maxParallel ?? Math.max(1, Math.floor(this.capacity.cpus)),
-      // A step process rebuilds the store from its flavor and config (stores/artifacts/resolve.ts).
-      artifactStore: { flavor: store.flavor, name: store.name, root: store.root, config: store.config() },
-      home: weirHome(),
+      store: () => openMetadataStore(),
+      artifactStore: artifactStoreComponent(store),
       orchestratorRunId: (runId) => `${this.flavor}-${runId}`,
       echoOutput: this.config.echoOutput,
     });
   }
 }
 
-/** The capacity from the config, defaulting to this machine; invalid values name the orchestrator. */
-function capacityOf(name: string, config: LocalProcessOrchestratorConfig): Capacity {
-  const problem = (field: string, expected: string, got: unknown) =>
-    new StackError(`orchestrator "${name}" (local_process): config "${field}" must be ${expected}, got ${JSON.stringify(got)}`);
-  const { cpus = availableParallelism(), memory, gpus = 0, maxParallel } = config;
-  if (typeof cpus !== "number" || !Number.isFinite(cpus) || cpus <= 0) throw problem("cpus", "a positive number", cpus);
-  if (typeof gpus !== "number" || !Number.isInteger(gpus) || gpus < 0) throw problem("gpus", "a whole number ≥ 0", gpus);
-  if (maxParallel !== undefined && (!Number.isInteger(maxParallel) || maxParallel < 1)) {
-    throw problem("maxParallel", "a whole number ≥ 1", maxParallel);
-  }
-  let memoryBytes = totalmem();
-  if (memory !== undefined) {
-    const parsed = typeof memory === "string" ? parseMemory(memory) : undefined;
-    if (parsed === undefined || parsed <= 0) throw problem("memory", 'a size with a unit like "8GB"', memory);
-    memoryBytes = parsed;
-  }
+/** The capacity from the (checked) config, defaulting to this machine. */
+function capacityOf(config: LocalProcessOrchestratorConfig): Capacity {
+  const { cpus = availableParallelism(), memory, gpus = 0 } = config;
+  const memoryBytes = memory === undefined ? totalmem() : parseMemory(memory)!;
   // Device ids: the ones this process may use (CUDA_VISIBLE_DEVICES), else 0…gpus-1.
   const visible = process.env.CUDA_VISIBLE_DEVICES?.split(",").filter((id) => id.trim() !== "") ?? [];
   const gpuIds = Array.from({ length: gpus }, (_, i) => visible[i] ?? String(i));

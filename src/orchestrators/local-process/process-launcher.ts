@@ -3,12 +3,12 @@ import { dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { errorMessage, ResourceRequestError, WeirError } from "../../authoring/errors.js";
-import { openMetadataStore } from "../../config/home.js";
-import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
-import { reviveError, type ArtifactStoreConfig, type ChildMessage, type StartMessage } from "./protocol.js";
+import { weirHome } from "../../config/home.js";
+import { projectRoot, recordedModulePath } from "../../config/project.js";
+import type { AttemptHooks, AttemptResult, StepLauncher, StepTask, StoredStepTask } from "../../engine/launcher.js";
+import type { MetadataStore } from "../../stores/metadata/types.js";
+import { reviveError, type ChildMessage } from "./protocol.js";
 import { requestOf, ResourcePool, type Capacity, type Grant } from "./resource-pool.js";
-
-/** A step asks for more CPUs, memory or GPUs than the orchestrator has at all. */
 
 /** A step process died before reporting an outcome (exit, signal, out of memory). */
 export class StepProcessError extends WeirError {}
@@ -17,9 +17,10 @@ export interface ProcessLauncherOptions {
   orchestratorName: string;
   capacity: Capacity;
   maxParallel: number;
-  artifactStore: ArtifactStoreConfig;
-  /** The weir home whose metadata store holds the runs: step processes read their task there. */
-  home: string;
+  /** The metadata store of the runs: step processes read their task there (and the run's artifact store). */
+  store(): Promise<MetadataStore>;
+  /** The stack's artifact store as a component: step processes rebuild it by flavor. */
+  artifactStore: NonNullable<StoredStepTask["artifactStore"]>;
   /** The id `getOrchestratorRunId()` answers inside a step process (WEIR_ORCHESTRATOR_RUN_ID). */
   orchestratorRunId(runId: string): string;
   /** Copy step output to this process's stdout/stderr as well (default true), like in-process steps. */
@@ -92,7 +93,14 @@ export class ProcessLauncher implements StepLauncher {
     // The step process is told only its step run id and reads the task from the store,
     // as a process started by any other backend (a queue worker, a pod) would.
     try {
-      await (await openMetadataStore(this.options.home)).saveStepTask(task.stepRunId, task.attempt, task);
+      // The module is recorded relative to the project root, as any process started elsewhere finds it.
+      const saved: StoredStepTask = {
+        ...task,
+        module: recordedModulePath(task.module),
+        projectRoot: projectRoot(),
+        artifactStore: this.options.artifactStore,
+      };
+      await (await this.options.store()).saveStepTask(task.stepRunId, task.attempt, saved);
     } catch (error) {
       this.pool.release(grant);
       throw error;
@@ -116,7 +124,8 @@ export class ProcessLauncher implements StepLauncher {
     if (heapLimitMiB !== undefined) execArgv.push(`--max-old-space-size=${heapLimitMiB}`);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      WEIR_HOME: this.options.home,
+      WEIR_HOME: weirHome(),
+      WEIR_PROJECT_ROOT: projectRoot(),
       WEIR_ORCHESTRATOR_RUN_ID: this.options.orchestratorRunId(task.runId),
     };
     // With GPUs configured, a step sees exactly the devices it was granted (none if it asked for none).
@@ -124,7 +133,8 @@ export class ProcessLauncher implements StepLauncher {
 
     return new Promise<AttemptResult>((resolvePromise, rejectPromise) => {
       if (hooks.signal.aborted) return rejectPromise(hooks.signal.reason);
-      const child = fork(STEP_ENTRYPOINT, [], {
+      // The same arguments as `weir step`, without loading the whole CLI.
+      const child = fork(STEP_ENTRYPOINT, [task.stepRunId, "--attempt", String(task.attempt)], {
         execArgv,
         env,
         stdio: ["ignore", "pipe", "pipe", "ipc"],
@@ -193,9 +203,6 @@ export class ProcessLauncher implements StepLauncher {
         if (outcome) return settle(outcome.error);
         settle(crashError(child.pid, code, signal, stderrTail, heapLimitMiB));
       });
-
-      const start: StartMessage = { type: "start", stepRunId: task.stepRunId, attempt: task.attempt, artifactStore: this.options.artifactStore };
-      child.send(start, noop);
     });
   }
 }

@@ -1,11 +1,14 @@
 import { executeStep } from "../../engine/executor.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
-import { orchestrateRun } from "../../engine/orchestrate.js";
 import { lookupStep } from "../../authoring/step.js";
 import { defaultMaterializers } from "../../materializers/registry.js";
 import type { RunRecord, SnapshotRecord } from "../../stores/metadata/types.js";
 import type { Stack } from "../../stack/stack.js";
-import { BaseOrchestrator, type OrchestratorConfig, type SubmissionResult } from "../base.js";
+import { checkComponentConfig } from "../../stack/config.js";
+import { BaseOrchestrator, orchestrateOnStack, orchestratorConfigSchema, storeOfEnvironment, type OrchestratorConfig, type SubmissionResult } from "../base.js";
+
+/** The `local` flavor's config (`maxParallel`, `name`). */
+export const localConfigSchema = orchestratorConfigSchema;
 
 let warnedAboutResources = false;
 
@@ -21,6 +24,8 @@ export class LocalOrchestrator extends BaseOrchestrator {
 
   constructor(config: OrchestratorConfig = {}) {
     super(config);
+    // Subclasses check their own (wider) schema.
+    if (new.target === LocalOrchestrator) checkComponentConfig(localConfigSchema.strict(), config, `orchestrator "${this.name}" (local)`);
   }
 
   async submitPipeline(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, placeholderRun?: RunRecord) {
@@ -38,7 +43,7 @@ export class LocalOrchestrator extends BaseOrchestrator {
 
   private async runHere(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, run?: RunRecord) {
     if (!run) throw new Error(`orchestrator "${this.name}" needs the placeholder run of snapshot ${snapshot.id}`);
-    await orchestrateRun({ runId: run.id, stack, orchestrator: this, home: environment.WEIR_HOME });
+    await orchestrateOnStack({ runId: run.id, stack, orchestrator: this, store: await storeOfEnvironment(environment) });
     return undefined;
   }
 

@@ -25,7 +25,7 @@ export interface SnapshotRecord {
   /** The pipeline's parameters for the run this snapshot was made for. */
   parameters: Record<string, unknown>;
   /** Where the pipeline function lives, so another process can import it. */
-  source: { module: string; exportName?: string };
+  source: { module: string; exportName?: string; root?: string };
   /** Static pipelines: the compiled graph (steps by invocation id, output spec). */
   spec: unknown;
   createdAt: number;
@@ -35,7 +35,7 @@ export interface NewSnapshot {
   pipelineName: string;
   isDynamic: boolean;
   parameters: Record<string, unknown>;
-  source: { module: string; exportName?: string };
+  source: { module: string; exportName?: string; root?: string };
   spec: unknown;
 }
 
@@ -85,6 +85,9 @@ export interface NewRun {
   isDynamic: boolean;
   enableCache: boolean;
   status?: RunStatus;
+  /** Who drives the run from its creation on (host:pid), and its first sign of life. */
+  owner?: string | null;
+  heartbeatAt?: number | null;
 }
 
 export type RunPatch = Partial<
@@ -283,6 +286,8 @@ export interface MetadataStore {
   saveStack(stack: { name: string; components: Omit<ComponentRecord, "id">[] }): Promise<StackRecord>;
   getStack(name: string): Promise<StackRecord | undefined>;
   listStacks(): Promise<StackRecord[]>;
+  /** Removes a stack (not its component rows, which runs may still refer to); false when there was none. */
+  deleteStack(name: string): Promise<boolean>;
   setActiveStack(name: string): Promise<void>;
   getActiveStackName(): Promise<string | undefined>;
   getComponent?(id: string): Promise<ComponentRecord | undefined>;

@@ -341,7 +341,7 @@ function prepareStatements(db: Database.Database) {
          orchestrator_run_id, created_at, started_at, ended_at, error, output, enable_cache, fingerprint,
          heartbeat_at, owner)
        VALUES (@id, @name, @pipelineId, @snapshotId, @stackName, @isDynamic, @status,
-         NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, NULL, NULL)`,
+         NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, @heartbeatAt, @owner)`,
     ),
     getRun: db.prepare(`${RUN_SELECT} WHERE r.id = ?`),
     listRuns: db.prepare(
@@ -417,6 +417,7 @@ function prepareStatements(db: Database.Database) {
     getStack: db.prepare(`SELECT * FROM stacks WHERE name = ?`),
     listStacks: db.prepare(`SELECT * FROM stacks ORDER BY name`),
     deleteStackMembers: db.prepare(`DELETE FROM stack_members WHERE stack_name = ?`),
+    deleteStack: db.prepare(`DELETE FROM stacks WHERE name = ?`),
     upsertComponent: db
       .prepare(
         `INSERT INTO stack_components (id, type, name, flavor, config) VALUES (@id, @type, @name, @flavor, @config)
@@ -744,8 +745,8 @@ export class SqliteMetadataStore implements MetadataStore {
       output: null,
       enableCache: run.enableCache,
       fingerprint: null,
-      heartbeatAt: null,
-      owner: null,
+      heartbeatAt: run.heartbeatAt ?? null,
+      owner: run.owner ?? null,
     };
     const row = { ...record, isDynamic: record.isDynamic ? 1 : 0, enableCache: record.enableCache ? 1 : 0 };
     return this.enqueue((): RunRecord => {
@@ -1027,6 +1028,14 @@ export class SqliteMetadataStore implements MetadataStore {
       components: components.get(row.name) ?? [],
       createdAt: row.created_at,
     }));
+  }
+
+  async deleteStack(name: string): Promise<boolean> {
+    return this.enqueue(() => {
+      this.sql.deleteStackMembers.run(name);
+      // Component rows stay: runs and artifact versions keep referring to them.
+      return this.sql.deleteStack.run(name).changes > 0;
+    });
   }
 
   async setActiveStack(name: string): Promise<void> {

@@ -1,0 +1,22 @@
+// The default preset: the wiring of the built-in backends, outside the core (as Hono's
+// presets pick routers). The core registries (stack/flavors.ts, the pipeline runner seam in
+// authoring/pipeline.ts) import no implementation; `weir`'s index, the CLI and the entry
+// points of launched processes import this module. Another preset (a team's backends) is a
+// module like this one.
+import { z } from "zod";
+import { registerPipelineRunner } from "../authoring/pipeline.js";
+import { pipelineRunner } from "../api/run.js";
+import { localConfigSchema, LocalOrchestrator } from "../orchestrators/local/local-orchestrator.js";
+import { localProcessConfigSchema, LocalProcessOrchestrator } from "../orchestrators/local-process/local-process-orchestrator.js";
+import { registerArtifactStoreFlavor, registerOrchestratorFlavor } from "../stack/flavors.js";
+import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
+import { s3ArtifactStoreFlavor } from "../stores/artifacts/s3/s3-artifact-store.js";
+
+registerOrchestratorFlavor("local", (config) => new LocalOrchestrator(config), { schema: localConfigSchema.strict() });
+registerOrchestratorFlavor("local_process", (config) => new LocalProcessOrchestrator(config), { schema: localProcessConfigSchema.strict() });
+registerArtifactStoreFlavor("local", (config, name) => new LocalArtifactStore({ path: String(config.path), name }), {
+  schema: z.object({ path: z.string({ required_error: "is required (the folder of the store)", invalid_type_error: "must be a path" }).min(1, "must not be empty") }),
+});
+// The S3 store validates its own config (bucket, prefix, endpoint, region, forcePathStyle), naming the field.
+registerArtifactStoreFlavor("s3", s3ArtifactStoreFlavor);
+registerPipelineRunner(pipelineRunner);

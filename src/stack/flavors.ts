@@ -5,7 +5,7 @@ import {
   artifactStoreFlavorNames as registeredArtifactStoreFlavors,
   artifactStoreFromComponent,
   registerArtifactStoreFlavor as registerReadableArtifactStore,
-} from "../stores/artifacts/resolve.js";
+} from "../stores/artifacts/flavors.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
 import { checkComponentConfig } from "./config.js";
 

@@ -4,7 +4,10 @@ import { ArtifactStoreError, StackError } from "../../authoring/errors.js";
 import type { ArtifactVersionRecord, ComponentRecord, MetadataStore } from "../metadata/types.js";
 import { parseUri } from "./keys.js";
 import { LocalArtifactStore } from "./local/local-artifact-store.js";
+import { artifactStoreFlavorNames, artifactStoreFromComponent, hasArtifactStoreFlavor, registerArtifactStoreFlavor } from "./flavors.js";
 import type { ArtifactStore } from "./types.js";
+
+export { artifactStoreFlavorNames, artifactStoreFromComponent, registerArtifactStoreFlavor, type ArtifactStoreFactory } from "./flavors.js";
 
 /**
  * Artifact stores rebuilt from their component record (flavor, name, config). Every artifact
@@ -13,42 +16,10 @@ import type { ArtifactStore } from "./types.js";
  * module and presets register flavors here, readers only resolve.
  */
 
-/** Builds a store from its recorded config; `config()` of the result equals the config given. */
-export type ArtifactStoreFactory = (config: Record<string, unknown>, name: string) => ArtifactStore;
-
-const flavors = new Map<string, ArtifactStoreFactory>([
-  ["local", (config, name) => new LocalArtifactStore({ path: requiredString(config, "path", "local", name), name })],
-]);
-
-/** Makes a flavor usable in stacks and readable from records (`s3`: see stores/artifacts/s3). */
-export function registerArtifactStoreFlavor(flavor: string, factory: ArtifactStoreFactory): void {
-  flavors.set(flavor, factory);
-  built.clear();
-}
-
-export function artifactStoreFlavorNames(): string[] {
-  return [...flavors.keys()];
-}
-
-/**
- * Stores already built, by flavor, name and config: one client (S3 connections, open packs)
- * per store and process, however many artifacts are read through it.
- */
-const built = new Map<string, ArtifactStore>();
-
-export function artifactStoreFromComponent(record: Pick<ComponentRecord, "flavor" | "name" | "config">): ArtifactStore {
-  const cacheKey = JSON.stringify([record.flavor, record.name, record.config]);
-  const cached = built.get(cacheKey);
-  if (cached) return cached;
-  const factory = flavors.get(record.flavor);
-  if (!factory) {
-    throw new StackError(
-      `artifact store "${record.name}" has flavor "${record.flavor}", which is unknown here (known: ${artifactStoreFlavorNames().join(", ")})`,
-    );
-  }
-  const store = factory(record.config ?? {}, record.name);
-  built.set(cacheKey, store);
-  return store;
+// The built-in local flavor is readable without any preset (older rows, plain readers); a
+// preset may register it again with its config schema.
+if (!artifactStoreFlavorNames().includes("local")) {
+  registerArtifactStoreFlavor("local", (config, name) => new LocalArtifactStore({ path: requiredString(config, "path", "local", name), name }));
 }
 
 /**
@@ -72,7 +43,7 @@ export async function resolveArtifactStore(
   }
   const { object } = parseUri(version.uri);
   for (const component of await componentsOf(store)) {
-    if (component.type !== "artifact_store" || !flavors.has(component.flavor)) continue;
+    if (component.type !== "artifact_store" || !hasArtifactStoreFlavor(component.flavor)) continue;
     let candidate: ArtifactStore;
     try {
       candidate = artifactStoreFromComponent(component);

@@ -39,6 +39,9 @@ export class MaterializerError extends WeirError {}
 /** A stack or component name is unknown or a stack is misconfigured. */
 export class StackError extends WeirError {}
 
+/** A schedule is misconfigured (cron expression, timezone, policy) or unknown. */
+export class ScheduleError extends WeirError {}
+
 /** A run id does not exist, or cannot be resumed. */
 export class RunNotFoundError extends WeirError {}
 export class ResumeError extends WeirError {}

@@ -2,6 +2,8 @@ import { PipelineDefinitionError, PipelineRunFailedError } from "./errors.js";
 import { callerModule } from "./source.js";
 import type { CompiledSnapshot } from "../engine/compile.js";
 import type { PipelineRun, RunOptions } from "../engine/submit.js";
+import type { ScheduleOptions } from "../schedules/create.js";
+import type { ScheduleRecord } from "../stores/metadata/types.js";
 
 /** Information given to pipeline-level hooks. */
 export interface PipelineHookInfo {
@@ -52,6 +54,8 @@ export interface Pipeline<P = Record<string, unknown> | undefined, R = unknown> 
   compile(params?: OptionalParams<P>): Promise<CompiledSnapshot>;
   /** Continues a failed or interrupted run of this pipeline in place. */
   resume(runId: string, options?: Pick<RunOptions, "stack">): Promise<PipelineRun>;
+  /** Registers a cron schedule for this pipeline in the metadata store; `weir scheduler` or `weir server` fires it. */
+  schedule(options: ScheduleOptions): Promise<ScheduleRecord>;
 }
 
 export function pipeline<P = undefined, R = unknown>(fn: (params: P) => R): Pipeline<P, R>;
@@ -114,6 +118,10 @@ export function pipeline(
     async resume(runId: string, runOptions?: Pick<RunOptions, "stack">) {
       const { resumeRun } = await engine();
       return resumeRun(runId, { ...runOptions, pipeline: definition });
+    },
+    async schedule(scheduleOptions: ScheduleOptions) {
+      const [{ createSchedule }, { openMetadataStore }] = await Promise.all([import("../schedules/create.js"), import("../config/home.js")]);
+      return createSchedule(await openMetadataStore(), definition, scheduleOptions);
     },
   }) as unknown as Pipeline<any, any>;
 }

@@ -9,6 +9,7 @@ import { registerOrchestrateCommand } from "./commands/orchestrate.js";
 import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommands } from "./commands/runs.js";
+import { registerScheduleCommands } from "./commands/schedule.js";
 import { registerStackCommands } from "./commands/stack.js";
 import { reportError } from "./output.js";
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerLogsCommand(program);
   registerArtifactsCommands(program);
   registerStackCommands(program);
+  registerScheduleCommands(program);
   registerDemoCommand(program);
   registerOrchestrateCommand(program);
   registerPlannedCommands(program);

@@ -17,6 +17,8 @@ export interface RunOptions {
   /** Default true; false turns the cache off for every step of this run. */
   enableCache?: boolean;
   runName?: string;
+  /** Set by the scheduler: the schedule that started the run and the tick it was planned for. */
+  schedule?: { name: string; plannedFor: number };
 }
 
 /** `p.compile(params)`: the snapshot, running nothing. */
@@ -71,6 +73,8 @@ export async function runPipeline(
     isDynamic: definition.isDynamic,
     enableCache: options.enableCache !== false,
     status: "initializing",
+    scheduleName: options.schedule?.name ?? null,
+    scheduledFor: options.schedule?.plannedFor ?? null,
   });
   const environment = { WEIR_HOME: home, WEIR_RUN_ID: run.id, WEIR_STACK: stack.name };
   try {

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import type { PipelineRun } from "../../client/run-view.js";
 import { CliError, printRunResult } from "../output.js";
 import { showProgress } from "../progress.js";
@@ -10,6 +10,8 @@ interface RunFlags {
   stack?: string;
   cache: boolean;
   runName?: string;
+  schedule?: string;
+  scheduledFor?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -22,10 +24,14 @@ export function registerRunCommand(program: Command): void {
     .option("--stack <name>", "registered stack to run on (default: the active stack)")
     .option("--no-cache", "run every step, reusing nothing from earlier runs")
     .option("--run-name <name>", "name of the run")
+    // Set by `weir scheduler` when it starts the run of a tick: recorded on the run.
+    .addOption(new Option("--schedule <name>").hideHelp())
+    .addOption(new Option("--scheduled-for <ms>").hideHelp())
     .action(async (file: string, flags: RunFlags) => {
       const params = parseParams(flags.param);
       const pipeline = pickPipeline(file, await importPipelines(file), flags.pipeline);
-      const run = await runWithProgress(pipeline, params, { stack: flags.stack, enableCache: flags.cache, runName: flags.runName });
+      const schedule = flags.schedule ? { name: flags.schedule, plannedFor: Number(flags.scheduledFor ?? Date.now()) } : undefined;
+      const run = await runWithProgress(pipeline, params, { stack: flags.stack, enableCache: flags.cache, runName: flags.runName, schedule });
       await printRunResult(run);
       if (run.status !== "completed") process.exitCode = 1;
     });
@@ -35,7 +41,7 @@ export function registerRunCommand(program: Command): void {
 export async function runWithProgress(
   pipeline: AnyPipeline,
   params: Record<string, unknown>,
-  options: { stack?: string; enableCache?: boolean; runName?: string },
+  options: { stack?: string; enableCache?: boolean; runName?: string; schedule?: { name: string; plannedFor: number } },
 ): Promise<PipelineRun> {
   const stop = showProgress(pipeline.pipelineName, Date.now());
   try {

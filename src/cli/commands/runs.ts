@@ -16,9 +16,10 @@ export function registerRunsCommands(program: Command): void {
     .description("list runs, newest first")
     .option("--pipeline <name>", "only runs of this pipeline")
     .option("--status <status>", `only runs in this status (${RUN_STATUSES.join(", ")})`, parseStatus)
+    .option("--schedule <name>", "only runs started by this schedule")
     .option("--limit <n>", "at most this many runs", positiveInteger, 20)
-    .action(async (flags: { pipeline?: string; status?: RunStatus; limit: number }) => {
-      const list = await new Client().listRuns({ pipelineName: flags.pipeline, status: flags.status, limit: flags.limit });
+    .action(async (flags: { pipeline?: string; status?: RunStatus; schedule?: string; limit: number }) => {
+      const list = await new Client().listRuns({ pipelineName: flags.pipeline, status: flags.status, scheduleName: flags.schedule, limit: flags.limit });
       if (list.length === 0) {
         console.log("no runs yet");
         return;

@@ -4,6 +4,7 @@ import { buildRunView, type PipelineRun } from "../client/run-view.js";
 import { openMetadataStore, weirHome } from "../config/home.js";
 import { RUN_OWNER_ENV, runCauses } from "../engine/orchestrate.js";
 import { compileDefinition, createRun, failRun } from "../engine/submit.js";
+import { createSchedule } from "../schedules/create.js";
 import { orchestrateOnStack } from "../orchestrators/base.js";
 import { resolveStack, resolveStackForRun, type Stack } from "../stack/stack.js";
 import { isAlive } from "../stores/metadata/liveness.js";
@@ -25,6 +26,8 @@ export interface RunOptions {
   runName?: string;
   /** The new run's id, chosen by the caller (`weir run` prints it before the run starts); default: a new one. */
   runId?: string;
+  /** Set by the scheduler: the schedule that started the run and the tick it was planned for. */
+  schedule?: { name: string; plannedFor: number };
 }
 
 /**
@@ -47,6 +50,7 @@ export async function runPipeline(definition: PipelineDefinition, params: Record
     runName: options.runName,
     runId: options.runId,
     enableCache: options.enableCache,
+    schedule: options.schedule,
   });
   // A process the orchestrator starts for this run takes over the lease through WEIR_RUN_OWNER.
   const environment = { WEIR_HOME: home, WEIR_RUN_ID: run.id, WEIR_STACK: recordedAs, [RUN_OWNER_ENV]: run.owner ?? "" };
@@ -101,4 +105,5 @@ export const pipelineRunner: PipelineRunner = {
   run: runPipeline,
   compile: compileDefinition,
   resume: (runId, options) => resumeRun(runId, options),
+  schedule: async (definition, options) => createSchedule(await openMetadataStore(), definition, options),
 };

@@ -41,6 +41,8 @@ export class StackError extends WeirError {}
 
 /** An artifact store is misconfigured, unreachable, or cannot be found for an artifact; the message names the store. */
 export class ArtifactStoreError extends WeirError {}
+/** A schedule is misconfigured (cron expression, timezone, policy) or unknown. */
+export class ScheduleError extends WeirError {}
 
 /** A run id does not exist, or cannot be resumed. */
 export class RunNotFoundError extends WeirError {}

@@ -3,6 +3,8 @@ import { validateParameters, type ParamsInput, type ParamsOutput, type ParamsSch
 import { callerModule } from "./source.js";
 import type { CompiledSnapshot } from "../engine/compile.js";
 import type { PipelineRun, RunOptions } from "../api/run.js";
+import type { ScheduleOptions } from "../schedules/create.js";
+import type { ScheduleRecord } from "../stores/metadata/types.js";
 
 /** Information given to pipeline-level hooks. */
 export interface PipelineHookInfo {
@@ -60,6 +62,8 @@ export interface Pipeline<P = Record<string, unknown> | undefined, R = unknown> 
   compile(params?: OptionalParams<P>): Promise<CompiledSnapshot>;
   /** Continues a failed or interrupted run of this pipeline in place. */
   resume(runId: string, options?: Pick<RunOptions, "stack">): Promise<PipelineRun>;
+  /** Registers a cron schedule for this pipeline in the metadata store; `weir scheduler` or `weir server` fires it. */
+  schedule(options: ScheduleOptions): Promise<ScheduleRecord>;
 }
 
 export function pipeline<P = undefined, R = unknown>(fn: (params: P) => R): Pipeline<P, R>;
@@ -129,6 +133,9 @@ export function pipeline(
     async resume(runId: string, runOptions?: Pick<RunOptions, "stack">) {
       return runner().resume(runId, { ...runOptions, pipeline: definition });
     },
+    async schedule(scheduleOptions: ScheduleOptions) {
+      return runner().schedule(definition, scheduleOptions);
+    },
   }) as unknown as Pipeline<any, any>;
 }
 
@@ -149,6 +156,7 @@ export interface PipelineRunner {
   run(definition: PipelineDefinition, params: Record<string, unknown>, options: RunOptions): Promise<PipelineRun>;
   compile(definition: PipelineDefinition, params: Record<string, unknown>): Promise<CompiledSnapshot>;
   resume(runId: string, options: Pick<RunOptions, "stack"> & { pipeline: PipelineDefinition }): Promise<PipelineRun>;
+  schedule(definition: PipelineDefinition, options: ScheduleOptions): Promise<ScheduleRecord>;
 }
 
 let pipelineRunner: PipelineRunner | undefined;

@@ -10,6 +10,7 @@ import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommands } from "./commands/runs.js";
 import { registerServerCommand } from "./commands/server.js";
+import { registerScheduleCommands } from "./commands/schedule.js";
 import { registerStackCommands } from "./commands/stack.js";
 import { homeHelpLine, registerStatusCommand } from "./commands/status.js";
 import { registerStepCommand } from "./commands/step.js";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerLogsCommand(program);
   registerArtifactsCommands(program);
   registerStackCommands(program);
+  registerScheduleCommands(program);
   registerDemoCommand(program);
   registerOrchestrateCommand(program);
   registerServerCommand(program);

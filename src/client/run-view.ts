@@ -33,6 +33,9 @@ export interface PipelineRun {
   error: string | null;
   stackName: string;
   orchestratorRunId: string | null;
+  /** Runs a schedule started: the schedule's name and the tick the run was planned for. */
+  scheduleName: string | null;
+  scheduledFor: Date | null;
   createdAt: Date;
   startedAt: Date | null;
   endedAt: Date | null;
@@ -86,6 +89,8 @@ export async function buildRunView(store: MetadataStore, run: RunRecord, known: 
     error: run.error,
     stackName: run.stackName,
     orchestratorRunId: run.orchestratorRunId,
+    scheduleName: run.scheduleName,
+    scheduledFor: toDate(run.scheduledFor),
     createdAt: new Date(run.createdAt),
     startedAt: toDate(run.startedAt),
     endedAt: toDate(run.endedAt),

@@ -25,7 +25,7 @@ export async function createRun(
   store: MetadataStore,
   definition: PipelineDefinition,
   params: Record<string, unknown>,
-  options: { stackName: string; runName?: string; runId?: string; enableCache?: boolean },
+  options: { stackName: string; runName?: string; runId?: string; enableCache?: boolean; schedule?: { name: string; plannedFor: number } },
 ): Promise<{ snapshot: SnapshotRecord; run: RunRecord }> {
   const compiled = await compileDefinition(definition, params);
   const name = options.runName ?? defaultRunName(definition.name);
@@ -59,6 +59,8 @@ export async function createRun(
     status: "initializing",
     owner: ownerId(),
     heartbeatAt: Date.now(),
+    scheduleName: options.schedule?.name ?? null,
+    scheduledFor: options.schedule?.plannedFor ?? null,
   });
   return { snapshot, run };
 }

@@ -6,7 +6,7 @@ import { orchestrateRun } from "../engine/orchestrate.js";
 import { orchestratedRunId } from "../engine/run-context.js";
 import { checkComponentConfig, componentName, positiveInteger } from "../stack/config.js";
 import type { Stack } from "../stack/stack.js";
-import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
+import type { MetadataStore, RunRecord, ScheduleRecord, SnapshotRecord } from "../stores/metadata/types.js";
 
 /** What a submission gives back: how to wait for a run that goes on elsewhere. */
 export interface SubmissionResult {
@@ -78,6 +78,27 @@ export abstract class BaseOrchestrator {
     const runId = orchestratedRunId();
     if (!runId) throw new Error(`orchestrator "${this.name}": getOrchestratorRunId() was called outside a run`);
     return `${this.flavor}-${runId}`;
+  }
+
+  /**
+   * Native schedules. By default a schedule lives in the metadata store and `weir scheduler`
+   * (or `weir server`) fires it, whatever the orchestrator. A backend with a scheduler of its
+   * own (a Kubernetes CronJob, a cloud scheduler) overrides `scheduleNatively`: `p.schedule()`
+   * and `weir schedule create` then hand it the stored schedule, record it as `native`, and
+   * weir's scheduler leaves it alone. The backend fires each tick by starting
+   * `weir run FILE --pipeline P --schedule NAME --scheduled-for TICK_MS` (plus the schedule's
+   * `--param`s and `--stack`), so the run records its schedule like any other.
+   * `unscheduleNatively` is called when the schedule is deleted.
+   */
+  async scheduleNatively(schedule: ScheduleRecord, _stack: Stack): Promise<void> {
+    throw new OrchestratorNotSupportedError(`orchestrator "${this.name}" has no native schedules; schedule "${schedule.name}" is fired by weir's scheduler`);
+  }
+
+  async unscheduleNatively(_schedule: ScheduleRecord, _stack: Stack): Promise<void> {}
+
+  /** True exactly when a subclass overrides scheduleNatively. */
+  get supportsSchedules(): boolean {
+    return this.scheduleNatively !== BaseOrchestrator.prototype.scheduleNatively;
   }
 
   /** Launchers the engine uses for steps; orchestrators that run the engine here provide one. */

@@ -89,6 +89,8 @@ export class RemoteClient {
       error: run.error,
       stackName: run.stackName,
       orchestratorRunId: run.orchestratorRunId,
+      scheduleName: run.scheduleName,
+      scheduledFor: toDate(run.scheduledFor),
       createdAt: new Date(run.createdAt),
       startedAt: toDate(run.startedAt),
       endedAt: toDate(run.endedAt),

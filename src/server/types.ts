@@ -12,6 +12,9 @@ export interface ApiRun {
   isDynamic: boolean;
   stackName: string;
   orchestratorRunId: string | null;
+  /** Runs a schedule started: its name and the planned tick. */
+  scheduleName: string | null;
+  scheduledFor: number | null;
   createdAt: number;
   startedAt: number | null;
   endedAt: number | null;

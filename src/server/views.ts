@@ -21,6 +21,8 @@ export function toApiRun(run: RunRecord, stepCounts: StepCounts, now = Date.now(
     isDynamic: run.isDynamic,
     stackName: run.stackName,
     orchestratorRunId: run.orchestratorRunId,
+    scheduleName: run.scheduleName ?? null,
+    scheduledFor: run.scheduledFor ?? null,
     createdAt: run.createdAt,
     startedAt: run.startedAt,
     endedAt: run.endedAt,

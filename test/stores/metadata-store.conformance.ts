@@ -291,6 +291,8 @@ export function metadataStoreConformance(
           fingerprint: null,
           heartbeatAt: null,
           owner: null,
+          scheduleName: null,
+          scheduledFor: null,
         });
         expect(await store.getRun(id)).toEqual(run);
       });

@@ -8,6 +8,7 @@ import { migrations } from "../../src/stores/metadata/migrations.js";
 import { timeOrderedId } from "../../src/ids.js";
 import { openSqliteStore, SqliteMetadataStore } from "../../src/stores/metadata/sqlite/sqlite-store.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
+import { scheduleStoreConformance } from "./schedule-store.conformance.js";
 
 const root = mkdtempSync(join(tmpdir(), "weir-sqlite-store-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -22,6 +23,12 @@ metadataStoreConformance(
   async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot) }),
   async () => rmSync(conformanceRoot, { recursive: true, force: true }),
 );
+
+scheduleStoreConformance("sqlite", async () => {
+  const store = new SqliteMetadataStore({ path: freshPath(conformanceRoot) });
+  await store.migrate();
+  return store;
+});
 
 describe("SqliteMetadataStore", () => {
   const opened: { close(): unknown }[] = [];

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { PipelineParameterError } from "../../authoring/errors.js";
 import { validateParameters } from "../../authoring/params.js";
 import type { PipelineRun } from "../../client/run-view.js";
@@ -14,6 +14,8 @@ interface RunFlags {
   stack?: string;
   cache: boolean;
   runName?: string;
+  schedule?: string;
+  scheduledFor?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -31,14 +33,18 @@ export function registerRunCommand(program: Command): void {
     .option("--stack <name>", "registered stack to run on (default: the active stack)")
     .option("--no-cache", "run every step, reusing nothing from earlier runs")
     .option("--run-name <name>", "name of the run")
+    // Set by `weir scheduler` when it starts the run of a tick: recorded on the run.
+    .addOption(new Option("--schedule <name>").hideHelp())
+    .addOption(new Option("--scheduled-for <ms>").hideHelp())
     .action(async (file: string, flags: RunFlags) => {
       exitWhenCommandEnds();
       const pipeline = pickPipeline(file, await importPipelines(file), flags.pipeline);
       const params = await parametersFor(pipeline, flags.param);
       const runId = timeOrderedId();
       console.log(`run: ${runId}`);
+      const schedule = flags.schedule ? { name: flags.schedule, plannedFor: Number(flags.scheduledFor ?? Date.now()) } : undefined;
       const run = await driveRun(runId, () =>
-        pipeline.run(params, { stack: flags.stack, enableCache: flags.cache, runName: flags.runName, runId }),
+        pipeline.run(params, { stack: flags.stack, enableCache: flags.cache, runName: flags.runName, runId, schedule }),
       );
       await printRunResult(run, { idPrinted: true });
       if (run.status !== "completed") process.exitCode = 1;

@@ -30,9 +30,10 @@ export function registerRunsCommands(program: Command): void {
     .description("list runs, newest first (the id column is the end of each id, which commands accept)")
     .option("--pipeline <name>", "only runs of this pipeline")
     .option("--status <status>", `only runs in this status (${RUN_STATUSES.join(", ")})`, parseStatus)
+    .option("--schedule <name>", "only runs started by this schedule")
     .option("--limit <n>", "at most this many runs", positiveInteger, 20)
-    .action(async (flags: { pipeline?: string; status?: RunStatus; limit: number; json?: boolean }) => {
-      const list = await new Client().listRuns({ pipelineName: flags.pipeline, status: flags.status, limit: flags.limit });
+    .action(async (flags: { pipeline?: string; status?: RunStatus; schedule?: string; limit: number; json?: boolean }) => {
+      const list = await new Client().listRuns({ pipelineName: flags.pipeline, status: flags.status, scheduleName: flags.schedule, limit: flags.limit });
       if (flags.json) return printJson(list.map(({ steps, ...run }) => ({ ...run, stepCount: steps.length, stepCounts: countByStatus(steps) })));
       if (list.length === 0) {
         console.log("no runs yet");

@@ -214,5 +214,40 @@ const stepRunTasks: Migration = {
   ],
 };
 
+/**
+ * Schedules (pipelines on cron) and, on each run a schedule started, the schedule's name and
+ * the tick it was planned for. Version 3 is the change-cursor/lease migration.
+ */
+const schedules: Migration = {
+  version: 4,
+  name: "schedules",
+  up: () => [
+    `CREATE TABLE schedules (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      pipeline_name TEXT NOT NULL,
+      source TEXT NOT NULL,
+      cron TEXT NOT NULL,
+      timezone TEXT,
+      parameters TEXT NOT NULL,
+      stack_name TEXT,
+      enable_cache INTEGER NOT NULL CHECK (enable_cache IN (0, 1)),
+      catchup TEXT NOT NULL,
+      catchup_limit INTEGER NOT NULL,
+      overlap TEXT NOT NULL,
+      paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+      native INTEGER NOT NULL CHECK (native IN (0, 1)),
+      next_fire_at BIGINT,
+      last_fired_at BIGINT,
+      created_at BIGINT NOT NULL,
+      updated_at BIGINT NOT NULL
+    )`,
+    `CREATE INDEX schedules_due ON schedules (paused, next_fire_at)`,
+    `ALTER TABLE pipeline_runs ADD COLUMN schedule_name TEXT`,
+    `ALTER TABLE pipeline_runs ADD COLUMN scheduled_for BIGINT`,
+    `CREATE INDEX pipeline_runs_schedule ON pipeline_runs (schedule_name, created_at)`,
+  ],
+};
+
 /** Every migration, oldest first. Versions are unique and increasing. */
-export const migrations: readonly Migration[] = [initialSchema, stepRunTasks];
+export const migrations: readonly Migration[] = [initialSchema, stepRunTasks, schedules];

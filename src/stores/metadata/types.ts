@@ -74,6 +74,9 @@ export interface RunRecord {
   /** Last sign of life of the process that drives the run, and who that is. */
   heartbeatAt: number | null;
   owner: string | null;
+  /** Runs started by a schedule: its name and the tick (epoch ms) the run was planned for. */
+  scheduleName: string | null;
+  scheduledFor: number | null;
 }
 
 export interface NewRun {
@@ -88,6 +91,8 @@ export interface NewRun {
   /** Who drives the run from its creation on (host:pid), and its first sign of life. */
   owner?: string | null;
   heartbeatAt?: number | null;
+  scheduleName?: string | null;
+  scheduledFor?: number | null;
 }
 
 export type RunPatch = Partial<
@@ -100,6 +105,7 @@ export type RunPatch = Partial<
 export interface RunFilter {
   pipelineName?: string;
   status?: RunStatus;
+  scheduleName?: string;
   limit?: number;
 }
 
@@ -229,6 +235,43 @@ export interface StepCompletion {
   outputs: Omit<StepOutputLink, "stepRunId">[];
 }
 
+export type CatchupPolicy = "skip" | "latest" | "all";
+export type OverlapPolicy = "allow" | "skip";
+
+/** A pipeline that runs on cron. `nextFireAt` is the claim schedulers compare-and-set. */
+export interface ScheduleRecord {
+  id: string;
+  name: string;
+  pipelineName: string;
+  /** The pipeline's module, relative to the project root when it lies inside it. */
+  source: { module: string; exportName?: string };
+  cron: string;
+  /** IANA timezone the cron expression is read in; null: UTC. */
+  timezone: string | null;
+  parameters: Record<string, unknown>;
+  /** The stack to run on; null: the active stack of the scheduler's store. */
+  stackName: string | null;
+  enableCache: boolean;
+  /** What a scheduler that was down does with the ticks it missed (see src/schedules/cron.ts). */
+  catchup: CatchupPolicy;
+  catchupLimit: number;
+  /** Whether a tick fires while the schedule's previous run is still going. */
+  overlap: OverlapPolicy;
+  paused: boolean;
+  /** Fired by the orchestrator's own scheduler (BaseOrchestrator.scheduleNatively), not by weir's. */
+  native: boolean;
+  nextFireAt: number | null;
+  lastFiredAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type NewSchedule = Omit<ScheduleRecord, "id" | "createdAt" | "updatedAt" | "lastFiredAt">;
+
+export type SchedulePatch = Partial<
+  Pick<ScheduleRecord, "cron" | "timezone" | "parameters" | "stackName" | "enableCache" | "catchup" | "catchupLimit" | "overlap" | "paused" | "nextFireAt">
+>;
+
 export interface MetadataStore {
   /** `sqlite` or `postgres`: migrations and tests branch on it, nothing else should. */
   readonly dialect: string;
@@ -301,4 +344,18 @@ export interface MetadataStore {
   deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }>;
   /** Lineage of one artifact version: the step run outputs that produced it and the step run inputs that consumed it. */
   listArtifactVersionLinks(artifactVersionId: string): Promise<{ outputs: StepOutputLink[]; inputs: StepInputLink[] }>;
+
+  /** Fails with ScheduleError when a schedule of that name exists. */
+  createSchedule(schedule: NewSchedule): Promise<ScheduleRecord>;
+  getSchedule(name: string): Promise<ScheduleRecord | undefined>;
+  listSchedules(): Promise<ScheduleRecord[]>;
+  updateSchedule(name: string, patch: SchedulePatch): Promise<void>;
+  /** False when there was no such schedule. Runs it started keep its name. */
+  deleteSchedule(name: string): Promise<boolean>;
+  /**
+   * The claim that makes a tick fire once among several schedulers: moves `nextFireAt` from
+   * `expected` to `next` in one compare-and-set statement (recording the newest tick it fires
+   * as `lastFiredAt`). True for exactly one caller; false when paused or already moved on.
+   */
+  claimScheduleTick(name: string, expected: number, next: number | null, lastFiredAt: number | null): Promise<boolean>;
 }

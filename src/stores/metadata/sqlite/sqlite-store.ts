@@ -11,7 +11,9 @@ import { mkdirSync } from "node:fs";
 import { timeOrderedId } from "../../../ids.js";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { ScheduleError } from "../../../authoring/errors.js";
 import { migrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
+import { SCHEDULE_COLUMNS, SCHEDULE_PATCH_COLUMNS, scheduleInsertValues, toScheduleRecord, type ScheduleRow } from "../schedule-rows.js";
 import type {
   ArtifactVersionRecord,
   ComponentRecord,
@@ -19,12 +21,15 @@ import type {
   MetadataStore,
   NewArtifactVersion,
   NewRun,
+  NewSchedule,
   NewSnapshot,
   NewStepConfiguration,
   NewStepRun,
   RunFilter,
   RunPatch,
   RunRecord,
+  SchedulePatch,
+  ScheduleRecord,
   SnapshotRecord,
   StackRecord,
   StepCompletion,
@@ -77,6 +82,8 @@ interface RunRow {
   fingerprint: string | null;
   heartbeat_at: number | null;
   owner: string | null;
+  schedule_name: string | null;
+  scheduled_for: number | null;
 }
 
 interface StepRunRow {
@@ -202,6 +209,8 @@ function toRunRecord(row: RunRow): RunRecord {
     fingerprint: row.fingerprint,
     heartbeatAt: row.heartbeat_at,
     owner: row.owner,
+    scheduleName: row.schedule_name ?? null,
+    scheduledFor: row.scheduled_for ?? null,
   };
 }
 
@@ -339,14 +348,15 @@ function prepareStatements(db: Database.Database) {
     insertRun: db.prepare(
       `INSERT INTO pipeline_runs (id, name, pipeline_id, snapshot_id, stack_name, is_dynamic, status,
          orchestrator_run_id, created_at, started_at, ended_at, error, output, enable_cache, fingerprint,
-         heartbeat_at, owner)
+         heartbeat_at, owner, schedule_name, scheduled_for)
        VALUES (@id, @name, @pipelineId, @snapshotId, @stackName, @isDynamic, @status,
-         NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, @heartbeatAt, @owner)`,
+         NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, @heartbeatAt, @owner, @scheduleName, @scheduledFor)`,
     ),
     getRun: db.prepare(`${RUN_SELECT} WHERE r.id = ?`),
     listRuns: db.prepare(
       `${RUN_SELECT}
        WHERE (@pipelineName IS NULL OR p.name = @pipelineName) AND (@status IS NULL OR r.status = @status)
+         AND (@scheduleName IS NULL OR r.schedule_name = @scheduleName)
        ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit`,
     ),
 
@@ -747,6 +757,8 @@ export class SqliteMetadataStore implements MetadataStore {
       fingerprint: null,
       heartbeatAt: run.heartbeatAt ?? null,
       owner: run.owner ?? null,
+      scheduleName: run.scheduleName ?? null,
+      scheduledFor: run.scheduledFor ?? null,
     };
     const row = { ...record, isDynamic: record.isDynamic ? 1 : 0, enableCache: record.enableCache ? 1 : 0 };
     return this.enqueue((): RunRecord => {
@@ -769,6 +781,7 @@ export class SqliteMetadataStore implements MetadataStore {
     const rows = this.reader.listRuns.all({
       pipelineName: filter.pipelineName ?? null,
       status: filter.status ?? null,
+      scheduleName: filter.scheduleName ?? null,
       limit: filter.limit ?? -1, // SQLite reads a negative LIMIT as "no limit"
     }) as RunRow[];
     return rows.map(toRunRecord);
@@ -1047,6 +1060,68 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async getActiveStackName(): Promise<string | undefined> {
     return this.reader.getSetting.get(ACTIVE_STACK_KEY) as string | undefined;
+  }
+
+  // Schedules: rare writes, committed at once (a claim must be decided before anything fires)
+
+  async createSchedule(schedule: NewSchedule): Promise<ScheduleRecord> {
+    const id = timeOrderedId();
+    try {
+      this.write(() =>
+        this.db
+          .prepare(`INSERT INTO schedules (${SCHEDULE_COLUMNS.join(", ")}) VALUES (${SCHEDULE_COLUMNS.map(() => "?").join(", ")})`)
+          .run(...scheduleInsertValues(id, schedule, Date.now())),
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") {
+        throw new ScheduleError(`a schedule named "${schedule.name}" already exists (weir schedule delete ${schedule.name} first)`);
+      }
+      throw error;
+    }
+    return (await this.getSchedule(schedule.name))!;
+  }
+
+  async getSchedule(name: string): Promise<ScheduleRecord | undefined> {
+    this.flush();
+    const row = this.db.prepare(`SELECT * FROM schedules WHERE name = ?`).get(name) as ScheduleRow | undefined;
+    return row && toScheduleRecord(row);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    this.flush();
+    return (this.db.prepare(`SELECT * FROM schedules ORDER BY name`).all() as ScheduleRow[]).map(toScheduleRecord);
+  }
+
+  async updateSchedule(name: string, patch: SchedulePatch): Promise<void> {
+    const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
+    if (entries.length === 0) return;
+    const sets = entries.map(([field]) => {
+      const spec = SCHEDULE_PATCH_COLUMNS[field];
+      if (!spec) throw new Error(`schedules: ${field} cannot be updated`);
+      return `${spec.column} = ?`;
+    });
+    const values = entries.map(([field, value]) => SCHEDULE_PATCH_COLUMNS[field].encode(value));
+    const changes = this.write(
+      () => this.db.prepare(`UPDATE schedules SET ${sets.join(", ")}, updated_at = ? WHERE name = ?`).run(...values, Date.now(), name).changes,
+    );
+    if (changes === 0) throw new ScheduleError(`no schedule named "${name}" (see weir schedule list)`);
+  }
+
+  async deleteSchedule(name: string): Promise<boolean> {
+    return this.write(() => this.db.prepare(`DELETE FROM schedules WHERE name = ?`).run(name).changes) > 0;
+  }
+
+  async claimScheduleTick(name: string, expected: number, next: number | null, lastFiredAt: number | null): Promise<boolean> {
+    const changes = this.write(
+      () =>
+        this.db
+          .prepare(
+            `UPDATE schedules SET next_fire_at = ?, last_fired_at = ?, updated_at = ?
+             WHERE name = ? AND paused = 0 AND next_fire_at = ?`,
+          )
+          .run(next, lastFiredAt, Date.now(), name, expected).changes,
+    );
+    return changes === 1;
   }
 
   // Helpers (the ones that touch the database run inside a batch's transaction)

@@ -50,7 +50,8 @@ async function runsOf(schedule: string): Promise<RunRecord[]> {
 afterEach(stopSchedulers);
 afterAll(async () => store?.close());
 
-describe("weir schedule and weir scheduler", () => {
+// Every test starts CLI processes (1-3 s each on a busy 2-core machine): generous timeouts.
+describe("weir schedule and weir scheduler", { timeout: 90_000 }, () => {
   it("refuses a bad cron expression, an unknown timezone and a duplicate name, naming each", async () => {
     const bad = await weir(home, "schedule", "create", "broken", "--file", FIXTURE, "--pipeline", "quick_pipeline", "--cron", "every minute");
     expectUserError(bad, 'invalid cron expression "every minute"');
@@ -90,7 +91,7 @@ describe("weir schedule and weir scheduler", () => {
     }
     const list = await weir(home, "runs", "list", "--schedule", "every_second", "--limit", "100");
     expect(list.stdout.match(/quick_pipeline/g)).toHaveLength(runs.length);
-  }, 30_000);
+  }, 90_000);
 
   it("catches up missed ticks by policy when a scheduler comes back: all (bounded) and latest", async () => {
     const s = await openStore();
@@ -116,7 +117,7 @@ describe("weir schedule and weir scheduler", () => {
     for (const name of ["catch_all", "catch_latest"]) {
       expect((await s.getSchedule(name))!.nextFireAt).toBeGreaterThan(all[2].scheduledFor!);
     }
-  }, 30_000);
+  }, 90_000);
 
   it("skips a tick while the previous run still runs when the overlap policy is skip", async () => {
     const created = await weir(
@@ -136,7 +137,7 @@ describe("weir schedule and weir scheduler", () => {
     expect(runs.length).toBeLessThanOrEqual(2);
     for (let i = 1; i < runs.length; i++) expect(runs[i].createdAt).toBeGreaterThanOrEqual(runs[i - 1].endedAt!);
     expect(output).toMatch(/no_overlap: tick \S+ skipped, (previous run \S+ is still running|the run of tick \S+ is still starting)/);
-  }, 30_000);
+  }, 90_000);
 
   it("p.schedule() validates and registers a schedule from code", async () => {
     process.env.WEIR_HOME = home;

@@ -12,6 +12,7 @@ export function RunsList({ route }: { route: Route }) {
   const status = route.query.get("status") ?? "";
   const pipeline = route.query.get("pipeline") ?? "";
   const q = route.query.get("q") ?? "";
+  const schedule = route.query.get("schedule") ?? "";
   const offset = Number(route.query.get("offset") ?? 0);
   const [search, setSearch] = useState(q);
   const [page, setPage] = useState<RunsPage | null>(null);
@@ -25,6 +26,7 @@ export function RunsList({ route }: { route: Route }) {
     if (status) params.set("status", status);
     if (pipeline) params.set("pipeline", pipeline);
     if (q) params.set("q", q);
+    if (schedule) params.set("schedule", schedule);
     const load = async () => {
       try {
         const result = await api<RunsPage>(`/api/runs?${params}`);
@@ -42,7 +44,7 @@ export function RunsList({ route }: { route: Route }) {
       stop = true;
       clearTimeout(timer);
     };
-  }, [status, pipeline, q, offset]);
+  }, [status, pipeline, q, schedule, offset]);
 
   // Searching as one types, without a history entry per key.
   useEffect(() => {
@@ -78,6 +80,11 @@ export function RunsList({ route }: { route: Route }) {
           <option value="">All pipelines</option>
           {page?.pipelines.map((p) => <option key={p}>{p}</option>)}
         </select>
+        {schedule && (
+          <button className="ghost small filter-chip" onClick={() => navigate(withQuery(route, { schedule: undefined, offset: undefined }))}>
+            schedule: {schedule} ×
+          </button>
+        )}
       </div>
       {error !== null && <ErrorNote error={error} />}
       {page && page.items.length === 0 && (

@@ -7,6 +7,7 @@ import { DiffPage } from "./DiffPage";
 import { ArtifactPage } from "./ArtifactPreview";
 import { RunPage } from "./RunPage";
 import { RunsList } from "./RunsList";
+import { SchedulesPage } from "./SchedulesPage";
 import { useRoute } from "./router";
 import { TokenGate } from "./TokenGate";
 
@@ -24,6 +25,7 @@ function App() {
   if (section === "runs" && id) page = <RunPage key={id} runId={id} route={route} />;
   else if (section === "diff") page = <DiffPage a={route.query.get("a") ?? ""} b={route.query.get("b") ?? ""} />;
   else if (section === "artifacts" && id) page = <ArtifactPage id={id} />;
+  else if (section === "schedules") page = <SchedulesPage />;
   else page = <RunsList route={route} />;
   return (
     <div className="app">
@@ -35,6 +37,9 @@ function App() {
         <nav>
           <a href="#/" className={!section || section === "runs" ? "active" : ""}>
             Runs
+          </a>
+          <a href="#/schedules" className={section === "schedules" ? "active" : ""}>
+            Schedules
           </a>
           <a href="#/diff" className={section === "diff" ? "active" : ""}>
             Compare

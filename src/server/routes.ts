@@ -6,7 +6,7 @@ import type { Client } from "../client/client.js";
 import type { MetadataStore, RunRecord } from "../stores/metadata/types.js";
 import { artifactStores, imageMime, previewArtifact, readArtifactBytes, toApiArtifact } from "./artifacts.js";
 import { newCursor, readStepRunChanges } from "./changes.js";
-import type { ApiPage, ApiRun, ApiRunDetail, ApiStack, ApiStepDetail } from "./types.js";
+import type { ApiPage, ApiRun, ApiRunDetail, ApiSchedule, ApiStack, ApiStepDetail } from "./types.js";
 import { countSteps, diffRuns, listRunRecords, runSummaries, toApiRun, toApiStepRun } from "./views.js";
 
 export interface ApiContext {
@@ -68,6 +68,7 @@ export const routes: Route[] = [
       pipeline: z.string().max(200).optional(),
       status: z.enum(RUN_STATUSES).optional(),
       name: z.string().max(200).optional(),
+      schedule: z.string().max(200).optional(),
       q: z.string().max(200).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(50),
       offset: z.coerce.number().int().min(0).default(0),
@@ -78,6 +79,7 @@ export const routes: Route[] = [
       const matching = runs.filter(
         (r) =>
           (query.name === undefined || r.name === query.name) &&
+          (query.schedule === undefined || r.scheduleName === query.schedule) &&
           (q === undefined || r.id.startsWith(q) || r.name.toLowerCase().includes(q) || r.pipelineName.toLowerCase().includes(q)),
       );
       const page = matching.slice(query.offset, query.offset + query.limit);
@@ -219,6 +221,20 @@ export const routes: Route[] = [
       c.header("X-Weir-Materializer", version.materializer);
       c.header("X-Weir-Data-Type", encodeURIComponent(version.dataType));
       return c.body(new Uint8Array(bytes));
+    },
+  },
+  {
+    path: "/api/schedules",
+    summary: "Schedules with their next fire times and their most recent runs",
+    async handle(c, _input, api) {
+      const schedules = await api.store.listSchedules();
+      const items: ApiSchedule[] = await Promise.all(
+        schedules.map(async (s) => {
+          const runs = await api.store.listRuns({ scheduleName: s.name, limit: 10 });
+          return { ...s, recentRuns: await runSummaries(api.store, runs) };
+        }),
+      );
+      return c.json({ items });
     },
   },
   {

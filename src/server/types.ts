@@ -1,6 +1,6 @@
 // The JSON shapes of the server's API (`/api/…`). The dashboard imports these types only.
 // Times are milliseconds since the epoch, as in the metadata store.
-import type { ArtifactVersionRecord, LogLine, RunStatus, StepStatus } from "../stores/metadata/types.js";
+import type { ArtifactVersionRecord, LogLine, RunStatus, ScheduleRecord, StepStatus } from "../stores/metadata/types.js";
 
 export type { RunStatus, StepStatus, LogLine };
 
@@ -107,4 +107,9 @@ export interface ApiStack {
 export interface ApiRunChange {
   run: ApiRun;
   steps: ApiStepRun[];
+}
+
+/** A schedule (times in ms) with the newest runs it started. */
+export interface ApiSchedule extends ScheduleRecord {
+  recentRuns: ApiRun[];
 }

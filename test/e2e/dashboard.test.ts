@@ -10,6 +10,7 @@ import { closeMetadataStores } from "../../src/config/home.js";
 import { DASHBOARD_DIR } from "../../src/server/app.js";
 import { startServer, type RunningServer } from "../../src/server/serve.js";
 import { store, useTempHome } from "../helpers.js";
+import { quickPipeline, slowPipeline } from "../fixtures/schedule-pipelines.js";
 import { failingPipeline, growingPipeline, showcasePipeline } from "../server/fixtures/pipelines.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -172,6 +173,23 @@ describe("dashboard in chromium", () => {
     expect(sawRunning).toBe(true);
     await shot("live-run-done");
     runs.live = runId!;
+  });
+
+  it("lists schedules with their next fire times and the runs they started", async () => {
+    await quickPipeline.schedule({ name: "hourly-refresh", cron: "0 * * * *", timezone: "Europe/Paris", overlap: "skip" });
+    await slowPipeline.schedule({ name: "weekly-report", cron: "0 6 * * 1", paused: true });
+    const tick = Date.now() - 60_000;
+    const scheduled = await quickPipeline.run({ label: "x" }, { runName: "hourly-refresh-tick", schedule: { name: "hourly-refresh", plannedFor: tick } });
+    await page.goto(`${server.url}/#/schedules`);
+    const row = page.locator('tr[data-schedule="hourly-refresh"]');
+    await row.waitFor();
+    expect(await row.locator("code").textContent()).toBe("0 * * * *");
+    expect(await row.locator(".next-fire").textContent()).toMatch(/in \d+ (min|s)/);
+    expect(await page.locator('tr[data-schedule="weekly-report"] .tag').textContent()).toBe("paused");
+    await shot("schedules");
+    await row.getByText("all runs →").click();
+    await expect.poll(() => page.locator("tr.run-row .run-name").allTextContents()).toEqual(["hourly-refresh-tick"]);
+    expect(await page.locator(`tr[data-run="${scheduled.id}"]`).count()).toBe(1);
   });
 
   it("shows where two runs' graphs diverge", async () => {

@@ -216,7 +216,7 @@ describe("weir server: API", () => {
     const doc = await json("/api/openapi.json");
     expect(doc.openapi).toBe("3.1.0");
     for (const route of routes) expect(Object.keys(doc.paths)).toContain(route.path.replace(/:(\w+)/g, "{$1}"));
-    expect(doc.paths["/api/runs"].get.parameters.map((p: any) => p.name)).toEqual(["pipeline", "status", "name", "q", "limit", "offset"]);
+    expect(doc.paths["/api/runs"].get.parameters.map((p: any) => p.name)).toEqual(["pipeline", "status", "name", "schedule", "q", "limit", "offset"]);
   });
 
   it("streams a running dynamic run's changes (SSE) until it ends", async () => {
@@ -241,5 +241,18 @@ describe("weir server: API", () => {
     expect(seen).toContain("merge_results:running");
     expect(seen).toContain("publish:completed");
     expect(text).toMatch(/event: end\ndata: \{"status":"completed"\}/);
+  });
+});
+
+describe("weir server: schedules", () => {
+  it("lists schedules with their next fire time and recent runs", async () => {
+    const created = await showcasePipeline.schedule({ name: "nightly-showcase", cron: "0 2 * * *", timezone: "Asia/Tokyo", parameters: { count: 3 } });
+    const run = await showcasePipeline.run({ count: 3 }, { schedule: { name: "nightly-showcase", plannedFor: created.nextFireAt! - 86_400_000 } });
+    const { items } = await json<{ items: { name: string; nextFireAt: number; timezone: string; recentRuns: { id: string; scheduleName: string }[] }[] }>("/api/schedules");
+    const listed = items.find((s) => s.name === "nightly-showcase")!;
+    expect(listed).toMatchObject({ nextFireAt: created.nextFireAt, timezone: "Asia/Tokyo" });
+    expect(listed.recentRuns.map((r) => [r.id, r.scheduleName])).toEqual([[run.id, "nightly-showcase"]]);
+    const page = await json<{ items: { id: string }[] }>("/api/runs?schedule=nightly-showcase");
+    expect(page.items.map((r) => r.id)).toEqual([run.id]);
   });
 });

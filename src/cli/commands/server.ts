@@ -1,6 +1,8 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { readFileSync } from "node:fs";
-import { weirHome } from "../../config/home.js";
+import { openMetadataStore, weirHome } from "../../config/home.js";
+import { Scheduler } from "../../schedules/scheduler.js";
+import { isAlive } from "../../stores/metadata/liveness.js";
 import { tokenFile } from "../../server/auth.js";
 import { startServer } from "../../server/serve.js";
 
@@ -11,7 +13,8 @@ export function registerServerCommand(program: Command): void {
     .description("serve the dashboard and the JSON API over the metadata store")
     .option("--port <port>", "port to listen on (0 picks a free one)", port, 8080)
     .option("--host <host>", "address to bind (the default keeps it on this machine)", "127.0.0.1")
-    .action(async (flags: { port: number; host: string }) => {
+    .option("--no-scheduler", "do not fire schedules from this server (run `weir scheduler` elsewhere)")
+    .action(async (flags: { port: number; host: string; scheduler: boolean }) => {
       const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
       const server = await startServer({ port: flags.port, host: flags.host, version });
       console.log(`weir server listening on ${server.url}`);
@@ -26,10 +29,16 @@ export function registerServerCommand(program: Command): void {
       if (flags.host !== "127.0.0.1" && flags.host !== "localhost" && flags.host !== "::1") {
         console.log(`warning: bound to ${flags.host}; anyone who can reach it and has the token can read every run`);
       }
+      // The server fires schedules too; any number of servers and schedulers may share a store.
+      const scheduler = flags.scheduler
+        ? new Scheduler({ store: await openMetadataStore(), isRunning: (run) => isAlive(run), log: (line) => console.log(`scheduler: ${line}`) })
+        : undefined;
+      scheduler?.start();
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
       });
+      await scheduler?.stop();
       await server.close();
     });
 }

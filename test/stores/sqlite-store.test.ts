@@ -17,11 +17,11 @@ let files = 0;
 const freshPath = (under = root) => join(under, `db-${++files}`, "metadata.db");
 
 const conformanceRoot = join(root, "conformance");
-metadataStoreConformance(
-  "sqlite",
-  async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot) }),
-  async () => rmSync(conformanceRoot, { recursive: true, force: true }),
-);
+metadataStoreConformance("sqlite", {
+  open: async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot) }),
+  openSecond: async (first) => openSqliteStore((first as SqliteMetadataStore).path),
+  cleanup: async () => rmSync(conformanceRoot, { recursive: true, force: true }),
+});
 
 describe("SqliteMetadataStore", () => {
   const opened: { close(): unknown }[] = [];
@@ -199,136 +199,5 @@ describe("SqliteMetadataStore write batching", () => {
     expect(parseInt(second.slice(0, 8) + second.slice(9, 13), 16)).toBeLessThanOrEqual(Date.now());
     const { run } = await setup();
     expect(run.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
-  });
-
-  it("commits the writes of one turn together, and resolves each once it is committed", async () => {
-    const { store, committedStepRuns, newStep } = await setup();
-    const writes = [store.createStepRun(newStep("a", 0)), store.createStepRun(newStep("b", 1))];
-    // Queued, not yet committed: another connection sees nothing yet.
-    expect(committedStepRuns()).toEqual([]);
-    await writes[0];
-    expect(committedStepRuns()).toEqual(["a", "b"]);
-    await writes[1];
-  });
-
-  it("fails only the write that fails, rolling back all of it, and keeps the rest of the batch", async () => {
-    const { store, committedStepRuns, newStep } = await setup();
-    const missingVersion = randomUUID();
-    const modelId = randomUUID();
-    const a = store.createStepRun(newStep("a", 0));
-    const duplicate = store.createStepRun({ ...newStep("a", 1, { retries: 1 }), id: randomUUID() });
-    const b = store.createStepRun(newStep("b", 2));
-    const aRecord = await a;
-    const completion = store.completeStepRun({
-      stepRunId: aRecord.id,
-      status: "completed",
-      endedAt: 1,
-      newArtifacts: [
-        {
-          id: modelId,
-          artifactName: "batching::a::output",
-          uri: "/x",
-          dataType: "object",
-          materializer: "weir.json",
-          contentHash: "h",
-          size: 1,
-        },
-      ],
-      outputs: [
-        { artifactVersionId: modelId, outputName: "output", mappingKey: null, position: 0 },
-        { artifactVersionId: missingVersion, outputName: "aux", mappingKey: null, position: 1 },
-      ],
-    });
-    const update = store.updateStepRun(aRecord.id, { status: "running", attempt: 1 });
-    const results = await Promise.allSettled([duplicate, b, completion, update]);
-    expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled", "rejected", "fulfilled"]);
-    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
-    expect(committedStepRuns()).toEqual(["a", "b"]);
-    expect(await store.getStepRun(aRecord.id)).toMatchObject({ status: "running", attempt: 1, endedAt: null });
-    expect(await store.getArtifactVersion(modelId)).toBeUndefined();
-    expect(await store.listStepOutputs(aRecord.id)).toEqual([]);
-  });
-
-  it("numbers versions right when a batch is run again after a failing multi-row write", async () => {
-    const { store, newStep } = await setup();
-    const step = await store.createStepRun(newStep("split", 0));
-    const artifact = (id: string) => ({
-      id,
-      artifactName: "batching::split::output",
-      uri: `/x/${id}`,
-      dataType: "object",
-      materializer: "weir.json",
-      contentHash: "h",
-      size: 1,
-    });
-    const link = (id: string, position: number) => ({
-      stepRunId: step.id,
-      artifactVersionId: id,
-      outputName: "output",
-      mappingKey: `k${position}`,
-      position,
-    });
-    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
-    const results = await Promise.allSettled([
-      store.addStepOutput(artifact(a), link(a, 0)),
-      // Same position: the link's primary key fails after the version was inserted.
-      store.addStepOutput(artifact(b), link(b, 0)),
-      store.addStepOutput(artifact(c), link(c, 1)),
-    ]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    expect(results.map((r) => (r.status === "fulfilled" ? r.value.version : null))).toEqual([1, null, 2]);
-    expect(await store.getArtifactVersion(b)).toBeUndefined();
-    expect((await store.listStepOutputs(step.id)).map((o) => o.artifactVersionId)).toEqual([a, c]);
-  });
-
-  it("lets reads see earlier writes that were not awaited", async () => {
-    const { store, run, newStep } = await setup();
-    const created = store.createStepRun(newStep("a", 0));
-    const found = await store.findStepRun(run.id, "a");
-    expect(found).toEqual(await created);
-    void store.updateStepRun(found!.id, { status: "running", attempt: 1 });
-    expect(await store.getStepRun(found!.id)).toMatchObject({ status: "running", attempt: 1 });
-  });
-
-  it("applies writes in call order", async () => {
-    const { store, newStep } = await setup();
-    const step = await store.createStepRun(newStep("a", 0));
-    const patches = [
-      store.updateStepRun(step.id, { status: "running", attempt: 1 }),
-      store.updateStepRun(step.id, { status: "failed", attempt: 1, error: "first" }),
-      store.updateStepRun(step.id, { status: "running", attempt: 2, error: null }),
-    ];
-    await Promise.all(patches);
-    expect(await store.getStepRun(step.id)).toMatchObject({ status: "running", attempt: 2, error: null });
-  });
-
-  it("takes the values of a write when it is called, not when it is committed", async () => {
-    const { store, newStep } = await setup();
-    const step = await store.createStepRun(newStep("a", 0));
-    const metadata: Record<string, unknown> = { rows: 1 };
-    const write = store.updateStepRun(step.id, { metadata });
-    metadata.rows = 2;
-    await write;
-    expect((await store.getStepRun(step.id))?.metadata).toEqual({ rows: 1 });
-  });
-
-  it("commits thousands of queued writes (several transactions) in order", async () => {
-    const { store, run, newStep } = await setup();
-    const count = 10_000;
-    const records = await Promise.all(Array.from({ length: count }, (_, i) => store.createStepRun(newStep(`s_${i}`, i))));
-    expect(new Set(records.map((r) => r.id)).size).toBe(count);
-    const listed = await store.listStepRuns(run.id);
-    expect(listed.map((r) => r.position)).toEqual(records.map((r) => r.position));
-  });
-
-  it("commits pending writes on close, and rejects writes after it", async () => {
-    const { path, store, run, newStep } = await setup();
-    const pending = store.createStepRun(newStep("a", 0));
-    await store.close();
-    await expect(pending).resolves.toMatchObject({ invocationId: "a" });
-    await expect(store.createStepRun(newStep("b", 1))).rejects.toThrow();
-    const reopened = await openSqliteStore(path);
-    opened.push(reopened);
-    expect((await reopened.listStepRuns(run.id)).map((r) => r.invocationId)).toEqual(["a"]);
   });
 });

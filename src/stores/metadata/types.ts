@@ -74,6 +74,10 @@ export interface RunRecord {
   /** Last sign of life of the process that drives the run, and who that is. */
   heartbeatAt: number | null;
   owner: string | null;
+  /** When someone asked for the run to stop (`weir runs cancel`); the driver acts on it. */
+  cancelRequestedAt: number | null;
+  /** The store's change sequence when the row last changed (see listStepRunChanges). */
+  seq: number;
 }
 
 export interface NewRun {
@@ -85,19 +89,42 @@ export interface NewRun {
   isDynamic: boolean;
   enableCache: boolean;
   status?: RunStatus;
+  /** Who drives the run, recorded with the row so that a run killed early can be resumed at once. */
+  owner?: string | null;
+  heartbeatAt?: number | null;
 }
 
 export type RunPatch = Partial<
   Pick<
     RunRecord,
-    "status" | "orchestratorRunId" | "startedAt" | "endedAt" | "error" | "output" | "fingerprint" | "heartbeatAt" | "owner"
+        | "status"
+    | "orchestratorRunId"
+    | "startedAt"
+    | "endedAt"
+    | "error"
+    | "output"
+    | "fingerprint"
+    | "heartbeatAt"
+    | "owner"
+    | "cancelRequestedAt"
   >
 >;
 
 export interface RunFilter {
   pipelineName?: string;
   status?: RunStatus;
+  /** The run's name, exactly. */
+  name?: string;
+  /** The start of the run's id. */
+  idPrefix?: string;
   limit?: number;
+  /** Runs to skip (newest first) before the first one returned: paging. */
+  offset?: number;
+}
+
+/** A run with how many of its step runs are in each status, read in one query. */
+export interface RunSummary extends RunRecord {
+  stepCounts: Partial<Record<StepStatus, number>>;
 }
 
 export interface StepRunRecord {
@@ -122,6 +149,8 @@ export interface StepRunRecord {
   endedAt: number | null;
   error: string | null;
   metadata: Record<string, unknown>;
+  /** The store's change sequence when the row last changed (see listStepRunChanges). */
+  seq: number;
 }
 
 export interface NewStepRun {
@@ -156,6 +185,8 @@ export interface ArtifactVersionRecord {
   size: number;
   metadata: Record<string, unknown>;
   createdAt: number;
+  /** The stack component (`ComponentRecord.id`) of the artifact store holding the bytes; null for older rows. */
+  artifactStoreId: string | null;
 }
 
 export interface NewArtifactVersion {
@@ -168,6 +199,7 @@ export interface NewArtifactVersion {
   contentHash: string;
   size: number;
   metadata?: Record<string, unknown>;
+  artifactStoreId?: string | null;
 }
 
 export interface StepOutputLink {
@@ -212,6 +244,12 @@ export interface StackRecord {
 /** Everything a step run's completion writes, committed together. */
 export interface StepCompletion {
   stepRunId: string;
+  /**
+   * The attempt this result belongs to. When given, the completion is applied only while
+   * it is the step run's current attempt and the step run is not already final: a stale
+   * attempt's late result is ignored (completeStepRun returns false).
+   */
+  attempt?: number;
   status: "completed" | "cached";
   endedAt: number;
   cacheKey?: string | null;
@@ -239,12 +277,32 @@ export interface MetadataStore {
   updateRun(id: string, patch: RunPatch): Promise<void>;
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /** Like listRuns, with each run's step counts by status, in one query. */
+  listRunSummaries(filter?: RunFilter): Promise<RunSummary[]>;
+  /** Runs whose name is `name`, or whose id starts with `idPrefix` or ends with `idSuffix` (all given must hold), newest first. */
+  findRuns(query: { name?: string; idPrefix?: string; idSuffix?: string }): Promise<RunRecord[]>;
+  /**
+   * Compare-and-set lease on who drives a run: takes it (owner = `owner`, heartbeat = now)
+   * when the run has no owner, is already `owner`'s, or its heartbeat is older than
+   * `staleBeforeMs` (epoch ms) or missing. Resolves false when another owner's lease is fresh.
+   */
+  claimRun(runId: string, owner: string, staleBeforeMs: number): Promise<boolean>;
+  /**
+   * Deletes the run and its step runs, configurations, tasks, links and logs, its snapshot
+   * when no other run uses it, and the artifact versions no other run's step run links to.
+   * Returns the deleted versions' URIs so that the caller removes the bytes.
+   */
+  deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }>;
 
   /** Inserts the step run (and its configuration row when given) in one transaction. */
   createStepRun(stepRun: NewStepRun): Promise<StepRunRecord>;
   updateStepRun(id: string, patch: StepRunPatch): Promise<void>;
-  /** Marks the step run finished and records its new artifact versions and output links atomically. */
-  completeStepRun(completion: StepCompletion): Promise<void>;
+  /**
+   * Marks the step run finished and records its new artifact versions and output links
+   * atomically. Resolves false, writing nothing, when the completion is fenced (see
+   * `StepCompletion.attempt`).
+   */
+  completeStepRun(completion: StepCompletion): Promise<boolean>;
   /** Records one dynamic output item as soon as it is stored (streaming map), in one transaction. */
   addStepOutput(artifact: NewArtifactVersion | null, link: StepOutputLink): Promise<ArtifactVersionRecord>;
   /**
@@ -255,12 +313,19 @@ export interface MetadataStore {
   getStepRun(id: string): Promise<StepRunRecord | undefined>;
   findStepRun(runId: string, invocationId: string): Promise<StepRunRecord | undefined>;
   listStepRuns(runId: string): Promise<StepRunRecord[]>;
+  /**
+   * The run's step runs changed after the cursor `afterSeq` (0: all), in change order, at
+   * most `limit`; `seq` is the cursor to pass next time (unchanged when nothing changed).
+   */
+  listStepRunChanges(runId: string, afterSeq: number, limit?: number): Promise<{ stepRuns: StepRunRecord[]; seq: number }>;
   /** The newest completed (not cached) step run with this cache key, if any. */
   findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined>;
 
   /** An artifact version that is no step's output (e.g. a non-JSON value a pipeline returned). */
   createArtifactVersion(artifact: NewArtifactVersion): Promise<ArtifactVersionRecord>;
   getArtifactVersion(id: string): Promise<ArtifactVersionRecord | undefined>;
+  /** A version of the artifact by its name: `version`, or the newest. */
+  getArtifactVersionByName(artifactName: string, version?: number): Promise<ArtifactVersionRecord | undefined>;
   listArtifactVersions(filter?: { artifactName?: string; limit?: number }): Promise<ArtifactVersionRecord[]>;
   addStepInputs(links: StepInputLink[]): Promise<void>;
   listStepInputs(stepRunId: string): Promise<StepInputLink[]>;
@@ -280,6 +345,9 @@ export interface MetadataStore {
   saveStack(stack: { name: string; components: Omit<ComponentRecord, "id">[] }): Promise<StackRecord>;
   getStack(name: string): Promise<StackRecord | undefined>;
   listStacks(): Promise<StackRecord[]>;
+  getComponent(id: string): Promise<ComponentRecord | undefined>;
+  /** Every registered component, by type then name. */
+  listComponents(): Promise<ComponentRecord[]>;
   setActiveStack(name: string): Promise<void>;
   getActiveStackName(): Promise<string | undefined>;
 }

@@ -5,6 +5,7 @@ import { registerArtifactsCommands } from "./commands/artifacts.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerInitCommand } from "./commands/init.js";
 import { registerLogsCommand } from "./commands/logs.js";
+import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerOrchestrateCommand } from "./commands/orchestrate.js";
 import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerDemoCommand(program);
   registerOrchestrateCommand(program);
+  registerMigrateCommand(program);
   registerPlannedCommands(program);
   return program;
 }

@@ -9,6 +9,8 @@
  * go in a new entry with the next version number.
  */
 
+import { StoreSchemaError } from "./errors.js";
+
 export type Dialect = "sqlite" | "postgres";
 
 export interface Migration {
@@ -250,3 +252,20 @@ export const migrations: readonly Migration[] = [initialSchema, stepRunTasks, ch
 
 /** The newest schema version this code knows. */
 export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1].version;
+
+/**
+ * The migrations still to apply to a store that has `applied`. A store whose schema is
+ * newer than this code is refused: the code would misread or corrupt tables it does not know.
+ */
+export function pendingMigrations(applied: Iterable<number>, location: string): Migration[] {
+  const done = new Set(applied);
+  const newest = Math.max(0, ...done);
+  if (newest > LATEST_SCHEMA_VERSION) {
+    throw new StoreSchemaError(
+      `The metadata store ${location} has schema version ${newest}, newer than this version of weir knows ` +
+        `(up to ${LATEST_SCHEMA_VERSION}): it was migrated by a newer weir. Upgrade weir ` +
+        `(npm install weir@latest) in this project, or point WEIR_STORE_URL at another store.`,
+    );
+  }
+  return migrations.filter((migration) => !done.has(migration.version));
+}

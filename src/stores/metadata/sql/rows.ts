@@ -2,8 +2,11 @@
  * Rows of the shared schema (migrations.ts) and their records: one mapping for every SQL
  * backend, so that the backends differ only in how they run statements.
  */
+import { timeOrderedId } from "../../../ids.js";
 import type {
   ArtifactVersionRecord,
+  NewArtifactVersion,
+  NewStepConfiguration,
   ComponentRecord,
   LogLine,
   RunFilter,
@@ -336,4 +339,59 @@ export function outputArtifactIds(output: unknown, found: string[] = []): string
     else for (const value of Object.values(output)) outputArtifactIds(value, found);
   }
   return found;
+}
+
+/** An artifact version row ready to insert, all but its artifact id and version number. */
+export interface ArtifactVersionInsert extends Omit<NewArtifactVersion, "id" | "metadata"> {
+  id: string;
+  /** The metadata as stored (JSON text), and as given. */
+  metadata: string;
+  metadataValue: Record<string, unknown>;
+  createdAt: number;
+  artifactStoreId: string | null;
+}
+
+export function artifactVersionRow(artifact: NewArtifactVersion, id: string): ArtifactVersionInsert {
+  return {
+    id,
+    artifactName: artifact.artifactName,
+    uri: artifact.uri,
+    dataType: artifact.dataType,
+    materializer: artifact.materializer,
+    contentHash: artifact.contentHash,
+    size: artifact.size,
+    metadata: toJson(artifact.metadata ?? {}),
+    metadataValue: artifact.metadata ?? {},
+    createdAt: Date.now(),
+    artifactStoreId: artifact.artifactStoreId ?? null,
+  };
+}
+
+export function stepConfigurationRow(config: NewStepConfiguration) {
+  return {
+    id: timeOrderedId(),
+    snapshotId: config.snapshotId ?? null,
+    stepRunId: config.stepRunId ?? null,
+    invocationId: config.invocationId,
+    stepName: config.stepName,
+    config: toJson(config.config),
+  };
+}
+
+
+/** The record of an inserted artifact version row. */
+export function insertedArtifactVersion(row: ArtifactVersionInsert, version: number): ArtifactVersionRecord {
+  return {
+    id: row.id,
+    artifactName: row.artifactName,
+    version,
+    uri: row.uri,
+    dataType: row.dataType,
+    materializer: row.materializer,
+    contentHash: row.contentHash,
+    size: row.size,
+    metadata: row.metadataValue,
+    createdAt: row.createdAt,
+    artifactStoreId: row.artifactStoreId,
+  };
 }

@@ -9,10 +9,15 @@
  */
 import type Database from "better-sqlite3";
 import { timeOrderedId } from "../../../ids.js";
-import { migrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
+import { pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
+import type { VersionedStore } from "../open.js";
 import { WriteBatcher, type Outcome } from "../write-batcher.js";
 import { openDatabase, storeFileError } from "./file-errors.js";
 import {
+  artifactVersionRow,
+  insertedArtifactVersion,
+  stepConfigurationRow,
+  type ArtifactVersionInsert,
   FINAL_STATUSES,
   fromJson,
   JSON_PATCH_COLUMNS,
@@ -47,7 +52,6 @@ import type {
   ArtifactVersionRecord,
   ComponentRecord,
   LogLine,
-  MetadataStore,
   NewArtifactVersion,
   NewRun,
   NewSnapshot,
@@ -308,7 +312,7 @@ function flushOpenStores(): void {
  * statements instead of three commits. better-sqlite3 is synchronous, so a read commits
  * what is queued before it runs (`reader`).
  */
-export class SqliteMetadataStore implements MetadataStore {
+export class SqliteMetadataStore implements VersionedStore {
   readonly dialect = "sqlite";
   readonly path: string;
   private readonly db: Database.Database;
@@ -427,17 +431,26 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.sql;
   }
 
+  get location(): string {
+    return this.path;
+  }
+
   async migrate(): Promise<void> {
     this.write(() => {
       this.db.exec(SCHEMA_MIGRATIONS_TABLE);
-      const applied = new Set(this.db.prepare(`SELECT version FROM schema_migrations`).pluck().all());
+      const applied = this.db.prepare(`SELECT version FROM schema_migrations`).pluck().all() as number[];
       const record = this.db.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`);
-      for (const migration of migrations) {
-        if (applied.has(migration.version)) continue;
+      for (const migration of pendingMigrations(applied, this.path)) {
         for (const statement of migration.up("sqlite")) this.db.exec(statement);
         record.run(migration.version, migration.name, Date.now());
       }
     });
+  }
+
+  async schemaVersion(): Promise<number> {
+    const table = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`);
+    if (!table.get()) return 0;
+    return (this.db.prepare(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).pluck().get() as number) ?? 0;
   }
 
   async close(): Promise<void> {
@@ -903,19 +916,7 @@ export class SqliteMetadataStore implements MetadataStore {
       version: number;
     };
     this.sql.insertArtifactVersion.run({ ...row, artifactId, version });
-    return {
-      id: row.id,
-      artifactName: row.artifactName,
-      version,
-      uri: row.uri,
-      dataType: row.dataType,
-      materializer: row.materializer,
-      contentHash: row.contentHash,
-      size: row.size,
-      metadata: row.metadataValue,
-      createdAt: row.createdAt,
-      artifactStoreId: row.artifactStoreId,
-    };
+    return insertedArtifactVersion(row, version);
   }
 
   private readStack(name: string, sql = this.sql): StackRecord | undefined {
@@ -970,48 +971,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 }
 
-/** An artifact version row ready to insert, all but its artifact id and version number. */
-interface ArtifactVersionInsert extends Omit<NewArtifactVersion, "id" | "metadata"> {
-  id: string;
-  /** The metadata as stored (JSON text), and as given. */
-  metadata: string;
-  metadataValue: Record<string, unknown>;
-  createdAt: number;
-  artifactStoreId: string | null;
-}
-
-function artifactVersionRow(artifact: NewArtifactVersion, id: string): ArtifactVersionInsert {
-  return {
-    id,
-    artifactName: artifact.artifactName,
-    uri: artifact.uri,
-    dataType: artifact.dataType,
-    materializer: artifact.materializer,
-    contentHash: artifact.contentHash,
-    size: artifact.size,
-    metadata: toJson(artifact.metadata ?? {}),
-    metadataValue: artifact.metadata ?? {},
-    createdAt: Date.now(),
-    artifactStoreId: artifact.artifactStoreId ?? null,
-  };
-}
-
-function stepConfigurationRow(config: NewStepConfiguration) {
-  return {
-    id: timeOrderedId(),
-    snapshotId: config.snapshotId ?? null,
-    stepRunId: config.stepRunId ?? null,
-    invocationId: config.invocationId,
-    stepName: config.stepName,
-    config: toJson(config.config),
-  };
-}
-
-/** Opens (creating if needed) the SQLite metadata store at `path` and brings its schema up to date. */
-export async function openSqliteStore(path: string): Promise<SqliteMetadataStore> {
+/** Opens (creating if needed) the SQLite metadata store at `path` and, unless told not to, brings its schema up to date. */
+export async function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Promise<SqliteMetadataStore> {
   const store = new SqliteMetadataStore({ path });
   try {
-    await store.migrate();
+    if (options.migrate ?? true) await store.migrate();
   } catch (error) {
     await store.close();
     throw error;

@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { migrations } from "../../src/stores/metadata/migrations.js";
 import { timeOrderedId } from "../../src/ids.js";
 import { openSqliteStore, SqliteMetadataStore } from "../../src/stores/metadata/sqlite/sqlite-store.js";
+import { checkConcurrentWriters } from "./metadata-concurrency.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 
 const root = mkdtempSync(join(tmpdir(), "weir-sqlite-store-"));
@@ -199,4 +200,10 @@ describe("SqliteMetadataStore write batching", () => {
     const { run } = await setup();
     expect(run.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
   });
+});
+
+describe("SqliteMetadataStore with several processes", () => {
+  it("keeps versions, leases and writes right with four processes writing one file at once", async () => {
+    await checkConcurrentWriters(`sqlite:${freshPath()}`);
+  }, 180_000);
 });

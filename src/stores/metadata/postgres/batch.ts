@@ -4,8 +4,8 @@
  *
  * The engine interleaves its writes (create s1, start s1, create s2, start s2, …); grouped
  * only when adjacent they would be one statement each. So a write joins the latest group of
- * its shape when no write between that group and it touches the same rows (`writes` and
- * `reads` keys): moving it earlier then cannot change the outcome. Writes of one row stay
+ * its shape when no write between that group and it writes the rows it writes or reads
+ * (`writes` and `reads` keys): moving it earlier then cannot change the outcome. Writes of one row stay
  * in call order, and a row is never created after a write that needs it.
  */
 import type pg from "pg";
@@ -25,7 +25,11 @@ export interface PgWrite {
   apply: GroupApply;
   /** Rows (by key) the write creates or changes; `*` makes it a barrier nothing moves across. */
   writes: readonly string[];
-  /** Rows it needs to exist (foreign keys) without changing them. */
+  /**
+   * Rows it needs to exist (foreign keys) without changing them. A read orders the write
+   * after the writes of those rows; a later write of a row does not wait for its readers,
+   * since no write removes a row but the barriers.
+   */
   reads: readonly string[];
   /** Change sequence numbers it takes (one per run or step-run row it inserts or updates). */
   seqs: number;
@@ -41,7 +45,6 @@ export const singleShape = (name: string) => `${name}#${++uniqueShapes}`;
 export function groupWrites(batch: readonly PgWrite[]): PgWrite[][] {
   const groups: PgWrite[][] = [];
   const lastWrite = new Map<string, number>();
-  const lastRead = new Map<string, number>();
   const lastOfShape = new Map<string, number>();
   let barrier = -1;
   for (const write of batch) {
@@ -50,9 +53,7 @@ export function groupWrites(batch: readonly PgWrite[]): PgWrite[][] {
     let earliest = barrier + 1;
     if (isBarrier) earliest = groups.length;
     for (const key of write.reads) earliest = Math.max(earliest, (lastWrite.get(key) ?? -1) + 1);
-    for (const key of write.writes) {
-      earliest = Math.max(earliest, (lastWrite.get(key) ?? -1) + 1, (lastRead.get(key) ?? -1) + 1);
-    }
+    for (const key of write.writes) earliest = Math.max(earliest, (lastWrite.get(key) ?? -1) + 1);
     let index = lastOfShape.get(write.shape) ?? -1;
     if (index < earliest) {
       index = groups.length;
@@ -62,7 +63,6 @@ export function groupWrites(batch: readonly PgWrite[]): PgWrite[][] {
     groups[index].push(write);
     if (isBarrier) barrier = index;
     for (const key of write.writes) lastWrite.set(key, index);
-    for (const key of write.reads) lastRead.set(key, Math.max(lastRead.get(key) ?? -1, index));
   }
   return groups;
 }

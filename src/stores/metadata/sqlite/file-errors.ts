@@ -3,6 +3,17 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreUnavailableError } from "../errors.js";
 
+function deletedAdvice(path: string): string {
+  return (
+    `The metadata store ${path} was deleted or moved while weir had it open: nothing more can be recorded. ` +
+    `Restore it, or run the command again to start a new, empty store there.`
+  );
+}
+
+export function storeDeletedError(path: string): StoreUnavailableError {
+  return new StoreUnavailableError(deletedAdvice(path));
+}
+
 /**
  * What to tell a user whose store file cannot be used, by SQLite error code. The raw
  * messages ("file is not a database", "attempt to write a readonly database") name
@@ -15,12 +26,7 @@ const ADVICE: [RegExp, (path: string) => string][] = [
       `The metadata store ${path} is corrupt or not a weir database. Move it aside (or restore a backup) ` +
       `and run \`weir init\` to start a new one.`,
   ],
-  [
-    /^SQLITE_READONLY_DBMOVED/,
-    (path) =>
-      `The metadata store ${path} was deleted or moved while weir had it open. Restore it, or run the ` +
-      `command again to start a new, empty store there.`,
-  ],
+  [/^SQLITE_READONLY_DBMOVED/, deletedAdvice],
   [
     /^SQLITE_(READONLY|PERM|AUTH)|^SQLITE_CANTOPEN|^EACCES|^EROFS|^EPERM/,
     (path) =>

@@ -7,12 +7,13 @@
  * are committed together (write-behind batching, see SqliteMetadataStore). better-sqlite3
  * is synchronous; the methods are `async` only because the interface also serves PostgreSQL.
  */
+import { existsSync } from "node:fs";
 import type Database from "better-sqlite3";
 import { timeOrderedId } from "../../../ids.js";
 import { pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
 import type { VersionedStore } from "../open.js";
 import { WriteBatcher, type Outcome } from "../write-batcher.js";
-import { openDatabase, storeFileError } from "./file-errors.js";
+import { openDatabase, storeDeletedError, storeFileError } from "./file-errors.js";
 import {
   artifactVersionRow,
   insertedArtifactVersion,
@@ -397,6 +398,9 @@ export class SqliteMetadataStore implements VersionedStore {
    * prepared values, so running one again does the same thing.
    */
   private commit(batch: readonly SqliteWrite[]): Outcome[] {
+    // SQLite keeps writing to a file deleted while open (the open handle keeps it alive), and
+    // every write would be lost when the process ends: one stat per batch catches it.
+    if (this.path !== ":memory:" && !existsSync(this.path)) throw storeDeletedError(this.path);
     try {
       try {
         return this.batchTransaction.immediate(batch, false);

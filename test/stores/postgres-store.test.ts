@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPostgresStore, PostgresMetadataStore } from "../../src/stores/metadata/postgres/postgres-store.js";
+import { StoreUnavailableError } from "../../src/stores/metadata/errors.js";
+import { connectionOptions, openPostgresStore, PostgresMetadataStore } from "../../src/stores/metadata/postgres/postgres-store.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 import { checkConcurrentWriters } from "./metadata-concurrency.js";
-import { createTestDatabase, emptyDatabase } from "./postgres-database.js";
+import { createTestDatabase, emptyDatabase, PG_SERVER } from "./postgres-database.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 beforeAll(async () => {
@@ -75,4 +76,71 @@ describe("PostgresMetadataStore batching", () => {
       await store.close();
     }
   });
+});
+
+describe("PostgresMetadataStore when the connection drops", () => {
+  it("fails the writes of a broken batch naming the store, writes nothing half, and reconnects", async () => {
+    const own = await createTestDatabase();
+    const store = await openPostgresStore(own.url);
+    const killer = new pg.Client(connectionOptions(`${PG_SERVER}/postgres`));
+    await killer.connect();
+    try {
+      const snapshot = await store.createSnapshot({ pipelineName: "p", isDynamic: true, parameters: {}, source: { module: "m" }, spec: null });
+      const run = await store.createRun({ name: "r", pipelineName: "p", snapshotId: snapshot.id, stackName: "s", isDynamic: true, enableCache: false });
+      let killing = true;
+      const kills = (async () => {
+        while (killing) {
+          await killer.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+            [own.name],
+          );
+          await new Promise((resolve) => setTimeout(resolve, 15));
+        }
+      })();
+      const attempts: { id: string; version: string; result: Promise<unknown> }[] = [];
+      const deadline = Date.now() + 2_000;
+      for (let i = 0; Date.now() < deadline; i++) {
+        const id = randomUUID();
+        const version = randomUUID();
+        const created = store.createStepRun({ id, runId: run.id, invocationId: `s_${i}`, stepName: "s", position: i, upstream: [], parameters: {} });
+        const completed = store.completeStepRun({
+          stepRunId: id,
+          status: "completed",
+          endedAt: i,
+          newArtifacts: [{ id: version, artifactName: "p::s::output", uri: `u${i}`, dataType: "n", materializer: "json", contentHash: "h", size: 1 }],
+          outputs: [{ artifactVersionId: version, outputName: "output", mappingKey: null, position: 0 }],
+        });
+        const result = Promise.all([created, completed]);
+        result.catch(() => undefined); // looked at below, after the kills
+        attempts.push({ id, version, result });
+        await Promise.allSettled([created, completed]);
+      }
+      killing = false;
+      await kills;
+      const outcomes = await Promise.allSettled(attempts.map((a) => a.result));
+      const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+      expect(failures.length).toBeGreaterThan(0);
+      for (const failure of failures) {
+        expect(failure.reason).toBeInstanceOf(StoreUnavailableError);
+        expect(String(failure.reason.message)).toMatch(new RegExp(`Lost the connection to the metadata store .*${own.name}.*resume`));
+      }
+      // Each step's completion is all there (version, link, status) or not at all.
+      for (const [i, attempt] of attempts.entries()) {
+        const step = await store.getStepRun(attempt.id);
+        const version = await store.getArtifactVersion(attempt.version);
+        const links = await store.listStepOutputs(attempt.id);
+        const complete = step?.status === "completed" && version !== undefined && links.length === 1;
+        const absent = version === undefined && links.length === 0 && step?.status !== "completed";
+        expect(complete || absent).toBe(true);
+        if (outcomes[i].status === "fulfilled") expect(complete).toBe(true);
+      }
+      // The pool replaced the dropped connections: the store works again.
+      await store.updateRun(run.id, { status: "completed" });
+      expect((await store.getRun(run.id))!.status).toBe("completed");
+    } finally {
+      await killer.end();
+      await store.close();
+      await own.drop();
+    }
+  }, 60_000);
 });

@@ -112,7 +112,10 @@ export function connectionOptions(url: string): pg.ClientConfig {
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === "string") return /^(08|57P0[1-3])|^E(CONNREFUSED|CONNRESET|PIPE|HOSTUNREACH|TIMEDOUT|NOTFOUND)$/.test(code);
-  return error instanceof Error && /Connection terminated|connection is closed|Client was closed/i.test(error.message);
+  return (
+    error instanceof Error &&
+    /Connection terminated|connection is closed|Client was closed|connection error and is not queryable/i.test(error.message)
+  );
 }
 
 export class PostgresMetadataStore implements VersionedStore {
@@ -127,6 +130,9 @@ export class PostgresMetadataStore implements VersionedStore {
     this.pool = new pg.Pool({ ...connectionOptions(url), max: 4, types });
     // An idle connection the server dropped (restart, pg_terminate_backend) is replaced on next use.
     this.pool.on("error", () => undefined);
+    // A connection dropped while in use fails its query (handled there); the client's
+    // 'error' event must not crash the process as well.
+    this.pool.on("connect", (client) => client.on("error", () => undefined));
     this.batcher = new WriteBatcher<PgWrite>({ apply: (batch) => this.commit(batch) }, { maxBatch: MAX_BATCH });
   }
 

@@ -18,6 +18,7 @@ import { redact, type VersionedStore } from "../open.js";
 import {
   artifactVersionRow,
   outputArtifactIds,
+  patchOf,
   RUN_PATCH_COLUMNS,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
@@ -325,7 +326,7 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async updateRun(id: string, patch: RunPatch): Promise<void> {
-    const prepared = w.patchOf("pipeline_runs", RUN_PATCH_COLUMNS, id, patch);
+    const prepared = patchOf("pipeline_runs", RUN_PATCH_COLUMNS, id, patch);
     if (prepared) await this.enqueue(w.update(prepared));
   }
 
@@ -453,12 +454,12 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async updateStepRun(id: string, patch: StepRunPatch): Promise<void> {
-    const prepared = w.patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
+    const prepared = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
     if (prepared) await this.enqueue(w.update(prepared));
   }
 
   async completeStepRun(completion: StepCompletion): Promise<boolean> {
-    const patch = w.patchOf(
+    const patch = patchOf(
       "step_runs",
       STEP_RUN_PATCH_COLUMNS,
       completion.stepRunId,

@@ -8,10 +8,9 @@ import { timeOrderedId } from "../../../ids.js";
 import {
   FINAL_STATUSES,
   insertedArtifactVersion,
-  JSON_PATCH_COLUMNS,
   toArtifactVersionRecord,
-  toJson,
   type ArtifactVersionInsert,
+  type Patch,
   type ArtifactVersionRow,
 } from "../sql/rows.js";
 import type { ArtifactVersionRecord, StepOutputLink } from "../types.js";
@@ -151,37 +150,6 @@ const PATCH_TYPES: Record<string, string> = {
   owner: "text",
   cancel_requested_at: "bigint",
 };
-
-export interface Patch {
-  table: "step_runs" | "pipeline_runs";
-  id: string;
-  columns: string[];
-  values: unknown[];
-  /** Fenced completion: apply only while this attempt is current and the step run is not final. */
-  fence?: number;
-}
-
-/** The columns and values of a patch's defined fields; undefined when it sets nothing. */
-export function patchOf(
-  table: Patch["table"],
-  columnsByField: Record<string, string>,
-  id: string,
-  patch: object,
-  fence?: number,
-): Patch | undefined {
-  const columns: string[] = [];
-  const values: unknown[] = [];
-  const fields = patch as Record<string, unknown>;
-  for (const field in fields) {
-    const value = fields[field];
-    if (value === undefined || !Object.hasOwn(fields, field)) continue;
-    if (!Object.hasOwn(columnsByField, field)) throw new Error(`${table}: ${field} cannot be updated`);
-    const column = columnsByField[field];
-    columns.push(column);
-    values.push(JSON_PATCH_COLUMNS.has(column) ? toJson(value) : value);
-  }
-  return columns.length === 0 ? undefined : { table, id, columns, values, fence };
-}
 
 /** Applies patches of one table and column set with one UPDATE; resolves the ids it changed. */
 async function applyPatches(db: Db, patches: readonly Patch[], seq: SeqSource): Promise<Set<string>> {

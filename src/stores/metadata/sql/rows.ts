@@ -395,3 +395,35 @@ export function insertedArtifactVersion(row: ArtifactVersionInsert, version: num
     artifactStoreId: row.artifactStoreId,
   };
 }
+
+/** A patch update: the columns of its defined fields and their stored values. */
+export interface Patch {
+  table: "step_runs" | "pipeline_runs";
+  id: string;
+  columns: string[];
+  values: unknown[];
+  /** Fenced completion: apply only while this attempt is current and the step run is not final. */
+  fence?: number;
+}
+
+/** The columns and values of a patch's defined fields; undefined when it sets nothing. */
+export function patchOf(
+  table: Patch["table"],
+  columnsByField: Record<string, string>,
+  id: string,
+  patch: object,
+  fence?: number,
+): Patch | undefined {
+  const columns: string[] = [];
+  const values: unknown[] = [];
+  const fields = patch as Record<string, unknown>;
+  for (const field in fields) {
+    const value = fields[field];
+    if (value === undefined || !Object.hasOwn(fields, field)) continue;
+    if (!Object.hasOwn(columnsByField, field)) throw new Error(`${table}: ${field} cannot be updated`);
+    const column = columnsByField[field];
+    columns.push(column);
+    values.push(JSON_PATCH_COLUMNS.has(column) ? toJson(value) : value);
+  }
+  return columns.length === 0 ? undefined : { table, id, columns, values, fence };
+}

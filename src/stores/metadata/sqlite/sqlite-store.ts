@@ -21,8 +21,8 @@ import {
   type ArtifactVersionInsert,
   FINAL_STATUSES,
   fromJson,
-  JSON_PATCH_COLUMNS,
   outputArtifactIds,
+  patchOf,
   RUN_PATCH_COLUMNS,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
@@ -943,18 +943,9 @@ export class SqliteMetadataStore implements VersionedStore {
     patch: object,
     attempt?: number,
   ): (() => boolean) | undefined {
-    const columns: string[] = [];
-    const values: unknown[] = [];
-    const fields = patch as Record<string, unknown>;
-    for (const field in fields) {
-      const value = fields[field];
-      if (value === undefined || !Object.hasOwn(fields, field)) continue;
-      if (!Object.hasOwn(columnsByField, field)) throw new Error(`${table}: ${field} cannot be updated`);
-      const column = columnsByField[field];
-      columns.push(column);
-      values.push(JSON_PATCH_COLUMNS.has(column) ? toJson(value) : value);
-    }
-    if (columns.length === 0) return undefined;
+    const prepared = patchOf(table, columnsByField, id, patch, attempt);
+    if (!prepared) return undefined;
+    const { columns, values } = prepared;
     const fenced = attempt !== undefined;
     const key = `${table}:${columns.join(",")}:${fenced}`;
     let statement = this.updateStatements.get(key);
@@ -964,11 +955,11 @@ export class SqliteMetadataStore implements VersionedStore {
       statement = this.db.prepare(`UPDATE ${table} SET ${set} WHERE ${where}`);
       this.updateStatements.set(key, statement);
     }
-    const prepared = statement;
+    const update = statement;
     return () => {
       const args = [...values, this.nextSeq(), id];
       if (fenced) args.push(attempt);
-      if (prepared.run(...args).changes === 1) return true;
+      if (update.run(...args).changes === 1) return true;
       if (fenced && this.sql.stepRunExists.get(id)) return false;
       throw new Error(`${table}: no row with id ${id}`);
     };

@@ -150,7 +150,7 @@ describe("SqliteMetadataStore", () => {
   });
 });
 
-describe("SqliteMetadataStore write batching", () => {
+describe("SqliteMetadataStore ids and batches", () => {
   const opened: { close(): unknown }[] = [];
   afterEach(async () => {
     for (const handle of opened.splice(0)) await handle.close();
@@ -175,19 +175,7 @@ describe("SqliteMetadataStore write batching", () => {
       isDynamic: true,
       enableCache: false,
     });
-    const other = new Database(path, { readonly: true });
-    opened.push(other);
-    const committedStepRuns = () => other.prepare(`SELECT invocation_id FROM step_runs ORDER BY position`).pluck().all();
-    const newStep = (invocationId: string, position: number, configuration?: unknown) => ({
-      runId: run.id,
-      invocationId,
-      stepName: invocationId,
-      position,
-      upstream: [],
-      parameters: {},
-      configuration,
-    });
-    return { path, store, run, committedStepRuns, newStep };
+    return { path, store, run };
   }
 
   it("makes time-ordered UUIDs (version 7) for the ids it generates", async () => {
@@ -199,6 +187,27 @@ describe("SqliteMetadataStore write batching", () => {
     expect(parseInt(second.slice(0, 8) + second.slice(9, 13), 16)).toBeLessThanOrEqual(Date.now());
     const { run } = await setup();
     expect(run.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+  });
+
+  it("holds the writes of a turn until the end of the turn, then commits them in one transaction", async () => {
+    const { path, store, run } = await setup();
+    const other = new Database(path, { readonly: true });
+    opened.push(other);
+    const committed = () => other.prepare(`SELECT invocation_id FROM step_runs ORDER BY position`).pluck().all();
+    const newStep = (invocationId: string, position: number) => ({
+      runId: run.id,
+      invocationId,
+      stepName: invocationId,
+      position,
+      upstream: [],
+      parameters: {},
+    });
+    const writes = [store.createStepRun(newStep("a", 0)), store.createStepRun(newStep("b", 1))];
+    // Synchronously, in the same turn: queued, not yet committed.
+    expect(committed()).toEqual([]);
+    await writes[0];
+    expect(committed()).toEqual(["a", "b"]);
+    await writes[1];
   });
 });
 

@@ -79,7 +79,7 @@ describe("PostgresMetadataStore batching", () => {
 });
 
 describe("PostgresMetadataStore when the connection drops", () => {
-  it("fails the writes of a broken batch naming the store, writes nothing half, and reconnects", async () => {
+  it("sends a batch again when its connection drops before COMMIT, fails it naming the store otherwise, and writes nothing half", async () => {
     const own = await createTestDatabase();
     const store = await openPostgresStore(own.url);
     const killer = new pg.Client(connectionOptions(`${PG_SERVER}/postgres`));
@@ -88,17 +88,19 @@ describe("PostgresMetadataStore when the connection drops", () => {
       const snapshot = await store.createSnapshot({ pipelineName: "p", isDynamic: true, parameters: {}, source: { module: "m" }, spec: null });
       const run = await store.createRun({ name: "r", pipelineName: "p", snapshotId: snapshot.id, stackName: "s", isDynamic: true, enableCache: false });
       let killing = true;
+      let killed = 0;
       const kills = (async () => {
         while (killing) {
-          await killer.query(
+          const { rows } = await killer.query(
             `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
             [own.name],
           );
-          await new Promise((resolve) => setTimeout(resolve, 15));
+          killed += rows.length;
+          await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 150));
         }
       })();
       const attempts: { id: string; version: string; result: Promise<unknown> }[] = [];
-      const deadline = Date.now() + 2_000;
+      const deadline = Date.now() + 4_000;
       for (let i = 0; Date.now() < deadline; i++) {
         const id = randomUUID();
         const version = randomUUID();
@@ -119,7 +121,9 @@ describe("PostgresMetadataStore when the connection drops", () => {
       await kills;
       const outcomes = await Promise.allSettled(attempts.map((a) => a.result));
       const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
-      expect(failures.length).toBeGreaterThan(0);
+      // Connections were really dropped under the writes, and most batches got through anyway.
+      expect(killed).toBeGreaterThan(5);
+      expect(failures.length).toBeLessThan(outcomes.length / 2);
       for (const failure of failures) {
         expect(failure.reason).toBeInstanceOf(StoreUnavailableError);
         expect(String(failure.reason.message)).toMatch(new RegExp(`Lost the connection to the metadata store .*${own.name}.*resume`));
@@ -143,4 +147,21 @@ describe("PostgresMetadataStore when the connection drops", () => {
       await own.drop();
     }
   }, 60_000);
+});
+
+describe("PostgresMetadataStore when the server cannot be reached", () => {
+  it("fails writes and reads with an error naming the store and what to do", async () => {
+    // Nothing listens on port 1: every connection is refused, after the reconnect attempts.
+    const store = new PostgresMetadataStore("postgresql://me:secret@127.0.0.1:1/weir");
+    try {
+      const write = store.appendLogs([{ runId: "r", stepRunId: null, stream: "log", message: "m", at: 1 }]);
+      await expect(write).rejects.toThrow(StoreUnavailableError);
+      await expect(write).rejects.toThrow(
+        /Lost the connection to the metadata store postgresql:\/\/me:\*\*\*@127\.0\.0\.1:1\/weir .*Check that PostgreSQL is running/,
+      );
+      await expect(store.getRun("r")).rejects.toThrow(StoreUnavailableError);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -88,16 +88,17 @@ export async function commitBatch(
   db: pg.ClientBase,
   batch: readonly PgWrite[],
   begin: (db: pg.ClientBase, seqs: number) => Promise<SeqSource>,
+  progress: BatchProgress = { committing: false },
 ): Promise<Outcome[]> {
   const seqs = batch.reduce((sum, write) => sum + write.seqs, 0);
   for (let attempt = 0; ; attempt++) {
     try {
       try {
-        return await grouped(db, batch, await begin(db, seqs));
+        return await grouped(db, batch, await begin(db, seqs), progress);
       } catch (error) {
         await db.query("ROLLBACK");
         if (isRetryable(error)) throw error;
-        return await oneByOne(db, batch, await begin(db, seqs));
+        return await oneByOne(db, batch, await begin(db, seqs), progress);
       }
     } catch (error) {
       await db.query("ROLLBACK").catch(() => undefined);
@@ -107,17 +108,26 @@ export async function commitBatch(
   }
 }
 
-async function grouped(db: pg.ClientBase, batch: readonly PgWrite[], seq: SeqSource): Promise<Outcome[]> {
+/**
+ * Whether COMMIT was sent: a connection lost before it leaves nothing of the batch on
+ * record (the server rolls back), so the batch can be sent again on a new connection.
+ */
+export interface BatchProgress {
+  committing: boolean;
+}
+
+async function grouped(db: pg.ClientBase, batch: readonly PgWrite[], seq: SeqSource, progress: BatchProgress): Promise<Outcome[]> {
   const results = new Map<PgWrite, unknown>();
   for (const group of groupWrites(batch)) {
     const values = await group[0].apply(db, group, seq);
     group.forEach((write, i) => results.set(write, values[i]));
   }
+  progress.committing = true;
   await db.query("COMMIT");
   return batch.map((write) => ({ ok: true, value: results.get(write) }));
 }
 
-async function oneByOne(db: pg.ClientBase, batch: readonly PgWrite[], seq: SeqSource): Promise<Outcome[]> {
+async function oneByOne(db: pg.ClientBase, batch: readonly PgWrite[], seq: SeqSource, progress: BatchProgress): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const write of batch) {
     await db.query("SAVEPOINT write");
@@ -132,6 +142,7 @@ async function oneByOne(db: pg.ClientBase, batch: readonly PgWrite[], seq: SeqSo
       outcomes.push({ ok: false, error });
     }
   }
+  progress.committing = true;
   await db.query("COMMIT");
   return outcomes;
 }

@@ -69,10 +69,14 @@ import type {
   StepRunRecord,
 } from "../types.js";
 import { WriteBatcher } from "../write-batcher.js";
-import { commitBatch, type PgWrite, type SeqSource } from "./batch.js";
+import { commitBatch, type BatchProgress, type PgWrite, type SeqSource } from "./batch.js";
 import * as w from "./writes.js";
 
 const ACTIVE_STACK_KEY = "active_stack";
+
+/** Tries to send a batch whose connection was lost before its COMMIT, and the pause before each try (× the try). */
+const RECONNECT_ATTEMPTS = 4;
+const RECONNECT_DELAY_MS = 100;
 
 /**
  * Most writes one batch holds. Rows travel as one array per column, so the size is bounded
@@ -147,18 +151,26 @@ export class PostgresMetadataStore implements VersionedStore {
     );
   }
 
+  /**
+   * Commits a batch on a pooled connection. A connection lost before COMMIT was sent left
+   * nothing on record, so the batch is sent again on a new one (the pool reconnects); lost
+   * during COMMIT, the outcome is unknown and the batch fails with an error naming the store.
+   */
   private async commit(batch: readonly PgWrite[]) {
-    let client: pg.PoolClient | undefined;
-    try {
-      client = await this.pool.connect();
-      return await commitBatch(client, batch, begin);
-    } catch (error) {
-      // A client whose connection broke must not go back to the pool.
-      client?.release(isConnectionError(error) ? (error as Error) : undefined);
-      client = undefined;
-      throw this.explain(error);
-    } finally {
-      client?.release();
+    for (let attempt = 1; ; attempt++) {
+      const progress: BatchProgress = { committing: false };
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await this.pool.connect();
+        const outcomes = await commitBatch(client, batch, begin, progress);
+        client.release();
+        return outcomes;
+      } catch (error) {
+        // A client whose connection broke must not go back to the pool.
+        client?.release(isConnectionError(error) ? (error as Error) : undefined);
+        if (!isConnectionError(error) || progress.committing || attempt >= RECONNECT_ATTEMPTS) throw this.explain(error);
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS * attempt));
+      }
     }
   }
 

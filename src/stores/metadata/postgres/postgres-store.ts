@@ -181,10 +181,14 @@ export class PostgresMetadataStore implements VersionedStore {
   /** Reads see every write made before them, awaited or not. */
   private async query<Row extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<Row[]> {
     await this.batcher.barrier();
-    try {
-      return (await this.pool.query<Row>(sql, params)).rows;
-    } catch (error) {
-      throw this.explain(error);
+    // A read changes nothing: on a dropped connection it is simply asked again on a new one.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.pool.query<Row>(sql, params)).rows;
+      } catch (error) {
+        if (!isConnectionError(error) || attempt >= RECONNECT_ATTEMPTS) throw this.explain(error);
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS * attempt));
+      }
     }
   }
 
@@ -669,8 +673,10 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async getStack(name: string): Promise<StackRecord | undefined> {
-    await this.batcher.barrier();
-    return readStack(this.pool, name);
+    const [row] = await this.query<StackRow>(`SELECT * FROM stacks WHERE name = $1`, [name]);
+    if (!row) return undefined;
+    const members = await this.query<MemberRow>(`${MEMBER_SELECT} WHERE m.stack_name = $1 ORDER BY m.position`, [name]);
+    return { name: row.name, components: members.map(toComponentRecord), createdAt: row.created_at };
   }
 
   async listStacks(): Promise<StackRecord[]> {
@@ -714,7 +720,7 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 }
 
-async function readStack(db: pg.ClientBase | pg.Pool, name: string): Promise<StackRecord | undefined> {
+async function readStack(db: pg.ClientBase, name: string): Promise<StackRecord | undefined> {
   const row = (await db.query<StackRow>(`SELECT * FROM stacks WHERE name = $1`, [name])).rows[0];
   if (!row) return undefined;
   const members = await db.query<MemberRow>(`${MEMBER_SELECT} WHERE m.stack_name = $1 ORDER BY m.position`, [name]);

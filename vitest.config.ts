@@ -11,6 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // WEIR_TEST_STORE=postgres: each test file runs on a fresh PostgreSQL database (see the file).
+    setupFiles: ["test/stores/postgres-test-store.ts"],
     pool: "forks",
     // Steps' console output must reach process.stdout, where weir captures it per step run.
     disableConsoleIntercept: true,

@@ -5,6 +5,7 @@ import { registerArtifactsCommands } from "./commands/artifacts.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerInitCommand } from "./commands/init.js";
 import { registerLogsCommand } from "./commands/logs.js";
+import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerOrchestrateCommand } from "./commands/orchestrate.js";
 import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerOrchestrateCommand(program);
   registerServerCommand(program);
   registerStepCommand(program);
+  registerMigrateCommand(program);
   registerPlannedCommands(program);
   return program;
 }

@@ -1,6 +1,7 @@
-import { statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { openSqliteStore } from "../stores/metadata/sqlite/sqlite-store.js";
+import { StoreUrlError } from "../stores/metadata/errors.js";
+import { openStore } from "../stores/metadata/open.js";
 import type { MetadataStore } from "../stores/metadata/types.js";
 
 /**
@@ -32,15 +33,47 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/**
+ * The metadata store's URL: `WEIR_STORE_URL`, else `storeUrl` in the home's `config.json`
+ * (`weir init --store URL` writes it), else the SQLite file `sqlite:<home>/weir.db`.
+ * Child processes are given this URL (WEIR_STORE_URL), never the folder.
+ */
+export function storeUrl(home = weirHome()): string {
+  const fromEnvironment = process.env.WEIR_STORE_URL;
+  if (fromEnvironment) return fromEnvironment;
+  const configFile = resolve(home, "config.json");
+  if (existsSync(configFile)) {
+    let config: { storeUrl?: unknown };
+    try {
+      config = JSON.parse(readFileSync(configFile, "utf8")) as { storeUrl?: unknown };
+    } catch (error) {
+      throw new StoreUrlError(`${configFile} is not valid JSON (${(error as Error).message}): fix or delete it`, {
+        cause: error,
+      });
+    }
+    if (config.storeUrl !== undefined) {
+      if (typeof config.storeUrl !== "string" || config.storeUrl === "") {
+        throw new StoreUrlError(`"storeUrl" in ${configFile} must be a store URL string, e.g. "sqlite:.weir/weir.db"`);
+      }
+      return config.storeUrl;
+    }
+  }
+  return `sqlite:${resolve(home, "weir.db")}`;
+}
+
 const stores = new Map<string, Promise<MetadataStore>>();
 
-/** The metadata store of a home, opened (and migrated) once per process. */
+/**
+ * The metadata store, opened (and migrated) once per process per URL: by default the one
+ * `storeUrl()` names; given a home, the one that home's settings name.
+ */
 export function openMetadataStore(home = weirHome()): Promise<MetadataStore> {
-  let store = stores.get(home);
+  const url = storeUrl(home);
+  let store = stores.get(url);
   if (!store) {
-    store = openSqliteStore(resolve(home, "weir.db"));
-    stores.set(home, store);
-    store.catch(() => stores.delete(home));
+    store = openStore(url);
+    stores.set(url, store);
+    store.catch(() => stores.delete(url));
   }
   return store;
 }
@@ -49,5 +82,10 @@ export function openMetadataStore(home = weirHome()): Promise<MetadataStore> {
 export async function closeMetadataStores(): Promise<void> {
   const open = [...stores.values()];
   stores.clear();
-  await Promise.all(open.map(async (s) => (await s).close()));
+  await Promise.all(
+    open.map(async (s) => {
+      const store = await s.catch(() => undefined);
+      await store?.close();
+    }),
+  );
 }

@@ -52,9 +52,9 @@ describe("resolveArtifactStore", () => {
     const resolved = await resolveArtifactStore(withLookups, { id: "v1", uri, artifactStoreId: stack.components[0].id });
     expect(resolved.name).toBe("team");
     expect(Buffer.from(await resolved.read(uri)).toString()).toBe("held by team");
-    // A store without getComponent: the component is found among its stacks' rows.
-    const byId = await resolveArtifactStore({ listStacks: () => metadata.listStacks() }, { id: "v1", uri, artifactStoreId: stack.components[0].id });
-    expect(byId).toBe(resolved);
+    // One store object per component record and process.
+    const again = await resolveArtifactStore(withLookups, { id: "v1", uri, artifactStoreId: stack.components[0].id });
+    expect(again).toBe(resolved);
 
     await expect(resolveArtifactStore(withLookups, { id: "v2", uri, artifactStoreId: "no-such-component" })).rejects.toThrow(
       new ArtifactStoreError("artifact version v2 is held by artifact store no-such-component, which is not registered in this metadata store"),
@@ -67,16 +67,15 @@ describe("resolveArtifactStore", () => {
     const registered = new LocalArtifactStore({ path: path.join(root, "registered"), name: "registered" });
     await metadata.saveStack({ name: "registered", components: [{ type: "artifact_store", name: "registered", flavor: "local", config: registered.config() }] });
     const uri = await registered.save({ runId: "r", invocationId: "s", outputName: "output" }, Buffer.from("old row"));
-    // Only the store's own methods of today: the registered stores come from its stack rows.
-    const byRoot = await resolveArtifactStore({ listStacks: () => metadata.listStacks() }, { id: "v3", uri, artifactStoreId: null });
+    const byRoot = await resolveArtifactStore(withLookups, { id: "v3", uri, artifactStoreId: null });
     expect(byRoot.name).toBe("registered");
 
     const loose = new LocalArtifactStore({ path: path.join(root, "unregistered") });
     const looseUri = await loose.save({ runId: "r", invocationId: "s", outputName: "output" }, Buffer.from("loose"));
-    const byFolder = await resolveArtifactStore(withLookups, { id: "v4", uri: looseUri });
+    const byFolder = await resolveArtifactStore(withLookups, { id: "v4", uri: looseUri, artifactStoreId: null });
     expect(Buffer.from(await byFolder.read(looseUri)).toString()).toBe("loose");
 
-    await expect(resolveArtifactStore(withLookups, { id: "v5", uri: "s3://elsewhere/run/x#0+1" })).rejects.toThrow(
+    await expect(resolveArtifactStore(withLookups, { id: "v5", uri: "s3://elsewhere/run/x#0+1", artifactStoreId: null })).rejects.toThrow(
       /no artifact store can read artifact version v5 \(s3:\/\/elsewhere\/run\/x#0\+1\)/,
     );
   });

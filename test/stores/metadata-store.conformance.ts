@@ -20,15 +20,17 @@ import type {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 3));
 
-/**
- * @param open a store on a new, empty database (migrated or not: the suite migrates it)
- * @param cleanup runs once after the whole suite
- */
-export function metadataStoreConformance(
-  name: string,
-  open: () => Promise<MetadataStore>,
-  cleanup?: () => Promise<void>,
-): void {
+export interface ConformanceBackend {
+  /** A store on a new, empty database (migrated or not: the suite migrates it). */
+  open: () => Promise<MetadataStore>;
+  /** A second store (another connection) on the database of `first`, as another process would open it. */
+  openSecond: (first: MetadataStore) => Promise<MetadataStore>;
+  /** Runs once after the whole suite. */
+  cleanup?: () => Promise<void>;
+}
+
+export function metadataStoreConformance(name: string, backend: ConformanceBackend): void {
+  const { open, openSecond, cleanup } = backend;
   describe(`MetadataStore conformance: ${name}`, () => {
     let store: MetadataStore;
 
@@ -293,6 +295,8 @@ export function metadataStoreConformance(
           owner: null,
           scheduleName: null,
           scheduledFor: null,
+          cancelRequestedAt: null,
+          seq: expect.any(Number),
         });
         expect(await store.getRun(id)).toEqual(run);
       });
@@ -329,6 +333,7 @@ export function metadataStoreConformance(
           fingerprint: "fp-abc",
           heartbeatAt: 1_700_000_000_500,
           owner: "host:1234",
+          seq: expect.any(Number),
         });
 
         // null clears a field; undefined leaves it alone.
@@ -377,7 +382,7 @@ export function metadataStoreConformance(
         expect(await store.listRuns({ pipelineName: "missing" })).toEqual([]);
 
         const [newest] = await store.listRuns({ limit: 1 });
-        expect(newest).toEqual({ ...a3, status: "completed" });
+        expect(newest).toEqual({ ...a3, status: "completed", seq: expect.any(Number) });
       });
     });
 
@@ -412,7 +417,9 @@ export function metadataStoreConformance(
           endedAt: null,
           error: null,
           metadata: {},
+          seq: expect.any(Number),
         });
+        expect(step.seq).toBeGreaterThan(run.seq);
         expect(await store.getStepRun(id)).toEqual(step);
         expect(await store.findStepRun(run.id, "train_2")).toEqual(step);
         expect(await store.findStepRun(run.id, "train")).toBeUndefined();
@@ -484,7 +491,9 @@ export function metadataStoreConformance(
           error: "Error: boom\n    at train",
           metadata: { rows: 10, tags: { a: "b" } },
           upstream: ["load", "split[a]"],
+          seq: expect.any(Number),
         });
+        expect((await store.getStepRun(step.id))!.seq).toBeGreaterThan(step.seq);
         await expect(store.updateStepRun(randomUUID(), { status: "running" })).rejects.toThrow();
       });
     });
@@ -517,6 +526,7 @@ export function metadataStoreConformance(
           endedAt: 5_000,
           cacheKey: "ck-train",
           metadata: { durationMs: 12 },
+          seq: expect.any(Number),
         });
         expect(await store.listStepOutputs(step.id)).toEqual([
           { stepRunId: step.id, artifactVersionId: modelId, outputName: "model", mappingKey: null, position: 0 },
@@ -673,6 +683,7 @@ export function metadataStoreConformance(
           size: 1001,
           metadata: { shape: [1, 2] },
           createdAt: expect.any(Number),
+          artifactStoreId: null,
         });
         expect(await store.getArtifactVersion(created[1].id)).toEqual(created[1]);
         expect(await store.getArtifactVersion(randomUUID())).toBeUndefined();
@@ -712,6 +723,7 @@ export function metadataStoreConformance(
           size: 7,
           metadata: {},
           createdAt: expect.any(Number),
+          artifactStoreId: null,
         });
         expect(await store.getArtifactVersion(id)).toEqual(first);
 
@@ -807,6 +819,7 @@ export function metadataStoreConformance(
           attempt: 2,
           endedAt: null,
           error: null,
+          seq: expect.any(Number),
         });
         expect(await store.listStepOutputs(step.id)).toEqual([]);
         // The version itself stays: only the link of the unfinished attempt goes.
@@ -1113,5 +1126,466 @@ export function metadataStoreConformance(
         await expect(store.deleteRun(first.id)).rejects.toThrow();
       });
     });
+    describe("write batching (the WriteBatcher contract)", () => {
+      const seconds: MetadataStore[] = [];
+      afterEach(async () => {
+        for (const second of seconds.splice(0)) await second.close();
+      });
+
+      async function second(): Promise<MetadataStore> {
+        const other = await openSecond(store);
+        seconds.push(other);
+        return other;
+      }
+
+      async function setupRun() {
+        const run = await seedRun("batching", { isDynamic: true });
+        const newStep = (invocationId: string, position: number, configuration?: unknown): NewStepRun => ({
+          runId: run.id,
+          invocationId,
+          stepName: invocationId,
+          position,
+          upstream: [],
+          parameters: {},
+          configuration,
+        });
+        return { run, newStep };
+      }
+
+      it("commits the writes of one turn together, and resolves each once it is committed", async () => {
+        const { run, newStep } = await setupRun();
+        const other = await second();
+        const names = async () => (await other.listStepRuns(run.id)).map((r) => r.invocationId);
+        const writes = [store.createStepRun(newStep("a", 0)), store.createStepRun(newStep("b", 1))];
+        // Another connection sees both or neither (a network store may commit while it asks), never one.
+        expect([[], ["a", "b"]]).toContainEqual(await names());
+        await writes[0];
+        expect(await names()).toEqual(["a", "b"]);
+        await writes[1];
+      });
+
+      it("fails only the write that fails, rolling back all of it, and keeps the rest of the batch", async () => {
+        const { run, newStep } = await setupRun();
+        const missingVersion = randomUUID();
+        const modelId = randomUUID();
+        const a = store.createStepRun(newStep("a", 0));
+        const duplicate = store.createStepRun({ ...newStep("a", 1, { retries: 1 }), id: randomUUID() });
+        const b = store.createStepRun(newStep("b", 2));
+        const aRecord = await a;
+        const completion = store.completeStepRun({
+          stepRunId: aRecord.id,
+          status: "completed",
+          endedAt: 1,
+          newArtifacts: [newArtifact("batching::a::output", { id: modelId })],
+          outputs: [
+            { artifactVersionId: modelId, outputName: "output", mappingKey: null, position: 0 },
+            { artifactVersionId: missingVersion, outputName: "aux", mappingKey: null, position: 1 },
+          ],
+        });
+        const update = store.updateStepRun(aRecord.id, { status: "running", attempt: 1 });
+        const results = await Promise.allSettled([duplicate, b, completion, update]);
+        expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled", "rejected", "fulfilled"]);
+        expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/UNIQUE|unique|duplicate/);
+        const other = await second();
+        expect((await other.listStepRuns(run.id)).map((r) => r.invocationId)).toEqual(["a", "b"]);
+        expect(await store.getStepRun(aRecord.id)).toMatchObject({ status: "running", attempt: 1, endedAt: null });
+        expect(await store.getArtifactVersion(modelId)).toBeUndefined();
+        expect(await store.listStepOutputs(aRecord.id)).toEqual([]);
+        expect(await store.listStepConfigurations({ stepRunId: aRecord.id })).toEqual([]);
+      });
+
+      it("numbers versions right when a batch is run again after a failing multi-row write", async () => {
+        const { newStep } = await setupRun();
+        const step = await store.createStepRun(newStep("split", 0));
+        const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+        const link = (position: number) => ({ outputName: "output", mappingKey: `k${position}`, position });
+        const results = await Promise.allSettled([
+          store.addStepOutput(newArtifact("batching::split::output", { id: a }), { ...link(0), stepRunId: step.id, artifactVersionId: a }),
+          // Same position: the link's primary key fails after the version was inserted.
+          store.addStepOutput(newArtifact("batching::split::output", { id: b }), { ...link(0), stepRunId: step.id, artifactVersionId: b }),
+          store.addStepOutput(newArtifact("batching::split::output", { id: c }), { ...link(1), stepRunId: step.id, artifactVersionId: c }),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+        expect(results.map((r) => (r.status === "fulfilled" ? r.value.version : null))).toEqual([1, null, 2]);
+        expect(await store.getArtifactVersion(b)).toBeUndefined();
+        expect((await store.listStepOutputs(step.id)).map((o) => o.artifactVersionId)).toEqual([a, c]);
+      });
+
+      it("lets reads see earlier writes that were not awaited", async () => {
+        const { run, newStep } = await setupRun();
+        const created = store.createStepRun(newStep("a", 0));
+        const found = await store.findStepRun(run.id, "a");
+        expect(found).toEqual(await created);
+        void store.updateStepRun(found!.id, { status: "running", attempt: 1 });
+        expect(await store.getStepRun(found!.id)).toMatchObject({ status: "running", attempt: 1 });
+        void store.appendLogs([{ runId: run.id, stepRunId: found!.id, stream: "log", message: "hi", at: 1 }]);
+        expect((await store.listLogs(run.id)).map((l) => l.message)).toEqual(["hi"]);
+      });
+
+      it("applies writes in call order", async () => {
+        const { newStep } = await setupRun();
+        const step = await store.createStepRun(newStep("a", 0));
+        const other = await store.createStepRun(newStep("b", 1));
+        const patches = [
+          store.updateStepRun(step.id, { status: "running", attempt: 1 }),
+          store.updateStepRun(other.id, { status: "running", attempt: 1 }),
+          store.updateStepRun(step.id, { status: "failed", attempt: 1, error: "first" }),
+          store.updateStepRun(other.id, { metadata: { n: 1 } }),
+          store.updateStepRun(step.id, { status: "running", attempt: 2, error: null }),
+          store.updateStepRun(other.id, { metadata: { n: 2 } }),
+        ];
+        await Promise.all(patches);
+        expect(await store.getStepRun(step.id)).toMatchObject({ status: "running", attempt: 2, error: null });
+        expect(await store.getStepRun(other.id)).toMatchObject({ status: "running", metadata: { n: 2 } });
+      });
+
+      it("takes the values of a write when it is called, not when it is committed", async () => {
+        const { newStep } = await setupRun();
+        const step = await store.createStepRun(newStep("a", 0));
+        const metadata: Record<string, unknown> = { rows: 1 };
+        const write = store.updateStepRun(step.id, { metadata });
+        metadata.rows = 2;
+        await write;
+        expect((await store.getStepRun(step.id))?.metadata).toEqual({ rows: 1 });
+      });
+
+      it("commits thousands of queued writes (several transactions) in order", async () => {
+        const { run, newStep } = await setupRun();
+        const count = 10_000;
+        const records = await Promise.all(Array.from({ length: count }, (_, i) => store.createStepRun(newStep(`s_${i}`, i))));
+        expect(new Set(records.map((r) => r.id)).size).toBe(count);
+        const listed = await store.listStepRuns(run.id);
+        expect(listed.map((r) => r.position)).toEqual(records.map((r) => r.position));
+      });
+
+      it("runs a step's writes issued without waiting (create, start, complete, inputs, logs) as the engine does", async () => {
+        const { run, newStep } = await setupRun();
+        const steps = Array.from({ length: 50 }, (_, i) => ({ ...newStep(`s_${i}`, i), id: randomUUID() }));
+        const versions = steps.map(() => randomUUID());
+        const writes: Promise<unknown>[] = [];
+        steps.forEach((step, i) => {
+          writes.push(store.createStepRun(step));
+          writes.push(store.updateStepRun(step.id, { status: "running", attempt: 1, startedAt: i }));
+          if (i > 0) {
+            writes.push(store.addStepInputs([{ stepRunId: step.id, artifactVersionId: versions[i - 1], inputName: "arg0" }]));
+          }
+          writes.push(
+            store.completeStepRun({
+              stepRunId: step.id,
+              attempt: 1,
+              status: "completed",
+              endedAt: i + 1,
+              newArtifacts: [newArtifact("batching::s::output", { id: versions[i] })],
+              outputs: [{ artifactVersionId: versions[i], outputName: "output", mappingKey: null, position: 0 }],
+            }),
+          );
+          writes.push(store.appendLogs([{ runId: run.id, stepRunId: step.id, stream: "log", message: `done ${i}`, at: i }]));
+        });
+        writes.push(store.updateRun(run.id, { status: "completed", endedAt: 99 }));
+        await Promise.all(writes);
+        const listed = await store.listStepRuns(run.id);
+        expect(listed.map((r) => [r.status, r.attempt])).toEqual(steps.map(() => ["completed", 1]));
+        const numbers = await Promise.all(versions.map(async (id) => (await store.getArtifactVersion(id))!.version));
+        expect(numbers).toEqual(steps.map((_, i) => i + 1));
+        expect(await store.listStepInputs(steps[7].id)).toEqual([
+          { stepRunId: steps[7].id, artifactVersionId: versions[6], inputName: "arg0" },
+        ]);
+        expect((await store.listLogs(run.id)).map((l) => l.message)).toEqual(steps.map((_, i) => `done ${i}`));
+      });
+
+      it("commits pending writes on close, and rejects writes after it", async () => {
+        const { run, newStep } = await setupRun();
+        const other = await second();
+        const pending = store.createStepRun(newStep("a", 0));
+        await store.close();
+        await expect(pending).resolves.toMatchObject({ invocationId: "a" });
+        await expect(store.createStepRun(newStep("b", 1))).rejects.toThrow();
+        expect((await other.listStepRuns(run.id)).map((r) => r.invocationId)).toEqual(["a"]);
+        store = await openSecond(other); // afterEach closes `store`
+      });
+    });
+
+    describe("change sequence (listStepRunChanges)", () => {
+      it("lists the step runs changed after a cursor, in change order, and moves the cursor", async () => {
+        const run = await seedRun();
+        const a = await seedStepRun(run.id, "a");
+        const b = await seedStepRun(run.id, "b", { position: 1 });
+        const first = await store.listStepRunChanges(run.id, 0);
+        expect(first.stepRuns.map((r) => r.id)).toEqual([a.id, b.id]);
+        expect(first.seq).toBe(b.seq);
+        expect(await store.listStepRunChanges(run.id, first.seq)).toEqual({ stepRuns: [], seq: first.seq });
+
+        await store.updateStepRun(b.id, { status: "running", attempt: 1 });
+        await store.updateStepRun(a.id, { status: "running", attempt: 1 });
+        const second = await store.listStepRunChanges(run.id, first.seq);
+        expect(second.stepRuns.map((r) => [r.id, r.status])).toEqual([
+          [b.id, "running"],
+          [a.id, "running"],
+        ]);
+        expect(second.seq).toBeGreaterThan(first.seq);
+        const limited = await store.listStepRunChanges(run.id, first.seq, 1);
+        expect(limited.stepRuns.map((r) => r.id)).toEqual([b.id]);
+        expect((await store.listStepRunChanges(run.id, limited.seq)).stepRuns.map((r) => r.id)).toEqual([a.id]);
+        // Completion, reset and other runs' changes move (or not) the cursor as expected.
+        await store.completeStepRun({ stepRunId: a.id, status: "completed", endedAt: 1, newArtifacts: [], outputs: [] });
+        await store.resetStepRun(b.id);
+        const other = await seedRun("other");
+        await seedStepRun(other.id, "x");
+        const third = await store.listStepRunChanges(run.id, second.seq);
+        expect(third.stepRuns.map((r) => [r.id, r.status])).toEqual([
+          [a.id, "completed"],
+          [b.id, "pending"],
+        ]);
+      });
+
+      it("bumps a run's seq on every change", async () => {
+        const run = await seedRun();
+        await store.updateRun(run.id, { status: "running" });
+        const updated = (await store.getRun(run.id))!;
+        expect(updated.seq).toBeGreaterThan(run.seq);
+        await store.claimRun(run.id, "me", 0);
+        expect((await store.getRun(run.id))!.seq).toBeGreaterThan(updated.seq);
+      });
+    });
+
+    describe("run summaries and lookups", () => {
+      it("lists runs with their step counts by status in one call, filtered and paged", async () => {
+        const a = await seedRun("training", { name: "nightly" });
+        await tick();
+        const b = await seedRun("scoring");
+        await tick();
+        const c = await seedRun("training");
+        await seedStepRun(a.id, "x", { status: "running" });
+        await seedStepRun(a.id, "y", { position: 1 });
+        await seedStepRun(a.id, "z", { position: 2 });
+        const done = await seedStepRun(c.id, "x");
+        await store.completeStepRun({ stepRunId: done.id, status: "completed", endedAt: 1, newArtifacts: [], outputs: [] });
+
+        const all = await store.listRunSummaries();
+        expect(all.map((r) => r.id)).toEqual([c.id, b.id, a.id]);
+        expect(all.map((r) => r.stepCounts)).toEqual([{ completed: 1 }, {}, { running: 1, pending: 2 }]);
+        expect(all[2]).toEqual({ ...(await store.getRun(a.id)), stepCounts: { running: 1, pending: 2 } });
+        expect((await store.listRunSummaries({ pipelineName: "training" })).map((r) => r.id)).toEqual([c.id, a.id]);
+        expect((await store.listRunSummaries({ limit: 1, offset: 1 })).map((r) => r.id)).toEqual([b.id]);
+        expect((await store.listRunSummaries({ name: "nightly" })).map((r) => r.id)).toEqual([a.id]);
+        expect((await store.listRunSummaries({ idPrefix: b.id.slice(0, 30) })).map((r) => r.id)).toEqual([b.id]);
+        expect((await store.listRuns({ limit: 2, offset: 1 })).map((r) => r.id)).toEqual([b.id, a.id]);
+        expect((await store.listRuns({ idPrefix: c.id.slice(0, 30) })).map((r) => r.id)).toEqual([c.id]);
+      });
+
+      it("finds runs by name, id prefix or id suffix", async () => {
+        const a = await seedRun("training", { name: "same" });
+        await tick();
+        const b = await seedRun("training", { name: "same" });
+        const c = await seedRun("training", { name: "other" });
+        const ids = (runs: RunRecord[]) => runs.map((r) => r.id);
+        expect(ids(await store.findRuns({ name: "same" }))).toEqual([b.id, a.id]);
+        expect(ids(await store.findRuns({ idPrefix: c.id.slice(0, 32) }))).toEqual([c.id]);
+        expect(ids(await store.findRuns({ idSuffix: c.id.slice(-12) }))).toEqual([c.id]);
+        expect(ids(await store.findRuns({ name: "same", idSuffix: a.id.slice(-12) }))).toEqual([a.id]);
+        expect(await store.findRuns({ name: "missing" })).toEqual([]);
+        // LIKE wildcards in the query are plain characters.
+        expect(await store.findRuns({ idPrefix: "%" })).toEqual([]);
+        expect(await store.findRuns({ idSuffix: "_" })).toEqual([]);
+        expect(await store.findRuns({ name: "sam%" })).toEqual([]);
+      });
+    });
+
+    describe("leases (claimRun)", () => {
+      it("records the owner given with a new run", async () => {
+        const run = await seedRun("training", { owner: "host:1", heartbeatAt: 1_000 });
+        expect(run).toMatchObject({ owner: "host:1", heartbeatAt: 1_000 });
+        expect(await store.getRun(run.id)).toEqual(run);
+      });
+
+      it("lets one owner claim a run, refuses a second while the lease is fresh, and hands over a stale one", async () => {
+        const run = await seedRun();
+        const before = Date.now();
+        expect(await store.claimRun(run.id, "a", before - 10_000)).toBe(true);
+        const claimed = (await store.getRun(run.id))!;
+        expect(claimed.owner).toBe("a");
+        expect(claimed.heartbeatAt).toBeGreaterThanOrEqual(before);
+        expect(await store.claimRun(run.id, "b", before - 10_000)).toBe(false);
+        expect((await store.getRun(run.id))!.owner).toBe("a");
+        // The same owner renews its lease.
+        expect(await store.claimRun(run.id, "a", before - 10_000)).toBe(true);
+        // A heartbeat older than the threshold is stale: the next claimant takes over.
+        expect(await store.claimRun(run.id, "b", Date.now() + 1)).toBe(true);
+        expect((await store.getRun(run.id))!.owner).toBe("b");
+        await expect(store.claimRun(randomUUID(), "a", 0)).rejects.toThrow();
+      });
+
+      it("gives a run to exactly one of several claimants at once", async () => {
+        const run = await seedRun();
+        const other = await openSecond(store);
+        try {
+          const results = await Promise.all([
+            store.claimRun(run.id, "a", 0),
+            other.claimRun(run.id, "b", 0),
+            store.claimRun(run.id, "c", 0),
+            other.claimRun(run.id, "d", 0),
+          ]);
+          expect(results.filter(Boolean)).toHaveLength(1);
+          const winner = ["a", "b", "c", "d"][results.indexOf(true)];
+          expect((await store.getRun(run.id))!.owner).toBe(winner);
+        } finally {
+          await other.close();
+        }
+      });
+
+      it("records cancel requests", async () => {
+        const run = await seedRun();
+        await store.updateRun(run.id, { cancelRequestedAt: 123 });
+        expect((await store.getRun(run.id))!.cancelRequestedAt).toBe(123);
+      });
+    });
+
+    describe("fenced completion (completeStepRun with attempt)", () => {
+      it("applies the current attempt's result and ignores a stale or late one", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train", { status: "running" });
+        await store.updateStepRun(step.id, { attempt: 2 });
+        const stale = randomUUID();
+        const staleResult = await store.completeStepRun({
+          stepRunId: step.id,
+          attempt: 1,
+          status: "completed",
+          endedAt: 1,
+          newArtifacts: [newArtifact("training::train::output", { id: stale })],
+          outputs: [{ artifactVersionId: stale, outputName: "output", mappingKey: null, position: 0 }],
+        });
+        expect(staleResult).toBe(false);
+        expect(await store.getStepRun(step.id)).toMatchObject({ status: "running", attempt: 2, endedAt: null });
+        expect(await store.getArtifactVersion(stale)).toBeUndefined();
+        expect(await store.listStepOutputs(step.id)).toEqual([]);
+
+        const current = randomUUID();
+        const applied = await store.completeStepRun({
+          stepRunId: step.id,
+          attempt: 2,
+          status: "completed",
+          endedAt: 2,
+          newArtifacts: [newArtifact("training::train::output", { id: current })],
+          outputs: [{ artifactVersionId: current, outputName: "output", mappingKey: null, position: 0 }],
+        });
+        expect(applied).toBe(true);
+        expect(await store.getArtifactVersion(current)).toMatchObject({ version: 1 });
+        // A second result for the same attempt comes after the step run is final: ignored.
+        const again = await store.completeStepRun({
+          stepRunId: step.id,
+          attempt: 2,
+          status: "completed",
+          endedAt: 3,
+          newArtifacts: [],
+          outputs: [],
+        });
+        expect(again).toBe(false);
+        expect(await store.getStepRun(step.id)).toMatchObject({ status: "completed", endedAt: 2 });
+      });
+
+      it("ignores a result for a step run already failed, and rejects an unknown step run", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train", { status: "running" });
+        await store.updateStepRun(step.id, { status: "failed", error: "timed out" });
+        const late = { stepRunId: step.id, attempt: 1, status: "completed" as const, endedAt: 9, newArtifacts: [], outputs: [] };
+        expect(await store.completeStepRun(late)).toBe(false);
+        expect(await store.getStepRun(step.id)).toMatchObject({ status: "failed", error: "timed out" });
+        await expect(store.completeStepRun({ ...late, stepRunId: randomUUID() })).rejects.toThrow();
+        // Without an attempt, a completion is applied as before and resolves true.
+        expect(await store.completeStepRun({ ...late, attempt: undefined })).toBe(true);
+      });
+    });
+
+    describe("components and named artifact versions", () => {
+      it("gets a component by id and lists every component", async () => {
+        const saved = await store.saveStack({
+          name: "default",
+          components: [
+            { type: "orchestrator", name: "local", flavor: "local", config: {} },
+            { type: "artifact_store", name: "files", flavor: "local", config: { path: "/tmp/a" } },
+          ],
+        });
+        const [orchestrator, files] = saved.components;
+        expect(await store.getComponent(files.id)).toEqual(files);
+        expect(await store.getComponent(randomUUID())).toBeUndefined();
+        expect(await store.listComponents()).toEqual([files, orchestrator]);
+      });
+
+      it("records which artifact store holds a version", async () => {
+        const saved = await store.saveStack({
+          name: "default",
+          components: [{ type: "artifact_store", name: "files", flavor: "local", config: {} }],
+        });
+        const storeId = saved.components[0].id;
+        const version = await store.createArtifactVersion(newArtifact("training::output", { artifactStoreId: storeId }));
+        expect(version.artifactStoreId).toBe(storeId);
+        expect(await store.getArtifactVersion(version.id)).toEqual(version);
+      });
+
+      it("gets a version by artifact name, the newest when no version is given", async () => {
+        const first = await store.createArtifactVersion(newArtifact("training::model"));
+        const second = await store.createArtifactVersion(newArtifact("training::model"));
+        expect(await store.getArtifactVersionByName("training::model")).toEqual(second);
+        expect(await store.getArtifactVersionByName("training::model", 1)).toEqual(first);
+        expect(await store.getArtifactVersionByName("training::model", 3)).toBeUndefined();
+        expect(await store.getArtifactVersionByName("missing")).toBeUndefined();
+      });
+    });
+
+    describe("deleting runs (deleteRun)", () => {
+      it("deletes a run with everything it owns, keeping versions another run links", async () => {
+        const keep = await seedRun();
+        const gone = await seedRun();
+        const producer = await seedStepRun(gone.id, "train", { status: "running", configuration: { retries: 1 } });
+        const own = randomUUID();
+        const ownUri = `file:///artifacts/${own}`;
+        const shared = randomUUID();
+        await store.completeStepRun({
+          stepRunId: producer.id,
+          status: "completed",
+          endedAt: 1,
+          newArtifacts: [
+            newArtifact("training::train::model", { id: own, uri: ownUri }),
+            newArtifact("training::train::metrics", { id: shared }),
+          ],
+          outputs: [
+            { artifactVersionId: own, outputName: "model", mappingKey: null, position: 0 },
+            { artifactVersionId: shared, outputName: "metrics", mappingKey: null, position: 1 },
+          ],
+        });
+        await store.saveStepTask(producer.id, 1, { x: 1 });
+        await store.appendLogs([{ runId: gone.id, stepRunId: producer.id, stream: "log", message: "hi", at: 1 }]);
+        const returned = await store.createArtifactVersion(newArtifact("training::output"));
+        await store.updateRun(gone.id, { output: { value: { $artifact: returned.id } } });
+        // A cache hit in another run links one of the versions: it must stay.
+        const hit = await seedStepRun(keep.id, "train");
+        await store.completeStepRun({
+          stepRunId: hit.id,
+          status: "cached",
+          endedAt: 2,
+          originalStepRunId: producer.id,
+          newArtifacts: [],
+          outputs: [{ artifactVersionId: shared, outputName: "metrics", mappingKey: null, position: 0 }],
+        });
+
+        const { artifactUris } = await store.deleteRun(gone.id);
+        expect(await store.getArtifactVersion(own)).toBeUndefined();
+        expect(await store.getArtifactVersion(returned.id)).toBeUndefined();
+        expect(artifactUris).toHaveLength(2);
+        expect(artifactUris).toContainEqual({ uri: ownUri, artifactStoreId: null });
+        expect(artifactUris).toContainEqual({ uri: returned.uri, artifactStoreId: null });
+        expect(await store.getRun(gone.id)).toBeUndefined();
+        expect(await store.getStepRun(producer.id)).toBeUndefined();
+        expect(await store.listStepConfigurations({ stepRunId: producer.id })).toEqual([]);
+        expect(await store.getStepTask(producer.id)).toBeUndefined();
+        expect(await store.listLogs(gone.id)).toEqual([]);
+        expect(await store.getSnapshot(gone.snapshotId)).toBeUndefined();
+        expect(await store.getArtifactVersion(shared)).toBeDefined();
+        expect(await store.getStepRun(hit.id)).toMatchObject({ status: "cached", originalStepRunId: null });
+        expect(await store.getRun(keep.id)).toBeDefined();
+        await expect(store.deleteRun(gone.id)).rejects.toThrow();
+      });
+    });
+
   });
 }

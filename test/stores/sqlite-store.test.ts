@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { migrations } from "../../src/stores/metadata/migrations.js";
 import { timeOrderedId } from "../../src/ids.js";
 import { openSqliteStore, SqliteMetadataStore } from "../../src/stores/metadata/sqlite/sqlite-store.js";
+import { checkConcurrentWriters } from "./metadata-concurrency.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 import { scheduleStoreConformance } from "./schedule-store.conformance.js";
 
@@ -18,11 +18,11 @@ let files = 0;
 const freshPath = (under = root) => join(under, `db-${++files}`, "metadata.db");
 
 const conformanceRoot = join(root, "conformance");
-metadataStoreConformance(
-  "sqlite",
-  async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot) }),
-  async () => rmSync(conformanceRoot, { recursive: true, force: true }),
-);
+metadataStoreConformance("sqlite", {
+  open: async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot) }),
+  openSecond: async (first) => openSqliteStore((first as SqliteMetadataStore).path),
+  cleanup: async () => rmSync(conformanceRoot, { recursive: true, force: true }),
+});
 
 scheduleStoreConformance("sqlite", async () => {
   const store = new SqliteMetadataStore({ path: freshPath(conformanceRoot) });
@@ -157,7 +157,7 @@ describe("SqliteMetadataStore", () => {
   });
 });
 
-describe("SqliteMetadataStore write batching", () => {
+describe("SqliteMetadataStore ids and batches", () => {
   const opened: { close(): unknown }[] = [];
   afterEach(async () => {
     for (const handle of opened.splice(0)) await handle.close();
@@ -182,19 +182,7 @@ describe("SqliteMetadataStore write batching", () => {
       isDynamic: true,
       enableCache: false,
     });
-    const other = new Database(path, { readonly: true });
-    opened.push(other);
-    const committedStepRuns = () => other.prepare(`SELECT invocation_id FROM step_runs ORDER BY position`).pluck().all();
-    const newStep = (invocationId: string, position: number, configuration?: unknown) => ({
-      runId: run.id,
-      invocationId,
-      stepName: invocationId,
-      position,
-      upstream: [],
-      parameters: {},
-      configuration,
-    });
-    return { path, store, run, committedStepRuns, newStep };
+    return { path, store, run };
   }
 
   it("makes time-ordered UUIDs (version 7) for the ids it generates", async () => {
@@ -208,134 +196,30 @@ describe("SqliteMetadataStore write batching", () => {
     expect(run.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
   });
 
-  it("commits the writes of one turn together, and resolves each once it is committed", async () => {
-    const { store, committedStepRuns, newStep } = await setup();
+  it("holds the writes of a turn until the end of the turn, then commits them in one transaction", async () => {
+    const { path, store, run } = await setup();
+    const other = new Database(path, { readonly: true });
+    opened.push(other);
+    const committed = () => other.prepare(`SELECT invocation_id FROM step_runs ORDER BY position`).pluck().all();
+    const newStep = (invocationId: string, position: number) => ({
+      runId: run.id,
+      invocationId,
+      stepName: invocationId,
+      position,
+      upstream: [],
+      parameters: {},
+    });
     const writes = [store.createStepRun(newStep("a", 0)), store.createStepRun(newStep("b", 1))];
-    // Queued, not yet committed: another connection sees nothing yet.
-    expect(committedStepRuns()).toEqual([]);
+    // Synchronously, in the same turn: queued, not yet committed.
+    expect(committed()).toEqual([]);
     await writes[0];
-    expect(committedStepRuns()).toEqual(["a", "b"]);
+    expect(committed()).toEqual(["a", "b"]);
     await writes[1];
   });
+});
 
-  it("fails only the write that fails, rolling back all of it, and keeps the rest of the batch", async () => {
-    const { store, committedStepRuns, newStep } = await setup();
-    const missingVersion = randomUUID();
-    const modelId = randomUUID();
-    const a = store.createStepRun(newStep("a", 0));
-    const duplicate = store.createStepRun({ ...newStep("a", 1, { retries: 1 }), id: randomUUID() });
-    const b = store.createStepRun(newStep("b", 2));
-    const aRecord = await a;
-    const completion = store.completeStepRun({
-      stepRunId: aRecord.id,
-      status: "completed",
-      endedAt: 1,
-      newArtifacts: [
-        {
-          id: modelId,
-          artifactName: "batching::a::output",
-          uri: "/x",
-          dataType: "object",
-          materializer: "weir.json",
-          contentHash: "h",
-          size: 1,
-        },
-      ],
-      outputs: [
-        { artifactVersionId: modelId, outputName: "output", mappingKey: null, position: 0 },
-        { artifactVersionId: missingVersion, outputName: "aux", mappingKey: null, position: 1 },
-      ],
-    });
-    const update = store.updateStepRun(aRecord.id, { status: "running", attempt: 1 });
-    const results = await Promise.allSettled([duplicate, b, completion, update]);
-    expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled", "rejected", "fulfilled"]);
-    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
-    expect(committedStepRuns()).toEqual(["a", "b"]);
-    expect(await store.getStepRun(aRecord.id)).toMatchObject({ status: "running", attempt: 1, endedAt: null });
-    expect(await store.getArtifactVersion(modelId)).toBeUndefined();
-    expect(await store.listStepOutputs(aRecord.id)).toEqual([]);
-  });
-
-  it("numbers versions right when a batch is run again after a failing multi-row write", async () => {
-    const { store, newStep } = await setup();
-    const step = await store.createStepRun(newStep("split", 0));
-    const artifact = (id: string) => ({
-      id,
-      artifactName: "batching::split::output",
-      uri: `/x/${id}`,
-      dataType: "object",
-      materializer: "weir.json",
-      contentHash: "h",
-      size: 1,
-    });
-    const link = (id: string, position: number) => ({
-      stepRunId: step.id,
-      artifactVersionId: id,
-      outputName: "output",
-      mappingKey: `k${position}`,
-      position,
-    });
-    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
-    const results = await Promise.allSettled([
-      store.addStepOutput(artifact(a), link(a, 0)),
-      // Same position: the link's primary key fails after the version was inserted.
-      store.addStepOutput(artifact(b), link(b, 0)),
-      store.addStepOutput(artifact(c), link(c, 1)),
-    ]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    expect(results.map((r) => (r.status === "fulfilled" ? r.value.version : null))).toEqual([1, null, 2]);
-    expect(await store.getArtifactVersion(b)).toBeUndefined();
-    expect((await store.listStepOutputs(step.id)).map((o) => o.artifactVersionId)).toEqual([a, c]);
-  });
-
-  it("lets reads see earlier writes that were not awaited", async () => {
-    const { store, run, newStep } = await setup();
-    const created = store.createStepRun(newStep("a", 0));
-    const found = await store.findStepRun(run.id, "a");
-    expect(found).toEqual(await created);
-    void store.updateStepRun(found!.id, { status: "running", attempt: 1 });
-    expect(await store.getStepRun(found!.id)).toMatchObject({ status: "running", attempt: 1 });
-  });
-
-  it("applies writes in call order", async () => {
-    const { store, newStep } = await setup();
-    const step = await store.createStepRun(newStep("a", 0));
-    const patches = [
-      store.updateStepRun(step.id, { status: "running", attempt: 1 }),
-      store.updateStepRun(step.id, { status: "failed", attempt: 1, error: "first" }),
-      store.updateStepRun(step.id, { status: "running", attempt: 2, error: null }),
-    ];
-    await Promise.all(patches);
-    expect(await store.getStepRun(step.id)).toMatchObject({ status: "running", attempt: 2, error: null });
-  });
-
-  it("takes the values of a write when it is called, not when it is committed", async () => {
-    const { store, newStep } = await setup();
-    const step = await store.createStepRun(newStep("a", 0));
-    const metadata: Record<string, unknown> = { rows: 1 };
-    const write = store.updateStepRun(step.id, { metadata });
-    metadata.rows = 2;
-    await write;
-    expect((await store.getStepRun(step.id))?.metadata).toEqual({ rows: 1 });
-  });
-
-  it("commits thousands of queued writes (several transactions) in order", async () => {
-    const { store, run, newStep } = await setup();
-    const count = 10_000;
-    const records = await Promise.all(Array.from({ length: count }, (_, i) => store.createStepRun(newStep(`s_${i}`, i))));
-    expect(new Set(records.map((r) => r.id)).size).toBe(count);
-    const listed = await store.listStepRuns(run.id);
-    expect(listed.map((r) => r.position)).toEqual(records.map((r) => r.position));
-  });
-
-  it("commits pending writes on close, and rejects writes after it", async () => {
-    const { path, store, run, newStep } = await setup();
-    const pending = store.createStepRun(newStep("a", 0));
-    await store.close();
-    await expect(pending).resolves.toMatchObject({ invocationId: "a" });
-    await expect(store.createStepRun(newStep("b", 1))).rejects.toThrow();
-    const reopened = await openSqliteStore(path);
-    opened.push(reopened);
-    expect((await reopened.listStepRuns(run.id)).map((r) => r.invocationId)).toEqual(["a"]);
-  });
+describe("SqliteMetadataStore with several processes", () => {
+  it("keeps versions, leases and writes right with four processes writing one file at once", async () => {
+    await checkConcurrentWriters(`sqlite:${freshPath()}`);
+  }, 180_000);
 });

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createInterface } from "node:readline/promises";
 import { isAlive } from "../../stores/metadata/liveness.js";
 import { openMetadataStore } from "../../config/home.js";
-import type { MetadataStore, RunPatch, RunRecord } from "../../stores/metadata/types.js";
+import type { MetadataStore, RunRecord } from "../../stores/metadata/types.js";
 import { markRunStopped } from "../interrupt.js";
 import { CliError } from "../output.js";
 import { resolveRunId, RUN_REFERENCE } from "../resolve.js";
@@ -68,7 +68,7 @@ async function cancelRun(store: MetadataStore, run: RunRecord): Promise<string> 
   }
   if (!run.owner) throw new CliError(`run ${run.id} is being set up and has no owner yet; try again in a moment`);
   if (host !== hostname() || !Number.isInteger(pid)) {
-    await store.updateRun(run.id, { cancelRequestedAt: Date.now() } as RunPatch);
+    await store.updateRun(run.id, { cancelRequestedAt: Date.now() });
     return `run ${run.id} is driven by ${run.owner} on another host: cancellation requested (that process stops the run)`;
   }
   process.kill(pid, "SIGINT");

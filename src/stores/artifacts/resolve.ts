@@ -1,7 +1,7 @@
 import { dirname, isAbsolute } from "node:path";
 
 import { ArtifactStoreError, StackError } from "../../authoring/errors.js";
-import type { ArtifactVersionRecord, ComponentRecord, MetadataStore } from "../metadata/types.js";
+import type { ArtifactVersionRecord, MetadataStore } from "../metadata/types.js";
 import { parseUri } from "./keys.js";
 import { LocalArtifactStore } from "./local/local-artifact-store.js";
 import { artifactStoreFlavorNames, artifactStoreFromComponent, hasArtifactStoreFlavor, registerArtifactStoreFlavor } from "./flavors.js";
@@ -28,12 +28,12 @@ if (!artifactStoreFlavorNames().includes("local")) {
  * local store at the URI's folder (local URIs are absolute paths).
  */
 export async function resolveArtifactStore(
-  store: Pick<MetadataStore, "getComponent" | "listComponents" | "listStacks">,
+  store: Pick<MetadataStore, "getComponent" | "listComponents">,
   version: Pick<ArtifactVersionRecord, "id" | "uri" | "artifactStoreId">,
 ): Promise<ArtifactStore> {
   const id = version.artifactStoreId;
   if (id) {
-    const component = store.getComponent ? await store.getComponent(id) : (await componentsOf(store)).find((c) => c.id === id);
+    const component = await store.getComponent(id);
     if (!component) {
       throw new ArtifactStoreError(
         `artifact version ${version.id} is held by artifact store ${id}, which is not registered in this metadata store`,
@@ -42,7 +42,7 @@ export async function resolveArtifactStore(
     return artifactStoreFromComponent(component);
   }
   const { object } = parseUri(version.uri);
-  for (const component of await componentsOf(store)) {
+  for (const component of await store.listComponents()) {
     if (component.type !== "artifact_store" || !hasArtifactStoreFlavor(component.flavor)) continue;
     let candidate: ArtifactStore;
     try {
@@ -57,10 +57,6 @@ export async function resolveArtifactStore(
   throw new ArtifactStoreError(
     `no artifact store can read artifact version ${version.id} (${version.uri}): its row names no store and no registered store holds that uri`,
   );
-}
-
-async function componentsOf(store: Pick<MetadataStore, "listComponents" | "listStacks">): Promise<ComponentRecord[]> {
-  return (await store.listComponents?.()) ?? (await store.listStacks()).flatMap((stack) => stack.components);
 }
 
 /** A required string field of a component's config, or an error naming the store and the field. */

@@ -9,6 +9,8 @@
  * go in a new entry with the next version number.
  */
 
+import { StoreSchemaError } from "./errors.js";
+
 export type Dialect = "sqlite" | "postgres";
 
 export interface Migration {
@@ -215,6 +217,37 @@ const stepRunTasks: Migration = {
 };
 
 /**
+ * Following and sharing a store: a change sequence on runs and step runs (a reader keeps
+ * a cursor and asks for what changed after it), cancel requests, which artifact store
+ * holds each version, and the last version number of each artifact so that the next one
+ * is taken by a single statement (correct with several writers, unlike reading MAX).
+ */
+const changeSequence: Migration = {
+  version: 3,
+  name: "change sequence, cancel requests, artifact store of a version",
+  up: () => [
+    // One counter per store: a batch reserves its numbers with one UPDATE, which also
+    // orders concurrent writers' batches (the row is locked until the batch commits).
+    `CREATE TABLE sequences (
+      name TEXT PRIMARY KEY,
+      value BIGINT NOT NULL
+    )`,
+    // Rows from before this migration all get 1, so a reader starting at 0 sees them.
+    `INSERT INTO sequences (name, value) VALUES ('changes', 1)`,
+    `ALTER TABLE step_runs ADD COLUMN seq BIGINT NOT NULL DEFAULT 1`,
+    `ALTER TABLE pipeline_runs ADD COLUMN seq BIGINT NOT NULL DEFAULT 1`,
+    `CREATE INDEX step_runs_run_seq ON step_runs (run_id, seq)`,
+    `CREATE INDEX pipeline_runs_seq ON pipeline_runs (seq)`,
+    `CREATE INDEX pipeline_runs_name ON pipeline_runs (name)`,
+    `ALTER TABLE pipeline_runs ADD COLUMN cancel_requested_at BIGINT`,
+    `ALTER TABLE artifact_versions ADD COLUMN artifact_store_id TEXT`,
+    `ALTER TABLE artifacts ADD COLUMN latest_version INTEGER NOT NULL DEFAULT 0`,
+    `UPDATE artifacts SET latest_version =
+      COALESCE((SELECT MAX(v.version) FROM artifact_versions v WHERE v.artifact_id = artifacts.id), 0)`,
+  ],
+};
+
+/**
  * Schedules (pipelines on cron) and, on each run a schedule started, the schedule's name and
  * the tick it was planned for. Version 3 is the change-cursor/lease migration.
  */
@@ -250,4 +283,24 @@ const schedules: Migration = {
 };
 
 /** Every migration, oldest first. Versions are unique and increasing. */
-export const migrations: readonly Migration[] = [initialSchema, stepRunTasks, schedules];
+export const migrations: readonly Migration[] = [initialSchema, stepRunTasks, changeSequence, schedules];
+
+/** The newest schema version this code knows. */
+export const LATEST_SCHEMA_VERSION = migrations[migrations.length - 1].version;
+
+/**
+ * The migrations still to apply to a store that has `applied`. A store whose schema is
+ * newer than this code is refused: the code would misread or corrupt tables it does not know.
+ */
+export function pendingMigrations(applied: Iterable<number>, location: string): Migration[] {
+  const done = new Set(applied);
+  const newest = Math.max(0, ...done);
+  if (newest > LATEST_SCHEMA_VERSION) {
+    throw new StoreSchemaError(
+      `The metadata store ${location} has schema version ${newest}, newer than this version of weir knows ` +
+        `(up to ${LATEST_SCHEMA_VERSION}): it was migrated by a newer weir. Upgrade weir ` +
+        `(npm install weir@latest) in this project, or point WEIR_STORE_URL at another store.`,
+    );
+  }
+  return migrations.filter((migration) => !done.has(migration.version));
+}

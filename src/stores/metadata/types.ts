@@ -77,6 +77,10 @@ export interface RunRecord {
   /** Runs started by a schedule: its name and the tick (epoch ms) the run was planned for. */
   scheduleName: string | null;
   scheduledFor: number | null;
+  /** When someone asked for the run to stop (`weir runs cancel`); the driver acts on it. */
+  cancelRequestedAt: number | null;
+  /** The store's change sequence when the row last changed (see listStepRunChanges). */
+  seq: number;
 }
 
 export interface NewRun {
@@ -98,7 +102,16 @@ export interface NewRun {
 export type RunPatch = Partial<
   Pick<
     RunRecord,
-    "status" | "orchestratorRunId" | "startedAt" | "endedAt" | "error" | "output" | "fingerprint" | "heartbeatAt" | "owner"
+        | "status"
+    | "orchestratorRunId"
+    | "startedAt"
+    | "endedAt"
+    | "error"
+    | "output"
+    | "fingerprint"
+    | "heartbeatAt"
+    | "owner"
+    | "cancelRequestedAt"
   >
 >;
 
@@ -106,7 +119,18 @@ export interface RunFilter {
   pipelineName?: string;
   status?: RunStatus;
   scheduleName?: string;
+  /** The run's name, exactly. */
+  name?: string;
+  /** The start of the run's id. */
+  idPrefix?: string;
   limit?: number;
+  /** Runs to skip (newest first) before the first one returned: paging. */
+  offset?: number;
+}
+
+/** A run with how many of its step runs are in each status, read in one query. */
+export interface RunSummary extends RunRecord {
+  stepCounts: Partial<Record<StepStatus, number>>;
 }
 
 export interface StepRunRecord {
@@ -131,6 +155,8 @@ export interface StepRunRecord {
   endedAt: number | null;
   error: string | null;
   metadata: Record<string, unknown>;
+  /** The store's change sequence when the row last changed (see listStepRunChanges). */
+  seq: number;
 }
 
 export interface NewStepRun {
@@ -165,8 +191,8 @@ export interface ArtifactVersionRecord {
   size: number;
   metadata: Record<string, unknown>;
   createdAt: number;
-  /** The stack_components.id of the artifact store holding the bytes (null for older rows). */
-  artifactStoreId?: string | null;
+  /** The stack component (`ComponentRecord.id`) of the artifact store holding the bytes; null for older rows. */
+  artifactStoreId: string | null;
 }
 
 export interface NewArtifactVersion {
@@ -224,6 +250,12 @@ export interface StackRecord {
 /** Everything a step run's completion writes, committed together. */
 export interface StepCompletion {
   stepRunId: string;
+  /**
+   * The attempt this result belongs to. When given, the completion is applied only while
+   * it is the step run's current attempt and the step run is not already final: a stale
+   * attempt's late result is ignored (completeStepRun returns false).
+   */
+  attempt?: number;
   status: "completed" | "cached";
   endedAt: number;
   cacheKey?: string | null;
@@ -288,12 +320,32 @@ export interface MetadataStore {
   updateRun(id: string, patch: RunPatch): Promise<void>;
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /** Like listRuns, with each run's step counts by status, in one query. */
+  listRunSummaries(filter?: RunFilter): Promise<RunSummary[]>;
+  /** Runs whose name is `name`, or whose id starts with `idPrefix` or ends with `idSuffix` (all given must hold), newest first. */
+  findRuns(query: { name?: string; idPrefix?: string; idSuffix?: string }): Promise<RunRecord[]>;
+  /**
+   * Compare-and-set lease on who drives a run: takes it (owner = `owner`, heartbeat = now)
+   * when the run has no owner, is already `owner`'s, or its heartbeat is older than
+   * `staleBeforeMs` (epoch ms) or missing. Resolves false when another owner's lease is fresh.
+   */
+  claimRun(runId: string, owner: string, staleBeforeMs: number): Promise<boolean>;
+  /**
+   * Deletes the run and its step runs, configurations, tasks, links and logs, its snapshot
+   * when no other run uses it, and the artifact versions no other run's step run links to.
+   * Returns the deleted versions' URIs so that the caller removes the bytes.
+   */
+  deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }>;
 
   /** Inserts the step run (and its configuration row when given) in one transaction. */
   createStepRun(stepRun: NewStepRun): Promise<StepRunRecord>;
   updateStepRun(id: string, patch: StepRunPatch): Promise<void>;
-  /** Marks the step run finished and records its new artifact versions and output links atomically. */
-  completeStepRun(completion: StepCompletion): Promise<void>;
+  /**
+   * Marks the step run finished and records its new artifact versions and output links
+   * atomically. Resolves false, writing nothing, when the completion is fenced (see
+   * `StepCompletion.attempt`).
+   */
+  completeStepRun(completion: StepCompletion): Promise<boolean>;
   /** Records one dynamic output item as soon as it is stored (streaming map), in one transaction. */
   addStepOutput(artifact: NewArtifactVersion | null, link: StepOutputLink): Promise<ArtifactVersionRecord>;
   /**
@@ -304,12 +356,19 @@ export interface MetadataStore {
   getStepRun(id: string): Promise<StepRunRecord | undefined>;
   findStepRun(runId: string, invocationId: string): Promise<StepRunRecord | undefined>;
   listStepRuns(runId: string): Promise<StepRunRecord[]>;
+  /**
+   * The run's step runs changed after the cursor `afterSeq` (0: all), in change order, at
+   * most `limit`; `seq` is the cursor to pass next time (unchanged when nothing changed).
+   */
+  listStepRunChanges(runId: string, afterSeq: number, limit?: number): Promise<{ stepRuns: StepRunRecord[]; seq: number }>;
   /** The newest completed (not cached) step run with this cache key, if any. */
   findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined>;
 
   /** An artifact version that is no step's output (e.g. a non-JSON value a pipeline returned). */
   createArtifactVersion(artifact: NewArtifactVersion): Promise<ArtifactVersionRecord>;
   getArtifactVersion(id: string): Promise<ArtifactVersionRecord | undefined>;
+  /** A version of the artifact by its name: `version`, or the newest. */
+  getArtifactVersionByName(artifactName: string, version?: number): Promise<ArtifactVersionRecord | undefined>;
   listArtifactVersions(filter?: { artifactName?: string; limit?: number }): Promise<ArtifactVersionRecord[]>;
   addStepInputs(links: StepInputLink[]): Promise<void>;
   listStepInputs(stepRunId: string): Promise<StepInputLink[]>;
@@ -331,17 +390,11 @@ export interface MetadataStore {
   listStacks(): Promise<StackRecord[]>;
   /** Removes a stack (not its component rows, which runs may still refer to); false when there was none. */
   deleteStack(name: string): Promise<boolean>;
+  getComponent(id: string): Promise<ComponentRecord | undefined>;
+  /** Every registered component, by type then name. */
+  listComponents(): Promise<ComponentRecord[]>;
   setActiveStack(name: string): Promise<void>;
   getActiveStackName(): Promise<string | undefined>;
-  getComponent?(id: string): Promise<ComponentRecord | undefined>;
-  listComponents?(): Promise<ComponentRecord[]>;
-
-  /**
-   * Deletes a run with its step runs, configurations, tasks, lineage links and logs (and its
-   * snapshot when no other run uses it), and the artifact versions no other run's step run
-   * links to. Returns those versions' URIs so the caller removes the bytes.
-   */
-  deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }>;
   /** Lineage of one artifact version: the step run outputs that produced it and the step run inputs that consumed it. */
   listArtifactVersionLinks(artifactVersionId: string): Promise<{ outputs: StepOutputLink[]; inputs: StepInputLink[] }>;
 

@@ -7,18 +7,54 @@
  * are committed together (write-behind batching, see SqliteMetadataStore). better-sqlite3
  * is synchronous; the methods are `async` only because the interface also serves PostgreSQL.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
+import type Database from "better-sqlite3";
 import { timeOrderedId } from "../../../ids.js";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import { pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
+import type { VersionedStore } from "../open.js";
+import { WriteBatcher, type Outcome } from "../write-batcher.js";
+import { openDatabase, storeDeletedError, storeFileError } from "./file-errors.js";
+import {
+  artifactVersionRow,
+  insertedArtifactVersion,
+  stepConfigurationRow,
+  type ArtifactVersionInsert,
+  FINAL_STATUSES,
+  fromJson,
+  outputArtifactIds,
+  patchOf,
+  RUN_PATCH_COLUMNS,
+  runFilterParams,
+  STEP_RUN_PATCH_COLUMNS,
+  summarize,
+  toArtifactVersionRecord,
+  toComponentRecord,
+  toJson,
+  toLogLine,
+  toRunRecord,
+  toSnapshotRecord,
+  toStepConfigurationRecord,
+  toStepInputLink,
+  toStepOutputLink,
+  toStepRunRecord,
+  type ArtifactVersionRow,
+  type LogRow,
+  type MemberRow,
+  type RunRow,
+  type SnapshotRow,
+  type StackRow,
+  type StepConfigurationRow,
+  type StepCountColumns,
+  type StepInputRow,
+  type StepOutputRow,
+  type StepRunRow,
+} from "../sql/rows.js";
 import { ScheduleError } from "../../../authoring/errors.js";
-import { migrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
 import { SCHEDULE_COLUMNS, SCHEDULE_PATCH_COLUMNS, scheduleInsertValues, toScheduleRecord, type ScheduleRow } from "../schedule-rows.js";
 import type {
   ArtifactVersionRecord,
   ComponentRecord,
   LogLine,
-  MetadataStore,
   NewArtifactVersion,
   NewRun,
   NewSchedule,
@@ -28,6 +64,7 @@ import type {
   RunFilter,
   RunPatch,
   RunRecord,
+  RunSummary,
   SchedulePatch,
   ScheduleRecord,
   SnapshotRecord,
@@ -42,274 +79,12 @@ import type {
 
 const ACTIVE_STACK_KEY = "active_stack";
 
-// Rows as SQLite returns them: snake_case, JSON as text, booleans as 0/1.
-
-interface SnapshotRow {
-  id: string;
-  pipeline_id: string;
-  pipeline_name: string;
-  is_dynamic: number;
-  parameters: string;
-  source: string;
-  spec: string;
-  created_at: number;
-}
-
-interface StepConfigurationRow {
-  id: string;
-  snapshot_id: string | null;
-  step_run_id: string | null;
-  invocation_id: string;
-  step_name: string;
-  config: string;
-}
-
-interface RunRow {
-  id: string;
-  name: string;
-  pipeline_name: string;
-  snapshot_id: string;
-  stack_name: string;
-  is_dynamic: number;
-  status: RunRecord["status"];
-  orchestrator_run_id: string | null;
-  created_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  error: string | null;
-  output: string;
-  enable_cache: number;
-  fingerprint: string | null;
-  heartbeat_at: number | null;
-  owner: string | null;
-  schedule_name: string | null;
-  scheduled_for: number | null;
-}
-
-interface StepRunRow {
-  id: string;
-  run_id: string;
-  invocation_id: string;
-  step_name: string;
-  status: StepRunRecord["status"];
-  attempt: number;
-  mapping_key: string | null;
-  cache_key: string | null;
-  original_step_run_id: string | null;
-  position: number;
-  upstream: string;
-  parameters: string;
-  created_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  error: string | null;
-  metadata: string;
-}
-
-interface ArtifactVersionRow {
-  id: string;
-  artifact_name: string;
-  version: number;
-  uri: string;
-  data_type: string;
-  materializer: string;
-  content_hash: string;
-  size: number;
-  metadata: string;
-  created_at: number;
-}
-
-interface StepInputRow {
-  step_run_id: string;
-  artifact_version_id: string;
-  input_name: string;
-}
-
-interface StepOutputRow {
-  step_run_id: string;
-  artifact_version_id: string;
-  output_name: string;
-  mapping_key: string | null;
-  position: number;
-}
-
-interface LogRow {
-  id: number;
-  run_id: string;
-  step_run_id: string | null;
-  stream: LogLine["stream"];
-  message: string;
-  at: number;
-}
-
-interface StackRow {
-  name: string;
-  created_at: number;
-}
-
-interface MemberRow {
-  stack_name: string;
-  id: string;
-  type: ComponentRecord["type"];
-  name: string;
-  flavor: string;
-  config: string;
-}
-
-
-/** Undefined (and anything else JSON cannot encode) is stored as JSON null. */
-function toJson(value: unknown): string {
-  return JSON.stringify(value) ?? "null";
-}
-
-function fromJson<T>(text: string): T {
-  return JSON.parse(text) as T;
-}
-
-function toSnapshotRecord(row: SnapshotRow): SnapshotRecord {
-  return {
-    id: row.id,
-    pipelineId: row.pipeline_id,
-    pipelineName: row.pipeline_name,
-    isDynamic: row.is_dynamic === 1,
-    parameters: fromJson(row.parameters),
-    source: fromJson(row.source),
-    spec: fromJson(row.spec),
-    createdAt: row.created_at,
-  };
-}
-
-function toStepConfigurationRecord(row: StepConfigurationRow): StepConfigurationRecord {
-  return {
-    id: row.id,
-    snapshotId: row.snapshot_id,
-    stepRunId: row.step_run_id,
-    invocationId: row.invocation_id,
-    stepName: row.step_name,
-    config: fromJson(row.config),
-  };
-}
-
-function toRunRecord(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    pipelineName: row.pipeline_name,
-    snapshotId: row.snapshot_id,
-    stackName: row.stack_name,
-    isDynamic: row.is_dynamic === 1,
-    status: row.status,
-    orchestratorRunId: row.orchestrator_run_id,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    error: row.error,
-    output: fromJson(row.output),
-    enableCache: row.enable_cache === 1,
-    fingerprint: row.fingerprint,
-    heartbeatAt: row.heartbeat_at,
-    owner: row.owner,
-    scheduleName: row.schedule_name ?? null,
-    scheduledFor: row.scheduled_for ?? null,
-  };
-}
-
-function toStepRunRecord(row: StepRunRow): StepRunRecord {
-  return {
-    id: row.id,
-    runId: row.run_id,
-    invocationId: row.invocation_id,
-    stepName: row.step_name,
-    status: row.status,
-    attempt: row.attempt,
-    mappingKey: row.mapping_key,
-    cacheKey: row.cache_key,
-    originalStepRunId: row.original_step_run_id,
-    position: row.position,
-    upstream: fromJson(row.upstream),
-    parameters: fromJson(row.parameters),
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    error: row.error,
-    metadata: fromJson(row.metadata),
-  };
-}
-
-function toArtifactVersionRecord(row: ArtifactVersionRow): ArtifactVersionRecord {
-  return {
-    id: row.id,
-    artifactName: row.artifact_name,
-    version: row.version,
-    uri: row.uri,
-    dataType: row.data_type,
-    materializer: row.materializer,
-    contentHash: row.content_hash,
-    size: row.size,
-    metadata: fromJson(row.metadata),
-    createdAt: row.created_at,
-  };
-}
-
-function toStepInputLink(row: StepInputRow): StepInputLink {
-  return { stepRunId: row.step_run_id, artifactVersionId: row.artifact_version_id, inputName: row.input_name };
-}
-
-function toStepOutputLink(row: StepOutputRow): StepOutputLink {
-  return {
-    stepRunId: row.step_run_id,
-    artifactVersionId: row.artifact_version_id,
-    outputName: row.output_name,
-    mappingKey: row.mapping_key,
-    position: row.position,
-  };
-}
-
-function toLogLine(row: LogRow): LogLine {
-  return {
-    id: row.id,
-    runId: row.run_id,
-    stepRunId: row.step_run_id,
-    stream: row.stream,
-    message: row.message,
-    at: row.at,
-  };
-}
-
-function toComponentRecord(row: MemberRow): ComponentRecord {
-  return { id: row.id, type: row.type, name: row.name, flavor: row.flavor, config: fromJson(row.config) };
-}
-
-// Patchable fields and their columns. A field missing here cannot be patched.
-const RUN_PATCH_COLUMNS: Record<keyof RunPatch, string> = {
-  status: "status",
-  orchestratorRunId: "orchestrator_run_id",
-  startedAt: "started_at",
-  endedAt: "ended_at",
-  error: "error",
-  output: "output",
-  fingerprint: "fingerprint",
-  heartbeatAt: "heartbeat_at",
-  owner: "owner",
-};
-
-const STEP_RUN_PATCH_COLUMNS: Record<keyof StepRunPatch, string> = {
-  status: "status",
-  attempt: "attempt",
-  cacheKey: "cache_key",
-  originalStepRunId: "original_step_run_id",
-  startedAt: "started_at",
-  endedAt: "ended_at",
-  error: "error",
-  metadata: "metadata",
-  upstream: "upstream",
-};
-
-const JSON_PATCH_COLUMNS = new Set(["output", "metadata", "upstream"]);
-
 const RUN_SELECT = `SELECT r.*, p.name AS pipeline_name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id`;
 const ARTIFACT_VERSION_SELECT = `SELECT v.*, a.name AS artifact_name
   FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id`;
+const RUN_FILTER = `(@pipelineName IS NULL OR p.name = @pipelineName) AND (@status IS NULL OR r.status = @status)
+  AND (@name IS NULL OR r.name = @name) AND (@idPrefix IS NULL OR substr(r.id, 1, length(@idPrefix)) = @idPrefix)
+  AND (@scheduleName IS NULL OR r.schedule_name = @scheduleName)`;
 const MEMBER_SELECT = `SELECT m.stack_name, c.id, c.type, c.name, c.flavor, c.config
   FROM stack_members m JOIN stack_components c ON c.id = m.component_id`;
 
@@ -322,8 +97,13 @@ const MEMBER_SELECT = `SELECT m.stack_name, c.id, c.type, c.name, c.flavor, c.co
  */
 function prepareStatements(db: Database.Database) {
   return {
-    pipelineIdByName: db.prepare(`SELECT id FROM pipelines WHERE name = ?`).pluck(),
-    insertPipeline: db.prepare(`INSERT INTO pipelines (id, name, created_at) VALUES (?, ?, ?)`),
+    // Get-or-create in one statement: the no-op update makes RETURNING give the existing row's id.
+    pipelineId: db
+      .prepare(
+        `INSERT INTO pipelines (id, name, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
+      )
+      .pluck(),
 
     insertSnapshot: db.prepare(
       `INSERT INTO pipeline_snapshots (id, pipeline_id, is_dynamic, parameters, source, spec, created_at)
@@ -348,45 +128,89 @@ function prepareStatements(db: Database.Database) {
     insertRun: db.prepare(
       `INSERT INTO pipeline_runs (id, name, pipeline_id, snapshot_id, stack_name, is_dynamic, status,
          orchestrator_run_id, created_at, started_at, ended_at, error, output, enable_cache, fingerprint,
-         heartbeat_at, owner, schedule_name, scheduled_for)
+         heartbeat_at, owner, cancel_requested_at, seq, schedule_name, scheduled_for)
        VALUES (@id, @name, @pipelineId, @snapshotId, @stackName, @isDynamic, @status,
-         NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, @heartbeatAt, @owner, @scheduleName, @scheduledFor)`,
+         NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, @heartbeatAt, @owner, NULL, @seq, @scheduleName, @scheduledFor)`,
     ),
     getRun: db.prepare(`${RUN_SELECT} WHERE r.id = ?`),
-    listRuns: db.prepare(
+    listRuns: db.prepare(`${RUN_SELECT} WHERE ${RUN_FILTER} ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit OFFSET @offset`),
+    // The filtered page of runs, then each one's step counts by status: one row per (run, status).
+    listRunSummaries: db.prepare(
+      `WITH page AS (
+         ${RUN_SELECT.replace("SELECT r.*", "SELECT r.*, r.rowid AS row_order")}
+         WHERE ${RUN_FILTER} ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit OFFSET @offset)
+       SELECT page.*, c.status AS step_status, c.n AS step_count FROM page
+       LEFT JOIN (SELECT run_id, status, COUNT(*) AS n FROM step_runs
+                  WHERE run_id IN (SELECT id FROM page) GROUP BY run_id, status) c ON c.run_id = page.id
+       ORDER BY page.created_at DESC, page.row_order DESC`,
+    ),
+    findRuns: db.prepare(
       `${RUN_SELECT}
-       WHERE (@pipelineName IS NULL OR p.name = @pipelineName) AND (@status IS NULL OR r.status = @status)
-         AND (@scheduleName IS NULL OR r.schedule_name = @scheduleName)
-       ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit`,
+       WHERE (@name IS NULL OR r.name = @name) AND (@idPrefix IS NULL OR substr(r.id, 1, length(@idPrefix)) = @idPrefix)
+         AND (@idSuffix IS NULL OR substr(r.id, -length(@idSuffix)) = @idSuffix)
+       ORDER BY r.created_at DESC, r.rowid DESC`,
+    ),
+    claimRun: db.prepare(
+      `UPDATE pipeline_runs SET owner = @owner, heartbeat_at = @now, seq = @seq
+       WHERE id = @runId AND (owner IS NULL OR owner = @owner OR heartbeat_at IS NULL OR heartbeat_at < @staleBefore)`,
+    ),
+    runExists: db.prepare(`SELECT 1 FROM pipeline_runs WHERE id = ?`).pluck(),
+    // Deleting a run: the versions its step runs link (or its output names) that nothing else links.
+    runArtifactVersions: db.prepare(
+      `SELECT artifact_version_id FROM step_run_outputs WHERE step_run_id IN (SELECT id FROM step_runs WHERE run_id = @runId)
+       UNION SELECT artifact_version_id FROM step_run_inputs WHERE step_run_id IN (SELECT id FROM step_runs WHERE run_id = @runId)`,
+    ).pluck(),
+    deleteRun: db.prepare(`DELETE FROM pipeline_runs WHERE id = ?`),
+    deleteUnusedSnapshot: db.prepare(
+      `DELETE FROM pipeline_snapshots WHERE id = ? AND NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE snapshot_id = ?)`,
+    ),
+    deleteUnlinkedVersion: db.prepare(
+      `DELETE FROM artifact_versions WHERE id = ?
+         AND NOT EXISTS (SELECT 1 FROM step_run_outputs WHERE artifact_version_id = ?)
+         AND NOT EXISTS (SELECT 1 FROM step_run_inputs WHERE artifact_version_id = ?)
+       RETURNING uri, artifact_store_id`,
     ),
 
     insertStepRun: db.prepare(
       `INSERT INTO step_runs (id, run_id, invocation_id, step_name, status, attempt, mapping_key, cache_key,
-         original_step_run_id, position, upstream, parameters, created_at, started_at, ended_at, error, metadata)
+         original_step_run_id, position, upstream, parameters, created_at, started_at, ended_at, error, metadata, seq)
        VALUES (@id, @runId, @invocationId, @stepName, @status, @attempt, @mappingKey, NULL,
-         NULL, @position, @upstream, @parameters, @createdAt, @startedAt, NULL, NULL, '{}')`,
+         NULL, @position, @upstream, @parameters, @createdAt, @startedAt, NULL, NULL, '{}', @seq)`,
     ),
     getStepRun: db.prepare(`SELECT * FROM step_runs WHERE id = ?`),
+    stepRunExists: db.prepare(`SELECT 1 FROM step_runs WHERE id = ?`).pluck(),
+    // One statement, so that the guard holds against another writer: completed and cached
+    // step runs are never reset (their outputs may be in use).
+    resetStepRun: db.prepare(
+      `UPDATE step_runs SET status = 'pending', error = NULL, ended_at = NULL, seq = ?
+       WHERE id = ? AND status NOT IN ('completed', 'cached') RETURNING id`,
+    ).pluck(),
     stepRunStatus: db.prepare(`SELECT status FROM step_runs WHERE id = ?`).pluck(),
-    resetStepRun: db.prepare(`UPDATE step_runs SET status = 'pending', error = NULL, ended_at = NULL WHERE id = ?`),
     deleteStepOutputs: db.prepare(`DELETE FROM step_run_outputs WHERE step_run_id = ?`),
     findStepRun: db.prepare(`SELECT * FROM step_runs WHERE run_id = ? AND invocation_id = ?`),
     listStepRuns: db.prepare(`SELECT * FROM step_runs WHERE run_id = ? ORDER BY position, rowid`),
+    listStepRunChanges: db.prepare(`SELECT * FROM step_runs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
     findCachedStepRun: db.prepare(
       `SELECT * FROM step_runs WHERE cache_key = ? AND status = 'completed'
        ORDER BY created_at DESC, rowid DESC LIMIT 1`,
     ),
 
-    artifactIdByName: db.prepare(`SELECT id FROM artifacts WHERE name = ?`).pluck(),
-    insertArtifact: db.prepare(`INSERT INTO artifacts (id, name, created_at) VALUES (?, ?, ?)`),
-    nextArtifactVersion: db
-      .prepare(`SELECT COALESCE(MAX(version), 0) + 1 FROM artifact_versions WHERE artifact_id = ?`)
-      .pluck(),
+    // Registers the name on first sight and takes its next version number, in one statement
+    // (no read-then-write that two writers could interleave).
+    nextArtifactVersion: db.prepare(
+      `INSERT INTO artifacts (id, name, created_at, latest_version) VALUES (?, ?, ?, 1)
+       ON CONFLICT (name) DO UPDATE SET latest_version = latest_version + 1
+       RETURNING id, latest_version AS version`,
+    ),
     insertArtifactVersion: db.prepare(
       `INSERT INTO artifact_versions (id, artifact_id, version, uri, data_type, materializer, content_hash, size,
-         metadata, created_at)
+         metadata, created_at, artifact_store_id)
        VALUES (@id, @artifactId, @version, @uri, @dataType, @materializer, @contentHash, @size,
-         @metadata, @createdAt)`,
+         @metadata, @createdAt, @artifactStoreId)`,
+    ),
+    artifactVersionByName: db.prepare(
+      `${ARTIFACT_VERSION_SELECT} WHERE a.name = @name AND (@version IS NULL OR v.version = @version)
+       ORDER BY v.version DESC LIMIT 1`,
     ),
     getArtifactVersion: db.prepare(`${ARTIFACT_VERSION_SELECT} WHERE v.id = ?`),
     listArtifactVersions: db.prepare(
@@ -438,6 +262,11 @@ function prepareStatements(db: Database.Database) {
     insertStackMember: db.prepare(`INSERT INTO stack_members (stack_name, component_id, position) VALUES (?, ?, ?)`),
     stackMembers: db.prepare(`${MEMBER_SELECT} WHERE m.stack_name = ? ORDER BY m.position`),
     allStackMembers: db.prepare(`${MEMBER_SELECT} ORDER BY m.stack_name, m.position`),
+    getComponent: db.prepare(`SELECT * FROM stack_components WHERE id = ?`),
+    listComponents: db.prepare(`SELECT * FROM stack_components ORDER BY type, name`),
+
+    readSeq: db.prepare(`SELECT value FROM sequences WHERE name = 'changes'`).pluck(),
+    writeSeq: db.prepare(`UPDATE sequences SET value = ? WHERE name = 'changes'`),
 
     getSetting: db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck(),
     putSetting: db.prepare(
@@ -448,16 +277,8 @@ function prepareStatements(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
-// Tuning, measured with bench/store-micro.ts (10,000–50,000 steps, 2 cores, ext4):
-/** Page cache per connection, KiB. SQLite's default, 2 MiB: 81–101 µs/step at 50,000 steps; 32 MiB: 61–63. */
-const CACHE_KIB = 32 * 1024;
-/** WAL pages after which a commit checkpoints. SQLite's default, 1,000: 346–366 µs/step one step at a time; 10,000: 254–304. */
-const WAL_AUTOCHECKPOINT_PAGES = 10_000;
-/** Size the WAL file is truncated back to after a checkpoint resets it, bytes (the default keeps it as large as it grew). */
-const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
-
-/** A write waiting for its batch: the statements to run, and the caller's promise. */
-interface PendingWrite {
+/** A queued write: the statements to run, already holding their values. */
+interface SqliteWrite {
   work: () => unknown;
   /**
    * The work may run more than one statement, so undoing it on failure needs a SAVEPOINT.
@@ -465,21 +286,15 @@ interface PendingWrite {
    * keeps the transaction going.
    */
   multiStatement: boolean;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  failed: boolean;
-  /** The work's return value, or its error when `failed`. */
-  outcome: unknown;
 }
 
 /** Thrown inside a batch to roll it back and run it again with savepoints. */
 const RETRY_WITH_SAVEPOINTS = Symbol("retry the batch with savepoints");
 
 /**
- * Most writes one transaction holds, and most writes queued: when this many are waiting
- * they are committed at once instead of at the end of the turn. It bounds the memory the
- * queue holds, how much the WAL grows before a checkpoint can run, and how much work a
- * batch-level failure (disk full, lock timeout) rejects at once.
+ * Most writes one transaction holds. It bounds the memory the queue holds, how much the
+ * WAL grows before a checkpoint can run, and how much work a batch-level failure (disk
+ * full, lock timeout) rejects at once.
  */
 const MAX_BATCH = 4096;
 
@@ -498,71 +313,50 @@ function flushOpenStores(): void {
 }
 
 /**
- * Writes are batched ("write-behind"): each write method prepares its rows at once (so
- * later changes to the caller's objects don't leak in), queues the statements and returns
- * a promise that resolves when the transaction holding them has committed. One flush per
- * turn of the event loop (`setImmediate`) commits every queued write in one IMMEDIATE
- * transaction, so a step's three writes cost a few statements instead of three commits.
- *
- * Guarantees:
- * - a write's promise resolves only after its transaction committed, and rejects with its
- *   own error only: a failing write (a UNIQUE or foreign-key violation, an unknown id) is
- *   undone alone — by SQLite for a one-statement write, by a SAVEPOINT for a multi-row
- *   one (see `commit`) — so completeStepRun and its kin stay all-or-nothing, and the other
- *   writes of the batch commit;
- * - writes are applied in the order they were called, and batches commit in that order,
- *   so after a crash the file holds a prefix of the writes (minus the rejected ones);
- * - reads see every earlier write of this store: each read commits pending writes first;
- * - `close()`, `flush()` and a normal process exit commit what is pending.
+ * Writes go through a WriteBatcher (see write-batcher.ts for the guarantees): each write
+ * method prepares its rows at once (so later changes to the caller's objects don't leak
+ * in) and queues the statements; one flush per turn of the event loop commits every
+ * queued write in one IMMEDIATE transaction, so a step's three writes cost a few
+ * statements instead of three commits. better-sqlite3 is synchronous, so a read commits
+ * what is queued before it runs (`reader`).
  */
-export class SqliteMetadataStore implements MetadataStore {
+export class SqliteMetadataStore implements VersionedStore {
   readonly dialect = "sqlite";
+  readonly path: string;
   private readonly db: Database.Database;
   private prepared: Statements | undefined;
   /** Patch updates touch a varying set of columns: one statement per set, prepared on first use. */
   private readonly updateStatements = new Map<string, Database.Statement>();
   private readonly transaction: Database.Transaction<(work: () => unknown) => unknown>;
-  private readonly batchTransaction: Database.Transaction<(batch: PendingWrite[], savepoints: boolean) => void>;
-  private pending: PendingWrite[] = [];
-  private scheduled: NodeJS.Immediate | undefined;
+  private readonly batchTransaction: Database.Transaction<(batch: readonly SqliteWrite[], savepoints: boolean) => Outcome[]>;
+  private readonly batcher: WriteBatcher<SqliteWrite>;
+  /** The last change sequence number taken in the batch being committed (read from the file on first use). */
+  private seqCursor: number | undefined;
 
   constructor(options: { path: string }) {
-    if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
-    // Set first: switching to WAL below already needs a lock another process may hold.
-    this.db.pragma("busy_timeout = 5000");
-    this.db.pragma("journal_mode = WAL");
-    // With WAL, NORMAL skips the fsync per commit: a power cut may lose the last commits but
-    // never corrupts the file, and a killed process loses nothing it committed.
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("foreign_keys = ON");
-    // Sorts and temporary indexes stay in memory; a larger page cache (the default is 2 MiB)
-    // keeps the step-run and artifact indexes of a 100,000-step run cached.
-    this.db.pragma("temp_store = MEMORY");
-    this.db.pragma(`cache_size = ${-CACHE_KIB}`);
-    // Checkpoint less often (pages changed again before the checkpoint are copied once) and
-    // truncate the WAL back to a bounded size after a checkpoint resets it.
-    this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-    this.db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    this.path = options.path;
+    this.db = openDatabase(options.path);
     this.transaction = this.db.transaction((work: () => unknown) => work());
-    this.batchTransaction = this.db.transaction((batch: PendingWrite[], savepoints: boolean) => {
-      for (const write of batch) {
+    this.batchTransaction = this.db.transaction((batch: readonly SqliteWrite[], savepoints: boolean) => {
+      this.seqCursor = undefined;
+      const outcomes = batch.map((write): Outcome => {
         try {
           // Nested in the batch's transaction, better-sqlite3 runs the work in a SAVEPOINT
           // and rolls back to it if the work throws.
-          write.outcome = savepoints && write.multiStatement ? this.transaction(write.work) : write.work();
-          write.failed = false;
+          return { ok: true, value: savepoints && write.multiStatement ? this.transaction(write.work) : write.work() };
         } catch (error) {
           // A few errors (I/O, disk full) make SQLite roll back the whole transaction: then
           // nothing of the batch was written, and every write of it fails.
           if (!this.db.inTransaction) throw error;
           // A multi-statement write may have half happened: start over, this time with savepoints.
           if (!savepoints && write.multiStatement) throw RETRY_WITH_SAVEPOINTS;
-          write.failed = true;
-          write.outcome = error;
+          return { ok: false, error: this.explain(error) };
         }
-      }
+      });
+      if (this.seqCursor !== undefined) this.sql.writeSeq.run(this.seqCursor);
+      return outcomes;
     });
+    this.batcher = new WriteBatcher<SqliteWrite>({ apply: (batch) => this.commit(batch) }, { maxBatch: MAX_BATCH });
     openStores.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -581,7 +375,11 @@ export class SqliteMetadataStore implements MetadataStore {
    */
   private write<T>(work: () => T): T {
     this.flush();
-    return this.transaction.immediate(work) as T;
+    try {
+      return this.transaction.immediate(work) as T;
+    } catch (error) {
+      throw this.explain(error);
+    }
   }
 
   /**
@@ -589,43 +387,15 @@ export class SqliteMetadataStore implements MetadataStore {
    * `statements` is how many statements the work may run (1: no savepoint needed).
    */
   private enqueue<T>(work: () => T, statements = 2): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({
-        work,
-        multiStatement: statements > 1,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-        failed: false,
-        outcome: undefined,
-      });
-      // A full batch commits at once: queued writes hold their rows in memory, and a
-      // pipeline that discovers 100,000 steps in one turn would otherwise queue them all.
-      if (this.pending.length >= MAX_BATCH) this.flush();
-      else this.scheduled ??= setImmediate(this.scheduledFlush);
-    });
+    return this.batcher.enqueue<T>({ work, multiStatement: statements > 1 });
   }
-
-  private readonly scheduledFlush = (): void => {
-    this.scheduled = undefined;
-    this.flush();
-  };
 
   /**
    * Commits every pending write now, synchronously (reads, `close()` and process exit call
    * it). Callers' promises settle afterwards, as usual for promises.
    */
   flush(): void {
-    if (this.scheduled !== undefined) {
-      clearImmediate(this.scheduled);
-      this.scheduled = undefined;
-    }
-    while (this.pending.length > 0) {
-      const all = this.pending;
-      this.pending = [];
-      for (let start = 0; start < all.length; start += MAX_BATCH) {
-        this.commit(all.length <= MAX_BATCH ? all : all.slice(start, start + MAX_BATCH));
-      }
-    }
+    this.batcher.flushSync();
   }
 
   /**
@@ -634,47 +404,69 @@ export class SqliteMetadataStore implements MetadataStore {
    * and the batch runs again with a savepoint around each such write. The works only hold
    * prepared values, so running one again does the same thing.
    */
-  private commit(batch: PendingWrite[]): void {
+  private commit(batch: readonly SqliteWrite[]): Outcome[] {
+    // SQLite keeps writing to a file deleted while open (the open handle keeps it alive), and
+    // every write would be lost when the process ends: one stat per batch catches it.
+    if (this.path !== ":memory:" && !existsSync(this.path)) throw storeDeletedError(this.path);
     try {
       try {
-        this.batchTransaction.immediate(batch, false);
+        return this.batchTransaction.immediate(batch, false);
       } catch (error) {
         if (error !== RETRY_WITH_SAVEPOINTS) throw error;
-        this.batchTransaction.immediate(batch, true);
+        return this.batchTransaction.immediate(batch, true);
       }
     } catch (error) {
       // BEGIN, COMMIT or the transaction as a whole failed: nothing of the batch is on record.
-      for (const write of batch) write.reject(write.failed ? write.outcome : error);
-      return;
+      throw this.explain(error);
     }
-    for (const write of batch) {
-      if (write.failed) write.reject(write.outcome);
-      else write.resolve(write.outcome);
-    }
+  }
+
+  /** Errors of the file itself (corrupt, read-only, deleted) name the file and what to do. */
+  private explain(error: unknown): unknown {
+    return storeFileError(this.path, error) ?? error;
+  }
+
+  /**
+   * The next change sequence number, inside a batch's transaction. The batch holds the
+   * write lock, so numbers taken by different processes never collide, and the counter
+   * is written back once per batch.
+   */
+  private nextSeq(): number {
+    this.seqCursor ??= this.sql.readSeq.get() as number;
+    return ++this.seqCursor;
   }
 
   /** Reads start here: they must see every write made before them. */
   private get reader(): Statements {
-    if (this.pending.length > 0) this.flush();
+    if (this.batcher.size > 0) this.flush();
     return this.sql;
+  }
+
+  get location(): string {
+    return this.path;
   }
 
   async migrate(): Promise<void> {
     this.write(() => {
       this.db.exec(SCHEMA_MIGRATIONS_TABLE);
-      const applied = new Set(this.db.prepare(`SELECT version FROM schema_migrations`).pluck().all());
+      const applied = this.db.prepare(`SELECT version FROM schema_migrations`).pluck().all() as number[];
       const record = this.db.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`);
-      for (const migration of migrations) {
-        if (applied.has(migration.version)) continue;
+      for (const migration of pendingMigrations(applied, this.path)) {
         for (const statement of migration.up("sqlite")) this.db.exec(statement);
         record.run(migration.version, migration.name, Date.now());
       }
     });
   }
 
+  async schemaVersion(): Promise<number> {
+    const table = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`);
+    if (!table.get()) return 0;
+    return (this.db.prepare(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).pluck().get() as number) ?? 0;
+  }
+
   async close(): Promise<void> {
     try {
-      this.flush();
+      await this.batcher.close();
     } finally {
       openStores.delete(this);
       this.db.close();
@@ -694,7 +486,7 @@ export class SqliteMetadataStore implements MetadataStore {
       createdAt,
     };
     return this.enqueue((): SnapshotRecord => {
-      const pipelineId = this.pipelineId(snapshot.pipelineName, createdAt);
+      const pipelineId = this.sql.pipelineId.get(timeOrderedId(), snapshot.pipelineName, createdAt) as string;
       this.sql.insertSnapshot.run({ ...row, pipelineId });
       return {
         id: row.id,
@@ -757,12 +549,16 @@ export class SqliteMetadataStore implements MetadataStore {
       fingerprint: null,
       heartbeatAt: run.heartbeatAt ?? null,
       owner: run.owner ?? null,
+      cancelRequestedAt: null,
+      seq: 0,
       scheduleName: run.scheduleName ?? null,
       scheduledFor: run.scheduledFor ?? null,
     };
     const row = { ...record, isDynamic: record.isDynamic ? 1 : 0, enableCache: record.enableCache ? 1 : 0 };
     return this.enqueue((): RunRecord => {
-      this.sql.insertRun.run({ ...row, pipelineId: this.pipelineId(run.pipelineName, createdAt) });
+      record.seq = this.nextSeq();
+      const pipelineId = this.sql.pipelineId.get(timeOrderedId(), run.pipelineName, createdAt) as string;
+      this.sql.insertRun.run({ ...row, seq: record.seq, pipelineId });
       return record;
     });
   }
@@ -778,13 +574,51 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    const rows = this.reader.listRuns.all({
-      pipelineName: filter.pipelineName ?? null,
-      status: filter.status ?? null,
-      scheduleName: filter.scheduleName ?? null,
-      limit: filter.limit ?? -1, // SQLite reads a negative LIMIT as "no limit"
+    return (this.reader.listRuns.all(runFilterParams(filter)) as RunRow[]).map(toRunRecord);
+  }
+
+  async listRunSummaries(filter: RunFilter = {}): Promise<RunSummary[]> {
+    const rows = this.reader.listRunSummaries.all(runFilterParams(filter)) as (RunRow & StepCountColumns)[];
+    return summarize(rows, toRunRecord);
+  }
+
+  async findRuns(query: { name?: string; idPrefix?: string; idSuffix?: string }): Promise<RunRecord[]> {
+    const rows = this.reader.findRuns.all({
+      name: query.name ?? null,
+      idPrefix: query.idPrefix ?? null,
+      idSuffix: query.idSuffix ?? null,
     }) as RunRow[];
     return rows.map(toRunRecord);
+  }
+
+  async claimRun(runId: string, owner: string, staleBeforeMs: number): Promise<boolean> {
+    const now = Date.now();
+    return this.enqueue((): boolean => {
+      const params = { runId, owner, now, staleBefore: staleBeforeMs, seq: this.nextSeq() };
+      if (this.sql.claimRun.run(params).changes === 1) return true;
+      if (!this.sql.runExists.get(runId)) throw new Error(`claimRun: unknown run ${runId}`);
+      return false;
+    }, 1);
+  }
+
+  async deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }> {
+    return this.enqueue(() => {
+      const run = this.sql.getRun.get(runId) as RunRow | undefined;
+      if (!run) throw new Error(`deleteRun: unknown run ${runId}`);
+      const candidates = new Set(this.sql.runArtifactVersions.all({ runId }) as string[]);
+      for (const id of outputArtifactIds(fromJson(run.output))) candidates.add(id);
+      // Step runs, their links, configurations and tasks, and the run's logs go with the run (ON DELETE CASCADE).
+      this.sql.deleteRun.run(runId);
+      this.sql.deleteUnusedSnapshot.run(run.snapshot_id, run.snapshot_id);
+      const artifactUris: { uri: string; artifactStoreId: string | null }[] = [];
+      for (const id of candidates) {
+        const deleted = this.sql.deleteUnlinkedVersion.get(id, id, id) as
+          | { uri: string; artifact_store_id: string | null }
+          | undefined;
+        if (deleted) artifactUris.push({ uri: deleted.uri, artifactStoreId: deleted.artifact_store_id });
+      }
+      return { artifactUris };
+    });
   }
 
   // Step runs
@@ -814,6 +648,7 @@ export class SqliteMetadataStore implements MetadataStore {
       endedAt: null,
       error: null,
       metadata: {},
+      seq: 0,
     };
     const row = { ...record, upstream, parameters };
     const configuration =
@@ -826,6 +661,7 @@ export class SqliteMetadataStore implements MetadataStore {
             config: stepRun.configuration,
           });
     return this.enqueue((): StepRunRecord => {
+      record.seq = row.seq = this.nextSeq();
       this.sql.insertStepRun.run(row);
       if (configuration) this.sql.insertStepConfiguration.run(configuration);
       return record;
@@ -837,15 +673,21 @@ export class SqliteMetadataStore implements MetadataStore {
     if (update) await this.enqueue(update, 1);
   }
 
-  async completeStepRun(completion: StepCompletion): Promise<void> {
+  async completeStepRun(completion: StepCompletion): Promise<boolean> {
     const { stepRunId } = completion;
-    const update = this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, stepRunId, {
-      status: completion.status,
-      endedAt: completion.endedAt,
-      cacheKey: completion.cacheKey,
-      originalStepRunId: completion.originalStepRunId,
-      metadata: completion.metadata,
-    });
+    const update = this.prepareUpdate(
+      "step_runs",
+      STEP_RUN_PATCH_COLUMNS,
+      stepRunId,
+      {
+        status: completion.status,
+        endedAt: completion.endedAt,
+        cacheKey: completion.cacheKey,
+        originalStepRunId: completion.originalStepRunId,
+        metadata: completion.metadata,
+      },
+      completion.attempt,
+    );
     const artifacts = completion.newArtifacts.map((artifact) => artifactVersionRow(artifact, artifact.id ?? timeOrderedId()));
     const outputs = completion.outputs.map((output) => ({
       stepRunId,
@@ -854,10 +696,11 @@ export class SqliteMetadataStore implements MetadataStore {
       mappingKey: output.mappingKey,
       position: output.position,
     }));
-    await this.enqueue(() => {
-      update?.();
+    return this.enqueue((): boolean => {
+      if (update && !update()) return false;
       for (const artifact of artifacts) this.insertArtifactVersion(artifact);
       for (const output of outputs) this.sql.insertStepOutput.run(output);
+      return true;
     });
   }
 
@@ -897,12 +740,10 @@ export class SqliteMetadataStore implements MetadataStore {
   /** Refuses completed and cached step runs: resetting would drop outputs other steps may use. */
   async resetStepRun(id: string): Promise<void> {
     await this.enqueue(() => {
-      const status = this.sql.stepRunStatus.get(id) as StepRunRecord["status"] | undefined;
-      if (status === undefined) throw new Error(`resetStepRun: unknown step run ${id}`);
-      if (status === "completed" || status === "cached") {
-        throw new Error(`resetStepRun: step run ${id} is ${status}`);
+      if (this.sql.resetStepRun.get(this.nextSeq(), id) === undefined) {
+        const status = this.sql.stepRunStatus.get(id) as StepRunRecord["status"] | undefined;
+        throw new Error(status === undefined ? `resetStepRun: unknown step run ${id}` : `resetStepRun: step run ${id} is ${status}`);
       }
-      this.sql.resetStepRun.run(id);
       this.sql.deleteStepOutputs.run(id);
     });
   }
@@ -921,6 +762,15 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.reader.listStepRuns.all(runId) as StepRunRow[]).map(toStepRunRecord);
   }
 
+  async listStepRunChanges(
+    runId: string,
+    afterSeq: number,
+    limit = -1,
+  ): Promise<{ stepRuns: StepRunRecord[]; seq: number }> {
+    const stepRuns = (this.reader.listStepRunChanges.all(runId, afterSeq, limit) as StepRunRow[]).map(toStepRunRecord);
+    return { stepRuns, seq: stepRuns.length > 0 ? stepRuns[stepRuns.length - 1].seq : afterSeq };
+  }
+
   async findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined> {
     const row = this.reader.findCachedStepRun.get(cacheKey) as StepRunRow | undefined;
     return row && toStepRunRecord(row);
@@ -935,6 +785,13 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async getArtifactVersion(id: string): Promise<ArtifactVersionRecord | undefined> {
     const row = this.reader.getArtifactVersion.get(id) as ArtifactVersionRow | undefined;
+    return row && toArtifactVersionRecord(row);
+  }
+
+  async getArtifactVersionByName(artifactName: string, version?: number): Promise<ArtifactVersionRecord | undefined> {
+    const row = this.reader.artifactVersionByName.get({ name: artifactName, version: version ?? null }) as
+      | ArtifactVersionRow
+      | undefined;
     return row && toArtifactVersionRecord(row);
   }
 
@@ -1051,6 +908,15 @@ export class SqliteMetadataStore implements MetadataStore {
     });
   }
 
+  async getComponent(id: string): Promise<ComponentRecord | undefined> {
+    const row = this.reader.getComponent.get(id) as MemberRow | undefined;
+    return row && toComponentRecord(row);
+  }
+
+  async listComponents(): Promise<ComponentRecord[]> {
+    return (this.reader.listComponents.all() as MemberRow[]).map(toComponentRecord);
+  }
+
   async setActiveStack(name: string): Promise<void> {
     await this.enqueue(() => {
       if (!this.sql.getStack.get(name)) throw new Error(`setActiveStack: unknown stack ${name}`);
@@ -1126,42 +992,14 @@ export class SqliteMetadataStore implements MetadataStore {
 
   // Helpers (the ones that touch the database run inside a batch's transaction)
 
-  /** The pipeline's id, registering the pipeline on first sight. */
-  private pipelineId(name: string, now: number): string {
-    const existing = this.sql.pipelineIdByName.get(name) as string | undefined;
-    if (existing) return existing;
-    const id = timeOrderedId();
-    this.sql.insertPipeline.run(id, name, now);
-    return id;
-  }
-
-  /**
-   * Inserts an artifact version with the next version number of its name, registering the
-   * name on first sight. The number is read, then used, in the same transaction.
-   */
+  /** Inserts an artifact version with the next version number of its name. */
   private insertArtifactVersion(row: ArtifactVersionInsert): ArtifactVersionRecord {
-    let artifactId = this.sql.artifactIdByName.get(row.artifactName) as string | undefined;
-    let version = 1;
-    if (artifactId) {
-      version = this.sql.nextArtifactVersion.get(artifactId) as number;
-    } else {
-      // A new artifact (the usual case for mapped and fanned-out steps) starts at version 1.
-      artifactId = timeOrderedId();
-      this.sql.insertArtifact.run(artifactId, row.artifactName, row.createdAt);
-    }
-    this.sql.insertArtifactVersion.run({ ...row, artifactId, version });
-    return {
-      id: row.id,
-      artifactName: row.artifactName,
-      version,
-      uri: row.uri,
-      dataType: row.dataType,
-      materializer: row.materializer,
-      contentHash: row.contentHash,
-      size: row.size,
-      metadata: row.metadataValue,
-      createdAt: row.createdAt,
+    const { id: artifactId, version } = this.sql.nextArtifactVersion.get(timeOrderedId(), row.artifactName, row.createdAt) as {
+      id: string;
+      version: number;
     };
+    this.sql.insertArtifactVersion.run({ ...row, artifactId, version });
+    return insertedArtifactVersion(row, version);
   }
 
   private readStack(name: string, sql = this.sql): StackRecord | undefined {
@@ -1172,87 +1010,41 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   /**
-   * The work of a patch update: sets the patch's defined fields, throwing if no row has this
-   * id. Values are taken now; undefined when the patch sets nothing.
+   * The work of a patch update: sets the patch's defined fields (and a new change sequence
+   * number), throwing if no row has this id. Values are taken now; undefined when the
+   * patch sets nothing. With `attempt` (step runs), the update is fenced: it applies only
+   * while that attempt is current and the step run is not final, else the work returns false.
    */
   private prepareUpdate(
-    table: string,
+    table: "step_runs" | "pipeline_runs",
     columnsByField: Record<string, string>,
     id: string,
     patch: object,
-  ): (() => void) | undefined {
-    const columns: string[] = [];
-    const values: unknown[] = [];
-    const fields = patch as Record<string, unknown>;
-    for (const field in fields) {
-      const value = fields[field];
-      if (value === undefined || !Object.hasOwn(fields, field)) continue;
-      if (!Object.hasOwn(columnsByField, field)) throw new Error(`${table}: ${field} cannot be updated`);
-      const column = columnsByField[field];
-      columns.push(column);
-      values.push(JSON_PATCH_COLUMNS.has(column) ? toJson(value) : value);
-    }
-    if (columns.length === 0) return undefined;
-    const key = `${table}:${columns.join(",")}`;
+    attempt?: number,
+  ): (() => boolean) | undefined {
+    const prepared = patchOf(table, columnsByField, id, patch, attempt);
+    if (!prepared) return undefined;
+    const { columns, values } = prepared;
+    const fenced = attempt !== undefined;
+    const key = `${table}:${columns.join(",")}:${fenced}`;
     let statement = this.updateStatements.get(key);
     if (!statement) {
-      statement = this.db.prepare(`UPDATE ${table} SET ${columns.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`);
+      const set = [...columns, "seq"].map((c) => `${c} = ?`).join(", ");
+      const where = fenced ? `id = ? AND attempt = ? AND status NOT IN (${FINAL_STATUSES})` : `id = ?`;
+      statement = this.db.prepare(`UPDATE ${table} SET ${set} WHERE ${where}`);
       this.updateStatements.set(key, statement);
     }
-    values.push(id);
-    const prepared = statement;
+    const update = statement;
     return () => {
-      if (prepared.run(...values).changes === 0) throw new Error(`${table}: no row with id ${id}`);
+      const args = [...values, this.nextSeq(), id];
+      if (fenced) args.push(attempt);
+      if (update.run(...args).changes === 1) return true;
+      if (fenced && this.sql.stepRunExists.get(id)) return false;
+      throw new Error(`${table}: no row with id ${id}`);
     };
   }
 
-  // Deleting runs and artifact lineage (rare operations: statements prepared on use)
-
-  async deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }> {
-    return this.write(() => {
-      const run = this.db.prepare(`SELECT snapshot_id, output FROM pipeline_runs WHERE id = ?`).get(runId) as
-        | { snapshot_id: string; output: string }
-        | undefined;
-      if (!run) throw new Error(`pipeline_runs: no row with id ${runId}`);
-      // Versions this run touched: its step runs' outputs and inputs, and what its output references
-      // (a non-JSON return value is a version no step run links to).
-      const touched = new Set(
-        this.db
-          .prepare(
-            `SELECT o.artifact_version_id FROM step_run_outputs o JOIN step_runs s ON s.id = o.step_run_id WHERE s.run_id = ?
-             UNION SELECT i.artifact_version_id FROM step_run_inputs i JOIN step_runs s ON s.id = i.step_run_id WHERE s.run_id = ?`,
-          )
-          .pluck()
-          .all(runId, runId) as string[],
-      );
-      for (const id of artifactReferences(fromJson(run.output))) touched.add(id);
-      const usedElsewhere = this.db.prepare(
-        `SELECT 1 FROM step_run_outputs o JOIN step_runs s ON s.id = o.step_run_id WHERE o.artifact_version_id = ? AND s.run_id <> ?
-         UNION ALL SELECT 1 FROM step_run_inputs i JOIN step_runs s ON s.id = i.step_run_id WHERE i.artifact_version_id = ? AND s.run_id <> ?
-         LIMIT 1`,
-      );
-      const getVersion = this.db.prepare(`SELECT id, artifact_id, uri FROM artifact_versions WHERE id = ?`);
-      const orphans: { id: string; artifact_id: string; uri: string }[] = [];
-      for (const id of touched) {
-        if (usedElsewhere.get(id, runId, id, runId)) continue;
-        const version = getVersion.get(id) as { id: string; artifact_id: string; uri: string } | undefined;
-        if (version) orphans.push(version);
-      }
-      // Step runs, their configurations, tasks, links and the run's logs go by ON DELETE CASCADE;
-      // other runs' cached step runs keep their row (original_step_run_id is SET NULL).
-      this.db.prepare(`DELETE FROM pipeline_runs WHERE id = ?`).run(runId);
-      this.db
-        .prepare(`DELETE FROM pipeline_snapshots WHERE id = ? AND NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE snapshot_id = ?)`)
-        .run(run.snapshot_id, run.snapshot_id);
-      const deleteVersion = this.db.prepare(`DELETE FROM artifact_versions WHERE id = ?`);
-      const deleteEmptyArtifact = this.db.prepare(
-        `DELETE FROM artifacts WHERE id = ? AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?)`,
-      );
-      for (const version of orphans) deleteVersion.run(version.id);
-      for (const artifactId of new Set(orphans.map((v) => v.artifact_id))) deleteEmptyArtifact.run(artifactId, artifactId);
-      return { artifactUris: orphans.map((v) => ({ uri: v.uri, artifactStoreId: null })) };
-    });
-  }
+  // Artifact lineage (a rare read: statements prepared on use)
 
   async listArtifactVersionLinks(artifactVersionId: string): Promise<{ outputs: StepOutputLink[]; inputs: StepInputLink[] }> {
     this.flush();
@@ -1266,57 +1058,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 }
 
-/** An artifact version row ready to insert, all but its artifact id and version number. */
-interface ArtifactVersionInsert extends Omit<NewArtifactVersion, "id" | "metadata"> {
-  id: string;
-  /** The metadata as stored (JSON text), and as given. */
-  metadata: string;
-  metadataValue: Record<string, unknown>;
-  createdAt: number;
-}
-
-function artifactVersionRow(artifact: NewArtifactVersion, id: string): ArtifactVersionInsert {
-  return {
-    id,
-    artifactName: artifact.artifactName,
-    uri: artifact.uri,
-    dataType: artifact.dataType,
-    materializer: artifact.materializer,
-    contentHash: artifact.contentHash,
-    size: artifact.size,
-    metadata: toJson(artifact.metadata ?? {}),
-    metadataValue: artifact.metadata ?? {},
-    createdAt: Date.now(),
-  };
-}
-
-function stepConfigurationRow(config: NewStepConfiguration) {
-  return {
-    id: timeOrderedId(),
-    snapshotId: config.snapshotId ?? null,
-    stepRunId: config.stepRunId ?? null,
-    invocationId: config.invocationId,
-    stepName: config.stepName,
-    config: toJson(config.config),
-  };
-}
-
-/** The artifact version ids a run output references (`{ "$artifact": id }`, deeply). */
-function artifactReferences(value: unknown, found: string[] = []): string[] {
-  if (Array.isArray(value)) for (const item of value) artifactReferences(item, found);
-  else if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (typeof record.$artifact === "string") found.push(record.$artifact);
-    else for (const item of Object.values(record)) artifactReferences(item, found);
-  }
-  return found;
-}
-
-/** Opens (creating if needed) the SQLite metadata store at `path` and brings its schema up to date. */
-export async function openSqliteStore(path: string): Promise<SqliteMetadataStore> {
+/** Opens (creating if needed) the SQLite metadata store at `path` and, unless told not to, brings its schema up to date. */
+export async function openSqliteStore(path: string, options: { migrate?: boolean } = {}): Promise<SqliteMetadataStore> {
   const store = new SqliteMetadataStore({ path });
   try {
-    await store.migrate();
+    if (options.migrate ?? true) await store.migrate();
   } catch (error) {
     await store.close();
     throw error;

@@ -1,0 +1,434 @@
+/**
+ * Rows of the shared schema (migrations.ts) and their records: one mapping for every SQL
+ * backend, so that the backends differ only in how they run statements.
+ */
+import { timeOrderedId } from "../../../ids.js";
+import type {
+  ArtifactVersionRecord,
+  NewArtifactVersion,
+  NewStepConfiguration,
+  ComponentRecord,
+  LogLine,
+  RunFilter,
+  RunPatch,
+  RunRecord,
+  RunSummary,
+  SnapshotRecord,
+  StepConfigurationRecord,
+  StepInputLink,
+  StepOutputLink,
+  StepRunPatch,
+  StepRunRecord,
+  StepStatus,
+} from "../types.js";
+
+// Rows as both SQL backends return them: snake_case, JSON as text, booleans as 0/1,
+// BIGINT as numbers (the PostgreSQL store installs a type parser for that).
+
+export interface SnapshotRow {
+  id: string;
+  pipeline_id: string;
+  pipeline_name: string;
+  is_dynamic: number;
+  parameters: string;
+  source: string;
+  spec: string;
+  created_at: number;
+}
+
+export interface StepConfigurationRow {
+  id: string;
+  snapshot_id: string | null;
+  step_run_id: string | null;
+  invocation_id: string;
+  step_name: string;
+  config: string;
+}
+
+export interface RunRow {
+  id: string;
+  name: string;
+  pipeline_name: string;
+  snapshot_id: string;
+  stack_name: string;
+  is_dynamic: number;
+  status: RunRecord["status"];
+  orchestrator_run_id: string | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  error: string | null;
+  output: string;
+  enable_cache: number;
+  fingerprint: string | null;
+  heartbeat_at: number | null;
+  owner: string | null;
+  cancel_requested_at: number | null;
+  seq: number;
+  schedule_name: string | null;
+  scheduled_for: number | null;
+}
+
+export interface StepRunRow {
+  id: string;
+  run_id: string;
+  invocation_id: string;
+  step_name: string;
+  status: StepRunRecord["status"];
+  attempt: number;
+  mapping_key: string | null;
+  cache_key: string | null;
+  original_step_run_id: string | null;
+  position: number;
+  upstream: string;
+  parameters: string;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  error: string | null;
+  metadata: string;
+  seq: number;
+}
+
+export interface ArtifactVersionRow {
+  id: string;
+  artifact_name: string;
+  version: number;
+  uri: string;
+  data_type: string;
+  materializer: string;
+  content_hash: string;
+  size: number;
+  metadata: string;
+  created_at: number;
+  artifact_store_id: string | null;
+}
+
+export interface StepInputRow {
+  step_run_id: string;
+  artifact_version_id: string;
+  input_name: string;
+}
+
+export interface StepOutputRow {
+  step_run_id: string;
+  artifact_version_id: string;
+  output_name: string;
+  mapping_key: string | null;
+  position: number;
+}
+
+export interface LogRow {
+  id: number;
+  run_id: string;
+  step_run_id: string | null;
+  stream: LogLine["stream"];
+  message: string;
+  at: number;
+}
+
+export interface StackRow {
+  name: string;
+  created_at: number;
+}
+
+export interface MemberRow {
+  stack_name: string;
+  id: string;
+  type: ComponentRecord["type"];
+  name: string;
+  flavor: string;
+  config: string;
+}
+
+
+/** Undefined (and anything else JSON cannot encode) is stored as JSON null. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value) ?? "null";
+}
+
+export function fromJson<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
+
+export function toSnapshotRecord(row: SnapshotRow): SnapshotRecord {
+  return {
+    id: row.id,
+    pipelineId: row.pipeline_id,
+    pipelineName: row.pipeline_name,
+    isDynamic: row.is_dynamic === 1,
+    parameters: fromJson(row.parameters),
+    source: fromJson(row.source),
+    spec: fromJson(row.spec),
+    createdAt: row.created_at,
+  };
+}
+
+export function toStepConfigurationRecord(row: StepConfigurationRow): StepConfigurationRecord {
+  return {
+    id: row.id,
+    snapshotId: row.snapshot_id,
+    stepRunId: row.step_run_id,
+    invocationId: row.invocation_id,
+    stepName: row.step_name,
+    config: fromJson(row.config),
+  };
+}
+
+export function toRunRecord(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    pipelineName: row.pipeline_name,
+    snapshotId: row.snapshot_id,
+    stackName: row.stack_name,
+    isDynamic: row.is_dynamic === 1,
+    status: row.status,
+    orchestratorRunId: row.orchestrator_run_id,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    error: row.error,
+    output: fromJson(row.output),
+    enableCache: row.enable_cache === 1,
+    fingerprint: row.fingerprint,
+    heartbeatAt: row.heartbeat_at,
+    owner: row.owner,
+    cancelRequestedAt: row.cancel_requested_at,
+    seq: row.seq,
+    scheduleName: row.schedule_name ?? null,
+    scheduledFor: row.scheduled_for ?? null,
+  };
+}
+
+export function toStepRunRecord(row: StepRunRow): StepRunRecord {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    invocationId: row.invocation_id,
+    stepName: row.step_name,
+    status: row.status,
+    attempt: row.attempt,
+    mappingKey: row.mapping_key,
+    cacheKey: row.cache_key,
+    originalStepRunId: row.original_step_run_id,
+    position: row.position,
+    upstream: fromJson(row.upstream),
+    parameters: fromJson(row.parameters),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    error: row.error,
+    metadata: fromJson(row.metadata),
+    seq: row.seq,
+  };
+}
+
+export function toArtifactVersionRecord(row: ArtifactVersionRow): ArtifactVersionRecord {
+  return {
+    id: row.id,
+    artifactName: row.artifact_name,
+    version: row.version,
+    uri: row.uri,
+    dataType: row.data_type,
+    materializer: row.materializer,
+    contentHash: row.content_hash,
+    size: row.size,
+    metadata: fromJson(row.metadata),
+    createdAt: row.created_at,
+    artifactStoreId: row.artifact_store_id,
+  };
+}
+
+export function toStepInputLink(row: StepInputRow): StepInputLink {
+  return { stepRunId: row.step_run_id, artifactVersionId: row.artifact_version_id, inputName: row.input_name };
+}
+
+export function toStepOutputLink(row: StepOutputRow): StepOutputLink {
+  return {
+    stepRunId: row.step_run_id,
+    artifactVersionId: row.artifact_version_id,
+    outputName: row.output_name,
+    mappingKey: row.mapping_key,
+    position: row.position,
+  };
+}
+
+export function toLogLine(row: LogRow): LogLine {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    stepRunId: row.step_run_id,
+    stream: row.stream,
+    message: row.message,
+    at: row.at,
+  };
+}
+
+export function toComponentRecord(row: MemberRow): ComponentRecord {
+  return { id: row.id, type: row.type, name: row.name, flavor: row.flavor, config: fromJson(row.config) };
+}
+
+// Patchable fields and their columns. A field missing here cannot be patched.
+export const RUN_PATCH_COLUMNS: Record<keyof RunPatch, string> = {
+  status: "status",
+  orchestratorRunId: "orchestrator_run_id",
+  startedAt: "started_at",
+  endedAt: "ended_at",
+  error: "error",
+  output: "output",
+  fingerprint: "fingerprint",
+  heartbeatAt: "heartbeat_at",
+  owner: "owner",
+  cancelRequestedAt: "cancel_requested_at",
+};
+
+export const STEP_RUN_PATCH_COLUMNS: Record<keyof StepRunPatch, string> = {
+  status: "status",
+  attempt: "attempt",
+  cacheKey: "cache_key",
+  originalStepRunId: "original_step_run_id",
+  startedAt: "started_at",
+  endedAt: "ended_at",
+  error: "error",
+  metadata: "metadata",
+  upstream: "upstream",
+};
+
+export const JSON_PATCH_COLUMNS = new Set(["output", "metadata", "upstream"]);
+
+
+/** Step statuses after which an attempt's result no longer applies. */
+export const FINAL_STATUSES = `'completed', 'cached', 'failed', 'skipped'`;
+
+/** The named parameters of a run filter, null for "any". */
+export function runFilterParams(filter: RunFilter) {
+  return {
+    pipelineName: filter.pipelineName ?? null,
+    status: filter.status ?? null,
+    name: filter.name ?? null,
+    idPrefix: filter.idPrefix ?? null,
+    scheduleName: filter.scheduleName ?? null,
+    limit: filter.limit ?? -1, // SQLite reads a negative LIMIT as "no limit"; PostgreSQL is given NULL
+    offset: filter.offset ?? 0,
+  };
+}
+
+/** The columns a run-summary query adds to a run row: one row per (run, step status). */
+export interface StepCountColumns {
+  step_status: StepStatus | null;
+  step_count: number | null;
+}
+
+/** Folds the (run, status, count) rows of a summary query into one summary per run, keeping their order. */
+export function summarize<Row extends StepCountColumns & { id: string }>(
+  rows: Row[],
+  toRecord: (row: Row) => RunRecord,
+): RunSummary[] {
+  const byId = new Map<string, RunSummary>();
+  for (const row of rows) {
+    let summary = byId.get(row.id);
+    if (!summary) byId.set(row.id, (summary = { ...toRecord(row), stepCounts: {} }));
+    if (row.step_status !== null) summary.stepCounts[row.step_status] = Number(row.step_count);
+  }
+  return [...byId.values()];
+}
+
+/** The artifact version ids a run's output refers to (`{ "$artifact": id }` anywhere in it). */
+export function outputArtifactIds(output: unknown, found: string[] = []): string[] {
+  if (Array.isArray(output)) {
+    for (const item of output) outputArtifactIds(item, found);
+  } else if (output !== null && typeof output === "object") {
+    const ref = (output as { $artifact?: unknown }).$artifact;
+    if (typeof ref === "string") found.push(ref);
+    else for (const value of Object.values(output)) outputArtifactIds(value, found);
+  }
+  return found;
+}
+
+/** An artifact version row ready to insert, all but its artifact id and version number. */
+export interface ArtifactVersionInsert extends Omit<NewArtifactVersion, "id" | "metadata"> {
+  id: string;
+  /** The metadata as stored (JSON text), and as given. */
+  metadata: string;
+  metadataValue: Record<string, unknown>;
+  createdAt: number;
+  artifactStoreId: string | null;
+}
+
+export function artifactVersionRow(artifact: NewArtifactVersion, id: string): ArtifactVersionInsert {
+  return {
+    id,
+    artifactName: artifact.artifactName,
+    uri: artifact.uri,
+    dataType: artifact.dataType,
+    materializer: artifact.materializer,
+    contentHash: artifact.contentHash,
+    size: artifact.size,
+    metadata: toJson(artifact.metadata ?? {}),
+    metadataValue: artifact.metadata ?? {},
+    createdAt: Date.now(),
+    artifactStoreId: artifact.artifactStoreId ?? null,
+  };
+}
+
+export function stepConfigurationRow(config: NewStepConfiguration) {
+  return {
+    id: timeOrderedId(),
+    snapshotId: config.snapshotId ?? null,
+    stepRunId: config.stepRunId ?? null,
+    invocationId: config.invocationId,
+    stepName: config.stepName,
+    config: toJson(config.config),
+  };
+}
+
+
+/** The record of an inserted artifact version row. */
+export function insertedArtifactVersion(row: ArtifactVersionInsert, version: number): ArtifactVersionRecord {
+  return {
+    id: row.id,
+    artifactName: row.artifactName,
+    version,
+    uri: row.uri,
+    dataType: row.dataType,
+    materializer: row.materializer,
+    contentHash: row.contentHash,
+    size: row.size,
+    metadata: row.metadataValue,
+    createdAt: row.createdAt,
+    artifactStoreId: row.artifactStoreId,
+  };
+}
+
+/** A patch update: the columns of its defined fields and their stored values. */
+export interface Patch {
+  table: "step_runs" | "pipeline_runs";
+  id: string;
+  columns: string[];
+  values: unknown[];
+  /** Fenced completion: apply only while this attempt is current and the step run is not final. */
+  fence?: number;
+}
+
+/** The columns and values of a patch's defined fields; undefined when it sets nothing. */
+export function patchOf(
+  table: Patch["table"],
+  columnsByField: Record<string, string>,
+  id: string,
+  patch: object,
+  fence?: number,
+): Patch | undefined {
+  const columns: string[] = [];
+  const values: unknown[] = [];
+  const fields = patch as Record<string, unknown>;
+  for (const field in fields) {
+    const value = fields[field];
+    if (value === undefined || !Object.hasOwn(fields, field)) continue;
+    if (!Object.hasOwn(columnsByField, field)) throw new Error(`${table}: ${field} cannot be updated`);
+    const column = columnsByField[field];
+    columns.push(column);
+    values.push(JSON_PATCH_COLUMNS.has(column) ? toJson(value) : value);
+  }
+  return columns.length === 0 ? undefined : { table, id, columns, values, fence };
+}

@@ -37,11 +37,11 @@ export async function emptyDatabase(url: string): Promise<void> {
   const client = new pg.Client(connectionOptions(url));
   await client.connect();
   try {
-    const exists = await client.query(`SELECT to_regclass('sequences') IS NOT NULL AS ok`);
+    const exists = await client.query(`SELECT to_regclass('schedules') IS NOT NULL AS ok`);
     if (!exists.rows[0].ok) return;
     await client.query(
       `BEGIN;
-       DELETE FROM pipelines; DELETE FROM artifacts; DELETE FROM stacks; DELETE FROM stack_components; DELETE FROM settings;
+       DELETE FROM pipelines; DELETE FROM artifacts; DELETE FROM stacks; DELETE FROM stack_components; DELETE FROM settings; DELETE FROM schedules;
        UPDATE sequences SET value = 1 WHERE name = 'changes';
        COMMIT`,
     );

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/stores/metadata/errors.js";
 import { connectionOptions, openPostgresStore, PostgresMetadataStore } from "../../src/stores/metadata/postgres/postgres-store.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
+import { scheduleStoreConformance } from "./schedule-store.conformance.js";
 import { checkConcurrentWriters } from "./metadata-concurrency.js";
 import { createTestDatabase, emptyDatabase, PG_SERVER } from "./postgres-database.js";
 
@@ -20,6 +21,13 @@ metadataStoreConformance("postgres", {
     return new PostgresMetadataStore(database.url);
   },
   openSecond: async () => openPostgresStore(database.url),
+});
+
+scheduleStoreConformance("postgres", async () => {
+  await emptyDatabase(database.url);
+  const store = new PostgresMetadataStore(database.url);
+  await store.migrate();
+  return store;
 });
 
 describe("PostgresMetadataStore with several processes", () => {

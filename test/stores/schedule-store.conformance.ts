@@ -1,8 +1,18 @@
 // The schedule part of the metadata-store contract: every store implementation calls this.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { MetadataStore, NewSchedule } from "../../src/stores/metadata/types.js";
 
-export function scheduleStoreConformance(name: string, open: () => Promise<MetadataStore>): void {
+export function scheduleStoreConformance(name: string, openStore: () => Promise<MetadataStore>): void {
+  const opened: MetadataStore[] = [];
+  const open = async () => {
+    const store = await openStore();
+    opened.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
   const schedule = (overrides: Partial<NewSchedule> = {}): NewSchedule => ({
     name: "nightly",
     pipelineName: "train",

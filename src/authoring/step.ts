@@ -323,21 +323,33 @@ function elementHandle(list: Handle, index: number): Handle {
   return new Handle(list.builder, { kind: "element", node: list.ref.node, index });
 }
 
-// ---- registry: lets a fresh process find a step by module and name ------------------
+// ---- registry: lets a fresh process find a step by module, name and code ------------------
 
 const REGISTRY = Symbol.for("weir.steps");
 type StepRegistry = Map<string, StepDefinition>;
 const globals = globalThis as unknown as Record<symbol, StepRegistry | undefined>;
 const registry: StepRegistry = (globals[REGISTRY] ??= new Map());
 
+/**
+ * Steps are identified by module, name and code hash, so two steps with the same name in
+ * one module each run their own function (and the cache key hashes the code that runs).
+ * A re-definition with the same code replaces the earlier one (a module imported again).
+ */
 function registerStep(definition: StepDefinition): void {
-  registry.set(`${definition.module ?? ""}#${definition.name}`, definition);
+  const module = definition.module ?? "";
+  registry.set(`${module}#${definition.name}@${definition.codeHash}`, definition);
+  registry.set(`${module}#${definition.name}`, definition);
   if (!registry.has(`#${definition.name}`)) registry.set(`#${definition.name}`, definition);
 }
 
-/** Finds a step defined in `module` (already imported) by name. */
-export function lookupStep(module: string | undefined, name: string): StepDefinition | undefined {
-  return registry.get(`${module ?? ""}#${name}`) ?? registry.get(`#${name}`);
+/**
+ * Finds a step defined in `module` (already imported) by name and, when given, code hash.
+ * Without a match for the hash (a process that transpiled the module differently) the
+ * newest definition of that name answers.
+ */
+export function lookupStep(module: string | undefined, name: string, codeHash?: string): StepDefinition | undefined {
+  const exact = codeHash === undefined ? undefined : registry.get(`${module ?? ""}#${name}@${codeHash}`);
+  return exact ?? registry.get(`${module ?? ""}#${name}`) ?? registry.get(`#${name}`);
 }
 
 export function isStep(value: unknown): value is Step<unknown[], unknown> {

@@ -34,6 +34,8 @@ export interface StepTask {
   resources: ResourceSettings;
   settings: Record<string, unknown>;
   dynamicOutput: boolean;
+  /** Hash of the step's code: with module and name it identifies the step (two may share a name). */
+  codeHash?: string;
 }
 
 /** An output a step attempt wrote to the artifact store (not yet recorded in metadata). */

@@ -28,6 +28,21 @@ export class InvocationNamer {
     this.used.add(id);
     return id;
   }
+
+  /** The base id of a map template (`double_2` for `double_2[*]`), counted as compile() counts. */
+  template(stepName: string, templatePath: string): string {
+    const id = this.next(stepName, templatePath);
+    return id.slice(0, id.length - templatePath.length - 2);
+  }
+
+  /** Takes an id built elsewhere (a map expansion's), refusing one already in use. */
+  claim(id: string): string {
+    if (this.used.has(id)) {
+      throw new StepArgumentError(`invocation id "${id}" is used twice in one run`);
+    }
+    this.used.add(id);
+    return id;
+  }
 }
 
 /** The mapping-key path of an item inside a (possibly nested) expansion. */

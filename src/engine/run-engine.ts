@@ -10,7 +10,7 @@ import {
   UpstreamFailedError,
 } from "../authoring/errors.js";
 import { Handle, isHandle, settle, type CallOptions, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
-import type { StepDefinition } from "../authoring/step.js";
+import { isStep, type StepDefinition } from "../authoring/step.js";
 import type { MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
 import type {
@@ -23,7 +23,7 @@ import type {
 import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./args.js";
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
-import { loadStoredArtifact, materialize } from "./executor.js";
+import { loadStoredArtifact, materialize, metadataOfFailure } from "./executor.js";
 import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type ResolvedArg, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, InvocationNamer } from "./naming.js";
 
@@ -78,6 +78,10 @@ class Node implements Waitable {
   readonly groups: MapGroup[] = [];
   attempt = 0;
   unmetDeps = 0;
+  /** Everything recorded in the step run's metadata so far; every write carries all of it (patches merge). */
+  metadata: Record<string, unknown> = {};
+  /** Awaited values passed as parameters: the artifacts they came from (lineage). */
+  derived: { index: number; artifact: ArtifactRef }[] | undefined;
   private listeners: (() => void)[] = [];
 
   constructor(
@@ -131,6 +135,8 @@ class MapGroup implements Waitable {
   readonly children: MapGroup[] = [];
   /** Results of async per-item functions not delivered yet. */
   pendingResults = 0;
+  /** Keys expanded so far: each item is expanded once, however it reaches the group. */
+  readonly keys = new Set<string>();
   private listeners: (() => void)[] = [];
 
   constructor(
@@ -138,6 +144,7 @@ class MapGroup implements Waitable {
     readonly label: string,
     readonly fn: (item: Handle) => unknown,
     readonly parentPath: string,
+    readonly template: MapTemplate,
   ) {}
 
   onSettled(listener: () => void): void {
@@ -166,6 +173,26 @@ class MapGroup implements Waitable {
     this.listeners = [];
     for (const listener of listeners) listener();
   }
+}
+
+/**
+ * A map call site, as `compile()` sees it: every expansion of it names its step calls
+ * after the template ids (`double_2[*]` → `double_2[key]`), which are allocated once per
+ * template, so names do not depend on the keys or on when items arrive. Maps called inside
+ * an expansion are templates nested in it (shared by the expansions of every key).
+ */
+class MapTemplate {
+  /** Base invocation id of the n-th call of a step in one expansion (`double#1` → `double_2`). */
+  readonly baseNames = new Map<string, string>();
+  readonly children: MapTemplate[] = [];
+  constructor(readonly path: string) {}
+}
+
+/** One expansion of a map (one item): the scope its function runs in. */
+interface Expansion {
+  template: MapTemplate;
+  stepCalls: Map<string, number>;
+  mapCalls: number;
 }
 
 export interface EngineOutcome {
@@ -206,6 +233,8 @@ export class RunEngine implements GraphBuilder {
   private readonly scopeCounters = new Map<string, number>();
   private storeError: Error | undefined;
   private lastWrite: Promise<void> = Promise.resolve();
+  /** Objects the pipeline function got by awaiting a step's output, and that output. */
+  private readonly awaited = new WeakMap<object, { invocationId: string; artifact: ArtifactRef }>();
 
   constructor(private readonly options: EngineOptions) {
     this.isDynamic = options.isDynamic;
@@ -282,8 +311,8 @@ export class RunEngine implements GraphBuilder {
   // ---- GraphBuilder: step calls, map, collect, await -----------------------------------
 
   addStep(step: StepDefinition, args: unknown[], call: CallOptions, scope: PipelineScope): Handle {
-    const invocationId = this.namer.next(step.name, scope.mappingPath, call.id);
-    const specs = encodeArgs(step, args, this);
+    const invocationId = this.invocationIdOf(step, call, scope);
+    const specs = encodeArgs(step, args, this, scope.mappingPath);
     const after = (call.after ?? []).map((h) => {
       if (!isHandle(h)) throw new MapInputError(`step "${invocationId}": withOptions({ after }) takes step handles`);
       return h.ref;
@@ -296,6 +325,8 @@ export class RunEngine implements GraphBuilder {
     const refs = [...refsOf(specs), ...after];
     const deps = [...new Set(refs.map((ref) => this.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
     const upstream = [...new Set(refs.map((ref) => this.upstreamOf(ref)))];
+    const derived = this.isDynamic ? this.derivedFrom(args) : undefined;
+    for (const d of derived ?? []) if (!upstream.includes(d.invocationId)) upstream.push(d.invocationId);
     const recorded = this.options.recorded?.get(invocationId);
     if (recorded && recorded.record.stepName !== step.name) {
       throw new NonDeterminismError(`${invocationId} (${recorded.record.stepName})`, `${invocationId} (${step.name})`, recorded.record.position);
@@ -311,8 +342,12 @@ export class RunEngine implements GraphBuilder {
     );
     this.nodes.set(invocationId, node);
     this.unsettled += 1;
+    if (derived) node.derived = derived.map(({ index, artifact }) => ({ index, artifact }));
 
-    if (recorded) node.attempt = recorded.record.attempt;
+    if (recorded) {
+      node.attempt = recorded.record.attempt;
+      node.metadata = { ...recorded.record.metadata };
+    }
     if (recorded && (recorded.record.status === "completed" || recorded.record.status === "cached")) {
       // Resume: this step already ran in this run; answer from the record.
       for (const out of recorded.outputs) {
@@ -324,7 +359,9 @@ export class RunEngine implements GraphBuilder {
     }
 
     const parameters = parametersOf(step, specs);
-    const configuration = this.options.recordConfigurations ? this.configurationOf(node) : undefined;
+    // Static snapshots hold the template of a mapped step, not each run: those record their own.
+    const configuration =
+      this.options.recordConfigurations || node.mappingKey !== undefined ? this.configurationOf(node) : undefined;
     if (recorded) {
       this.write(() => this.options.store.resetStepRun(node.id));
     } else {
@@ -367,7 +404,9 @@ export class RunEngine implements GraphBuilder {
   }
 
   map(source: Handle, fn: (item: Handle) => unknown, scope: PipelineScope): Handle {
-    const group = new MapGroup(`map_${this.groups.size + 1}`, this.upstreamOf(source.ref), fn, scope.mappingPath);
+    const group = new MapGroup(`map_${this.groups.size + 1}`, this.upstreamOf(source.ref), fn, scope.mappingPath, this.templateOf(scope));
+    // Mapping a step itself: its template id is taken now, in call order, as compile() does.
+    if (isStep(fn) && fn.definition.options.id === undefined) this.templateName(group.template, fn.definition.name, 0);
     this.groups.set(group.id, group);
     this.unsettled += 1;
     group.onSettled(() => {
@@ -395,11 +434,11 @@ export class RunEngine implements GraphBuilder {
     } else {
       throw new MapInputError(`map() takes a dynamicOutput step's output or a mapped handle, not the ${ref.kind} handle`);
     }
-    return new Handle(this, { kind: "mapped", group: group.id });
+    return new Handle(this, { kind: "mapped", group: group.id }, scope.mappingPath);
   }
 
   collect(source: Handle, scope: PipelineScope): Handle {
-    if (source.ref.kind === "mapped") return new Handle(this, { kind: "collected", group: source.ref.group });
+    if (source.ref.kind === "mapped") return new Handle(this, { kind: "collected", group: source.ref.group }, source.scope);
     if (source.ref.kind === "output") {
       // Collecting a dynamic output directly: an identity map gives the items.
       return this.map(source, (item) => item, scope).collect();
@@ -415,24 +454,85 @@ export class RunEngine implements GraphBuilder {
       if (!waitable.settled) await new Promise<void>((resolve) => waitable.onSettled(resolve));
       if (waitable.failedRoot) throw this.failureOf(waitable);
     }
-    return this.loadRef(ref);
+    const value = await this.loadRef(ref);
+    // Remembered so that passing it to a step keeps the lineage edge (it is a parameter then).
+    if (ref.kind === "output" && typeof value === "object" && value !== null) {
+      const node = this.nodeOf(ref.node);
+      if (node.output) this.awaited.set(value, { invocationId: node.invocationId, artifact: node.output });
+    }
+    return value;
+  }
+
+  /** The awaited step outputs among a call's arguments (passed as values, so they become parameters). */
+  private derivedFrom(args: unknown[]): { index: number; invocationId: string; artifact: ArtifactRef }[] | undefined {
+    let derived: { index: number; invocationId: string; artifact: ArtifactRef }[] | undefined;
+    for (let index = 0; index < args.length; index++) {
+      const arg = args[index];
+      if (typeof arg !== "object" || arg === null || isHandle(arg)) continue;
+      const from = this.awaited.get(arg);
+      if (from) (derived ??= []).push({ index, ...from });
+    }
+    return derived;
+  }
+
+  // ---- naming ----------------------------------------------------------------------------
+
+  private invocationIdOf(step: StepDefinition, call: CallOptions, scope: PipelineScope): string {
+    const expansion = scope.expansion as Expansion | undefined;
+    if (!expansion || call.id !== undefined) return this.namer.next(step.name, scope.mappingPath, call.id);
+    const occurrence = expansion.stepCalls.get(step.name) ?? 0;
+    expansion.stepCalls.set(step.name, occurrence + 1);
+    return this.namer.claim(`${this.templateName(expansion.template, step.name, occurrence)}[${scope.mappingPath}]`);
+  }
+
+  /** The template of a map called in `scope`: a new one at the top level, the same one in every expansion. */
+  private templateOf(scope: PipelineScope): MapTemplate {
+    const parent = scope.expansion as Expansion | undefined;
+    if (!parent) return new MapTemplate(TEMPLATE_KEY);
+    const index = parent.mapCalls++;
+    return (parent.template.children[index] ??= new MapTemplate(childPath(parent.template.path, TEMPLATE_KEY)));
+  }
+
+  private templateName(template: MapTemplate, stepName: string, occurrence: number): string {
+    const slot = `${stepName}#${occurrence}`;
+    let base = template.baseNames.get(slot);
+    if (base === undefined) {
+      base = this.namer.template(stepName, template.path);
+      template.baseNames.set(slot, base);
+    }
+    return base;
   }
 
   // ---- map expansion -------------------------------------------------------------------
 
   private expandItem(group: MapGroup, key: string, item: unknown): void {
+    // An item can reach a group twice (a group created while its producer reports the item).
+    if (group.keys.has(key)) return;
+    group.keys.add(key);
     const path = childPath(group.parentPath, key);
     const entry = { key, path, value: undefined as unknown, delivered: false };
     group.results.push(entry);
     if (this.stopping) return;
+    // The item handle belongs to this expansion: using it elsewhere is refused (args.ts).
+    const itemHandle = isHandle(item) && item.ref.kind === "item" ? new Handle(this, item.ref, path) : item;
+    const expansion: Expansion = { template: group.template, stepCalls: new Map(), mapCalls: 0 };
     let result: unknown;
     try {
-      result = runInPipelineScope({ builder: this, mappingPath: path }, () => group.fn(item as Handle));
+      result = runInPipelineScope({ builder: this, mappingPath: path, expansion }, () => group.fn(itemHandle as Handle));
     } catch (error) {
       this.failFunction(error);
       return;
     }
     const deliver = (value: unknown) => {
+      if (hidesHandle(value)) {
+        this.failFunction(
+          new MapInputError(
+            `the map function over ${group.label} returned, for item "${key}", a value holding step handles inside an object; ` +
+              "return a handle or a list of handles (a step never receives a handle as a value)",
+          ),
+        );
+        return;
+      }
       entry.value = value;
       entry.delivered = true;
       for (const child of group.children) this.expandItem(child, key, value);
@@ -530,7 +630,7 @@ export class RunEngine implements GraphBuilder {
       if (this.stopping) return this.finish(node, "skipped", this.functionError);
 
       const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers) : null;
-      if (cacheKey && (await this.tryCache(node, cacheKey))) return;
+      if (cacheKey && (await this.tryCache(node, cacheKey, upstream))) return;
 
       const task: StepTask = {
         runId: this.options.runId,
@@ -545,10 +645,13 @@ export class RunEngine implements GraphBuilder {
         resources: node.step.resources,
         settings: { ...node.step.options.settings },
         dynamicOutput: node.step.dynamicOutput,
+        codeHash: node.step.codeHash,
       };
       const retry = node.step.options.retry ?? {};
       const maxAttempts = 1 + (retry.maxRetries ?? 0);
-      const attemptErrors: { attempt: number; error: string }[] = [];
+      // A producer that may be retried releases its items when an attempt succeeds, so
+      // items of a failed attempt never reach a map; one that may not streams them.
+      const holdItems = node.step.dynamicOutput && maxAttempts > 1;
       let delay = retry.delayMs ?? 0;
       // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
       for (let tries = 1; ; tries++) {
@@ -560,20 +663,26 @@ export class RunEngine implements GraphBuilder {
           const patch = { status: "running" as const, attempt, startedAt, error: null, ...(upstream ? { upstream } : {}) };
           this.write(() => store.updateStepRun(node.id, patch));
         };
+        const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
         try {
-          const result = await this.attempt(node, { ...task, attempt }, started);
-          this.complete(node, result, cacheKey);
+          const result = await this.attempt(node, { ...task, attempt }, started, held);
+          for (const item of held ?? []) void this.recordItem(node, item);
+          Object.assign(node.metadata, result.metadata);
+          // The hook runs before the completion is recorded, so what it records is part of it.
           if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
+          this.complete(node, result, cacheKey);
           return;
         } catch (error) {
           const err = error instanceof Error ? error : new Error(String(error));
-          attemptErrors.push({ attempt, error: errorMessage(err) });
-          if (tries >= maxAttempts || this.stopping) {
+          const final = tries >= maxAttempts || this.stopping;
+          this.recordFailure(node, attempt, err, final);
+          if (final) {
             node.error = err;
             if (node.step.options.onFailure) await this.runHook(node, "onFailure", err);
-            this.finish(node, "failed", err, true, undefined, { attempts: attemptErrors });
+            this.finish(node, "failed", err, true, undefined, node.metadata);
             return;
           }
+          this.write(() => store.updateStepRun(node.id, { metadata: { ...node.metadata } }));
           this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(err)}; retrying in ${delay} ms`);
           if (delay > 0) await sleep(delay);
           delay *= retry.backoff ?? 1;
@@ -581,13 +690,30 @@ export class RunEngine implements GraphBuilder {
       }
     } catch (error) {
       // A bug or store failure outside the step's own code still ends the step run.
-      this.finish(node, "failed", error instanceof Error ? error : new Error(String(error)));
+      const err = error instanceof Error ? error : new Error(String(error));
+      this.recordFailure(node, node.attempt, err, true);
+      this.finish(node, "failed", err, true, undefined, node.metadata);
     }
   }
 
-  /** One attempt through the launcher, with the step's timeout. */
-  /** One attempt through the launcher; the step's timeout runs from when the launcher starts it. */
-  private attempt(node: Node, task: StepTask, started: () => void): Promise<AttemptResult> {
+  /**
+   * Keeps a failed attempt in the step run's record, whatever happens next: its message and
+   * stack in `metadata.attempts` (and `metadata.failure` when the step run fails with it),
+   * what the step recorded before failing, and the stack as a log line.
+   */
+  private recordFailure(node: Node, attempt: number, error: Error, final: boolean): void {
+    const failure = { attempt, error: errorMessage(error), stack: error.stack ?? errorMessage(error) };
+    const attempts = Array.isArray(node.metadata.attempts) ? node.metadata.attempts : [];
+    Object.assign(node.metadata, metadataOfFailure(error), { attempts: [...attempts, failure] });
+    if (final) node.metadata.failure = failure;
+    this.log(node, "stderr", failure.stack);
+  }
+
+  /**
+   * One attempt through the launcher; the step's timeout runs from when the launcher starts
+   * it. Items go to `held` when given (released by the caller if the attempt succeeds).
+   */
+  private attempt(node: Node, task: StepTask, started: () => void, held?: ProducedArtifact[]): Promise<AttemptResult> {
     const timeoutMs = node.step.options.timeoutMs;
     // Only attempts that can time out need a signal of their own (this is the per-step hot path).
     const controller = timeoutMs === undefined ? undefined : new AbortController();
@@ -605,7 +731,7 @@ export class RunEngine implements GraphBuilder {
         }, timeoutMs);
       },
       signal: controller?.signal ?? NEVER_ABORTED,
-      onItem: (item) => this.recordItem(node, item),
+      onItem: held ? (item) => (held.push(item), Promise.resolve()) : (item) => this.recordItem(node, item),
       onLog: (stream, message) => this.log(node, stream, message),
       loadArtifact: this.loadArtifact,
     });
@@ -652,7 +778,7 @@ export class RunEngine implements GraphBuilder {
           status: "completed",
           endedAt,
           cacheKey,
-          metadata: result.metadata,
+          metadata: { ...node.metadata },
           newArtifacts: result.output ? [result.output.artifact] : [],
           outputs: result.output
             ? [{ artifactVersionId: result.output.artifact.id, outputName: "output", mappingKey: null, position: 0 }]
@@ -662,7 +788,7 @@ export class RunEngine implements GraphBuilder {
     this.finish(node, "completed", undefined, false);
   }
 
-  private async tryCache(node: Node, cacheKey: string): Promise<boolean> {
+  private async tryCache(node: Node, cacheKey: string, upstream: string[] | undefined): Promise<boolean> {
     const { store, artifacts } = this.options;
     const original = await store.findCachedStepRun(cacheKey);
     if (!original) return false;
@@ -681,6 +807,8 @@ export class RunEngine implements GraphBuilder {
       const handle = new Handle(this, { kind: "item", node: node.invocationId, key: link.mappingKey });
       for (const group of node.groups) this.expandItem(group, link.mappingKey, handle);
     }
+    // A collect's mapped upstream is only known now: record it as a run that executes does.
+    if (upstream) void this.write(() => store.updateStepRun(node.id, { upstream }));
     void this.write(
       () =>
         store.completeStepRun({
@@ -722,7 +850,7 @@ export class RunEngine implements GraphBuilder {
       const endedAt = Date.now();
       const message = error ? errorMessage(error) : null;
       this.write(
-        () => this.options.store.updateStepRun(node.id, { status, endedAt, error: message, ...(metadata ? { metadata } : {}) }),
+        () => this.options.store.updateStepRun(node.id, { status, endedAt, error: message, ...(metadata ? { metadata: { ...metadata } } : {}) }),
       );
     }
     // Dependents read failedRoot when woken, so it is set before settling.
@@ -742,14 +870,15 @@ export class RunEngine implements GraphBuilder {
       attempt: node.attempt,
       resources: node.step.resources,
       log: (...parts) => this.log(node, "log", parts.map(String).join(" ")),
-      addMetadata: () => undefined,
+      // Merged into the step run's metadata, which the caller records next.
+      addMetadata: (record) => Object.assign(node.metadata, record),
     };
     try {
       await (fn as (c: StepContext, e?: Error) => unknown)(context, error);
     } catch (hookError) {
       // A failing hook is recorded and does not change the step's outcome.
-      this.log(node, "stderr", `${hook} hook failed: ${errorMessage(hookError)}`);
-      this.write(() => this.options.store.updateStepRun(node.id, { metadata: { [`${hook}Error`]: errorMessage(hookError) } }));
+      this.log(node, "stderr", `${hook} hook failed: ${hookError instanceof Error && hookError.stack ? hookError.stack : errorMessage(hookError)}`);
+      node.metadata[`${hook}Error`] = errorMessage(hookError);
     }
   }
 
@@ -809,8 +938,14 @@ export class RunEngine implements GraphBuilder {
         if (node.step.dynamicOutput) return { list: node.items.map((i) => ({ artifact: i.artifact })) };
         return { artifact: node.output! };
       }
-      case "element":
-        return { artifact: this.nodeOf(ref.node).output!, index: ref.index };
+      case "element": {
+        const node = this.nodeOf(ref.node);
+        if (!node.step.dynamicOutput) return { artifact: node.output!, index: ref.index };
+        // step.map over a dynamic output zips its items in emission order.
+        const item = node.items[ref.index];
+        if (!item) throw new MapInputError(`step "${ref.node}" has no item ${ref.index} to map over`);
+        return { artifact: item.artifact };
+      }
       case "item": {
         const artifact = this.nodeOf(ref.node).itemsByKey.get(ref.key);
         if (!artifact) throw new Error(`internal: item "${ref.key}" of "${ref.node}" is unknown`);
@@ -837,6 +972,8 @@ export class RunEngine implements GraphBuilder {
       else if ("list" in arg) arg.list.forEach((a, i) => walk(a, `${name}[${i}]`));
     };
     args.forEach((arg, i) => walk(arg, `arg${i}`));
+    // Awaited values passed as parameters still link to the artifact they came from.
+    for (const { index, artifact } of node.derived ?? []) links.push({ stepRunId: node.id, artifactVersionId: artifact.id, inputName: `arg${index}` });
     return links;
   }
 
@@ -887,7 +1024,7 @@ export class RunEngine implements GraphBuilder {
   }
 
   private handleOf(node: Node): Handle {
-    return new Handle(this, { kind: "output", node: node.invocationId });
+    return new Handle(this, { kind: "output", node: node.invocationId }, node.mappingKey ?? "");
   }
 
   // ---- output, records, logs -------------------------------------------------------------
@@ -990,6 +1127,17 @@ export class RunEngine implements GraphBuilder {
 }
 
 function noop(): void {}
+
+/** The template key of map expansions, as in compiled snapshots (`step[*]`). */
+const TEMPLATE_KEY = "*";
+
+/** A value holding handles where the engine cannot resolve them (inside an object). */
+function hidesHandle(value: unknown): boolean {
+  if (isHandle(value)) return false;
+  if (Array.isArray(value)) return value.some(hidesHandle);
+  if (value === null || typeof value !== "object") return false;
+  return Object.values(value).some((v) => isHandle(v) || hidesHandle(v));
+}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";

@@ -48,6 +48,8 @@ export interface StepDefinition {
   readonly module: string | undefined;
   /** Hash of the function's source text: part of the cache key. */
   readonly codeHash: string;
+  /** Tells apart steps with the same name in one module (see `variantOf`). */
+  readonly variant: number;
 }
 
 // ---- user-facing types -------------------------------------------------------------
@@ -186,6 +188,7 @@ function defineStep(options: StepOptions, fn: (...args: any[]) => unknown, modul
       throw new StepDefinitionError(`step "${name}": ${hook} must be a function`);
     }
   }
+  const codeHash = createHash("sha256").update(fn.toString()).digest("hex").slice(0, 32);
   const definition: StepDefinition = {
     name,
     fn,
@@ -193,7 +196,8 @@ function defineStep(options: StepOptions, fn: (...args: any[]) => unknown, modul
     resources,
     dynamicOutput: options.dynamicOutput === true,
     module,
-    codeHash: createHash("sha256").update(fn.toString()).digest("hex").slice(0, 32),
+    codeHash,
+    variant: variantOf(module, name, codeHash),
   };
   registerStep(definition);
   return definition;
@@ -323,33 +327,45 @@ function elementHandle(list: Handle, index: number): Handle {
   return new Handle(list.builder, { kind: "element", node: list.ref.node, index });
 }
 
-// ---- registry: lets a fresh process find a step by module, name and code ------------------
+// ---- registry: lets a fresh process find a step by module, name and variant ---------------
 
 const REGISTRY = Symbol.for("weir.steps");
-type StepRegistry = Map<string, StepDefinition>;
+interface StepRegistry {
+  definitions: Map<string, StepDefinition>;
+  /** Code hashes seen per `module#name`, in definition order: a step's variant is its index. */
+  codes: Map<string, string[]>;
+}
 const globals = globalThis as unknown as Record<symbol, StepRegistry | undefined>;
-const registry: StepRegistry = (globals[REGISTRY] ??= new Map());
+const registry: StepRegistry = (globals[REGISTRY] ??= { definitions: new Map(), codes: new Map() });
 
 /**
- * Steps are identified by module, name and code hash, so two steps with the same name in
- * one module each run their own function (and the cache key hashes the code that runs).
- * A re-definition with the same code replaces the earlier one (a module imported again).
+ * Two steps with the same name in one module are told apart by their variant: 0 for the
+ * first code defined under that name, 1 for the next different code, … A fresh process
+ * importing the module defines them in the same order, so (module, name, variant) finds
+ * the function the pipeline called, whatever the transpiler did to its source text.
+ * Defining the same code again (withOptions, a module imported twice) keeps its variant.
  */
-function registerStep(definition: StepDefinition): void {
-  const module = definition.module ?? "";
-  registry.set(`${module}#${definition.name}@${definition.codeHash}`, definition);
-  registry.set(`${module}#${definition.name}`, definition);
-  if (!registry.has(`#${definition.name}`)) registry.set(`#${definition.name}`, definition);
+function variantOf(module: string | undefined, name: string, codeHash: string): number {
+  const key = `${module ?? ""}#${name}`;
+  const codes = registry.codes.get(key) ?? [];
+  registry.codes.set(key, codes);
+  let variant = codes.indexOf(codeHash);
+  if (variant < 0) variant = codes.push(codeHash) - 1;
+  return variant;
 }
 
-/**
- * Finds a step defined in `module` (already imported) by name and, when given, code hash.
- * Without a match for the hash (a process that transpiled the module differently) the
- * newest definition of that name answers.
- */
-export function lookupStep(module: string | undefined, name: string, codeHash?: string): StepDefinition | undefined {
-  const exact = codeHash === undefined ? undefined : registry.get(`${module ?? ""}#${name}@${codeHash}`);
-  return exact ?? registry.get(`${module ?? ""}#${name}`) ?? registry.get(`#${name}`);
+function registerStep(definition: StepDefinition): void {
+  const key = `${definition.module ?? ""}#${definition.name}`;
+  registry.definitions.set(`${key}#${definition.variant}`, definition);
+  registry.definitions.set(key, definition);
+  if (!registry.definitions.has(`#${definition.name}`)) registry.definitions.set(`#${definition.name}`, definition);
+}
+
+/** Finds a step defined in `module` (already imported) by name and variant (default: the newest definition). */
+export function lookupStep(module: string | undefined, name: string, variant?: number): StepDefinition | undefined {
+  const key = `${module ?? ""}#${name}`;
+  const exact = variant === undefined ? undefined : registry.definitions.get(`${key}#${variant}`);
+  return exact ?? registry.definitions.get(key) ?? registry.definitions.get(`#${name}`);
 }
 
 export function isStep(value: unknown): value is Step<unknown[], unknown> {

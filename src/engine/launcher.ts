@@ -34,8 +34,8 @@ export interface StepTask {
   resources: ResourceSettings;
   settings: Record<string, unknown>;
   dynamicOutput: boolean;
-  /** Hash of the step's code: with module and name it identifies the step (two may share a name). */
-  codeHash?: string;
+  /** Which of the steps named `stepName` in `module` this is (two may share a name): StepDefinition.variant. */
+  variant?: number;
 }
 
 /** An output a step attempt wrote to the artifact store (not yet recorded in metadata). */

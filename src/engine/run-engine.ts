@@ -645,7 +645,7 @@ export class RunEngine implements GraphBuilder {
         resources: node.step.resources,
         settings: { ...node.step.options.settings },
         dynamicOutput: node.step.dynamicOutput,
-        codeHash: node.step.codeHash,
+        variant: node.step.variant,
       };
       const retry = node.step.options.retry ?? {};
       const maxAttempts = 1 + (retry.maxRetries ?? 0);

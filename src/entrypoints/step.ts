@@ -55,7 +55,7 @@ async function run({ stepRunId, attempt, artifactStore }: StartMessage): Promise
       throw new Error(`step "${task.invocationId}": the module that defines step "${task.stepName}" is unknown, so a step process cannot import it`);
     }
     await import(pathToFileURL(task.module).href);
-    const step = lookupStep(task.module, task.stepName, task.codeHash);
+    const step = lookupStep(task.module, task.stepName, task.variant);
     if (!step) throw new Error(`step "${task.stepName}" is not defined by ${task.module}`);
 
     const env: ExecutionEnvironment = {

@@ -1,7 +1,9 @@
 // Behaviours that Dagster's dynamic-output tests and ZenML's dynamic-pipeline tests assert
 // (issue 10), each named after the behaviour, plus the failure records of issue 17.
 import { describe, expect, it } from "vitest";
-import { Client, DynamicOutput, getStepContext, MapInputError, pipeline, step, type StepContext } from "weir";
+import { Client, DynamicOutput, getStepContext, LocalProcessOrchestrator, MapInputError, pipeline, Stack, step, type StepContext } from "weir";
+import { LocalArtifactStore } from "weir";
+import { peerProcess } from "../fixtures/process/peer-pipelines.js";
 import { useTempHome } from "../helpers.js";
 
 useTempHome();
@@ -330,6 +332,29 @@ describe("failures keep their records", () => {
     expect(failure.metadata).toMatchObject({ onFailureError: "failure hook broke", failure: { error: "step broke" } });
     expect(failure.metadata.attempts).toHaveLength(1);
   });
+});
+
+describe("in step processes", () => {
+  it("steps with one name, omitted arguments and a failure's stack behave as in-process", async () => {
+    const home = process.env.WEIR_HOME!;
+    const stack = new Stack({
+      name: "peer-process",
+      orchestrator: new LocalProcessOrchestrator({ echoOutput: false }),
+      artifactStore: new LocalArtifactStore({ path: `${home}/process-artifacts`, name: "peer-process" }),
+    });
+    const run = await peerProcess.run({}, { stack, enableCache: false });
+    expect(run.status).toBe("failed");
+    const value = async (name: string) => client.loadArtifact((await client.getStepRun(run.id, name)).outputs[0].artifact.id);
+    expect(await value("proc_same_name")).toBe("first 1");
+    expect(await value("proc_same_name_2")).toBe("second 1");
+    expect(await value("proc_optional")).toEqual({ a: null, b: 7 });
+    expect(await value("proc_optional_2")).toEqual({ a: null, b: 5 });
+    const broken = await client.getStepRun(run.id, "proc_broken");
+    expect(broken.error).toBe("out of range in a step process");
+    const failure = broken.metadata.failure as { stack: string };
+    expect(failure.stack).toMatch(/^RangeError: out of range in a step process\n\s+at .*peer-pipelines/);
+    expect(broken.logs.some((l) => l.message.startsWith("RangeError: out of range in a step process\n"))).toBe(true);
+  }, 60_000);
 });
 
 describe("lineage", () => {

@@ -18,7 +18,6 @@ import type {
   LogLine,
   MetadataStore,
   StepRunRecord,
-  StepStatus,
 } from "../stores/metadata/types.js";
 import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./args.js";
 import { timeOrderedId } from "../ids.js";
@@ -26,6 +25,8 @@ import { cacheKeyOf } from "./cache-key.js";
 import { loadStoredArtifact, materialize, metadataOfFailure } from "./executor.js";
 import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type ResolvedArg, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, InvocationNamer } from "./naming.js";
+import { RunRecorder } from "./recorder.js";
+import { MapGroup, MapTemplate, Node, type Expansion, type FinalStatus, type Waitable } from "./graph.js";
 
 /** A step run a resumed run already has on record, with its outputs. */
 export interface RecordedStepRun {
@@ -48,152 +49,10 @@ export interface EngineOptions {
   recorded?: Map<string, RecordedStepRun>;
 }
 
-/** Something a step run can wait on: another step run, or a map group to settle. */
-interface Waitable {
-  readonly label: string;
-  settled: boolean;
-  /** Set when it settled unsuccessfully; names the step run that failed first. */
-  failedRoot: Node | undefined;
-  onSettled(listener: () => void): void;
-}
-
 const NEVER_ABORTED = new AbortController().signal;
 
 /** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
 const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
-
-type FinalStatus = "completed" | "cached" | "failed" | "skipped";
-
-class Node implements Waitable {
-  status: StepStatus = "pending";
-  settled = false;
-  failedRoot: Node | undefined;
-  error: Error | undefined;
-  /** Someone awaited this step's handle (or one downstream of it): its failure is handled. */
-  observed = false;
-  output: ArtifactRef | undefined;
-  /** Dynamic-output items in emission order, and by mapping key. */
-  readonly items: { key: string; artifact: ArtifactRef }[] = [];
-  readonly itemsByKey = new Map<string, ArtifactRef>();
-  readonly groups: MapGroup[] = [];
-  attempt = 0;
-  unmetDeps = 0;
-  /** Everything recorded in the step run's metadata so far; every write carries all of it (patches merge). */
-  metadata: Record<string, unknown> = {};
-  /** Awaited values passed as parameters: the artifacts they came from (lineage). */
-  derived: { index: number; artifact: ArtifactRef }[] | undefined;
-  private listeners: (() => void)[] = [];
-
-  constructor(
-    readonly id: string,
-    readonly invocationId: string,
-    readonly step: StepDefinition,
-    /** How the step's arguments are wired; dropped once resolved at launch (memory at 100k steps). */
-    public args: ArgSpec[],
-    readonly mappingKey: string | undefined,
-    readonly position: number,
-    /** Invocation ids this step run depends on; a collect's become exact when it launches. */
-    public upstream: string[],
-  ) {}
-
-  get label() {
-    return this.invocationId;
-  }
-
-  onSettled(listener: () => void): void {
-    if (this.settled) listener();
-    else this.listeners.push(listener);
-  }
-
-  addItem(key: string, artifact: ArtifactRef): void {
-    this.items.push({ key, artifact });
-    this.itemsByKey.set(key, artifact);
-  }
-
-  settle(status: FinalStatus): void {
-    this.status = status;
-    this.settled = true;
-    if (status === "failed") this.failedRoot = this;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const listener of listeners) listener();
-  }
-}
-
-/**
- * The per-item expansion of a map: for every item of its source (a dynamic-output step,
- * or another group) it calls the user's function in that item's scope and keeps what it
- * returns. It settles when no item can come any more and every result has settled.
- */
-class MapGroup implements Waitable {
-  settled = false;
-  failedRoot: Node | undefined;
-  closed = false;
-  /** Closed and every result delivered: children may close too. */
-  drained = false;
-  readonly results: { key: string; path: string; value: unknown; delivered: boolean }[] = [];
-  readonly children: MapGroup[] = [];
-  /** Results of async per-item functions not delivered yet. */
-  pendingResults = 0;
-  /** Keys expanded so far: each item is expanded once, however it reaches the group. */
-  readonly keys = new Set<string>();
-  private listeners: (() => void)[] = [];
-
-  constructor(
-    readonly id: string,
-    readonly label: string,
-    readonly fn: (item: Handle) => unknown,
-    readonly parentPath: string,
-    readonly template: MapTemplate,
-  ) {}
-
-  onSettled(listener: () => void): void {
-    if (this.settled) listener();
-    else this.listeners.push(listener);
-  }
-
-
-  /** Settles when closed and all results are in; the engine calls this whenever that may have changed. */
-  maybeSettle(resultWaitables: () => Waitable[]): void {
-    if (this.settled || !this.closed || this.pendingResults > 0) return;
-    const waiting = resultWaitables().filter((w) => !w.settled);
-    if (waiting.length > 0) {
-      let left = waiting.length;
-      for (const w of waiting) {
-        w.onSettled(() => {
-          left -= 1;
-          if (left === 0) this.maybeSettle(resultWaitables);
-        });
-      }
-      return;
-    }
-    this.settled = true;
-    this.failedRoot ??= resultWaitables().find((w) => w.failedRoot)?.failedRoot;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const listener of listeners) listener();
-  }
-}
-
-/**
- * A map call site, as `compile()` sees it: every expansion of it names its step calls
- * after the template ids (`double_2[*]` → `double_2[key]`), which are allocated once per
- * template, so names do not depend on the keys or on when items arrive. Maps called inside
- * an expansion are templates nested in it (shared by the expansions of every key).
- */
-class MapTemplate {
-  /** Base invocation id of the n-th call of a step in one expansion (`double#1` → `double_2`). */
-  readonly baseNames = new Map<string, string>();
-  readonly children: MapTemplate[] = [];
-  constructor(readonly path: string) {}
-}
-
-/** One expansion of a map (one item): the scope its function runs in. */
-interface Expansion {
-  template: MapTemplate;
-  stepCalls: Map<string, number>;
-  mapCalls: number;
-}
 
 export interface EngineOutcome {
   /** The pipeline function's return value with handles encoded as artifact references. */
@@ -227,18 +86,17 @@ export class RunEngine implements GraphBuilder {
   private idleWaiters: (() => void)[] = [];
   /** Values produced in this process, by artifact id: in-process steps skip the reload. */
   private readonly values = new Map<string, unknown>();
-  private logBuffer: LogLine[] = [];
-  private logFlush: Promise<void> | undefined;
+  /** The engine's only way to write to the metadata store. */
+  private readonly recorder: RunRecorder;
   private readonly recordedByScope = new Map<string, StepRunRecord[]>();
   private readonly scopeCounters = new Map<string, number>();
-  private storeError: Error | undefined;
-  private lastWrite: Promise<void> = Promise.resolve();
   /** Objects the pipeline function got by awaiting a step's output, and that output. */
   private readonly awaited = new WeakMap<object, { invocationId: string; artifact: ArtifactRef }>();
 
   constructor(private readonly options: EngineOptions) {
     this.isDynamic = options.isDynamic;
     this.pipelineName = options.pipelineName;
+    this.recorder = new RunRecorder(options.store, options.runId, (error) => this.stopOnStoreError(error));
     for (const { record } of options.recorded?.values() ?? []) {
       const scope = record.mappingKey ?? "";
       const list = this.recordedByScope.get(scope) ?? [];
@@ -270,9 +128,8 @@ export class RunEngine implements GraphBuilder {
         this.failFunction(error);
       }
     }
-    await this.flushLogs();
-    await this.lastWrite;
-    if (this.storeError) throw this.storeError;
+    // The first store error, if any, is the run's error.
+    await this.recorder.settle();
     const failed = [...this.nodes.values()].filter((n) => n.status === "failed");
     const fatal = this.isDynamic ? failed.filter((n) => !n.observed) : failed;
     return {
@@ -289,6 +146,14 @@ export class RunEngine implements GraphBuilder {
     this.stopping = true;
     for (const node of this.nodes.values()) {
       if (node.status === "pending") this.finish(node, "skipped", this.functionError);
+    }
+  }
+
+  /** A store error stops the run at once: nothing new starts; what is running ends on its own. */
+  private stopOnStoreError(error: Error): void {
+    this.stopping = true;
+    for (const node of this.nodes.values()) {
+      if (node.status === "pending") this.finish(node, "skipped", error);
     }
   }
 
@@ -319,7 +184,11 @@ export class RunEngine implements GraphBuilder {
     });
     this.checkReplay(scope.mappingPath, invocationId);
     if (this.stopping) {
-      throw this.functionError ?? new Error(`run of "${this.pipelineName}" is stopping; step "${invocationId}" was not started`);
+      throw (
+        this.functionError ??
+        this.recorder.failure ??
+        new Error(`run of "${this.pipelineName}" is stopping; step "${invocationId}" was not started`)
+      );
     }
 
     const refs = [...refsOf(specs), ...after];
@@ -363,21 +232,19 @@ export class RunEngine implements GraphBuilder {
     const configuration =
       this.options.recordConfigurations || node.mappingKey !== undefined ? this.configurationOf(node) : undefined;
     if (recorded) {
-      this.write(() => this.options.store.resetStepRun(node.id));
+      this.recorder.reset(node);
     } else {
-      this.write(() =>
-        this.options.store.createStepRun({
-          id: node.id,
-          runId: this.options.runId,
-          invocationId,
-          stepName: step.name,
-          mappingKey: node.mappingKey ?? null,
-          position: node.position,
-          upstream,
-          parameters,
-          configuration,
-        }),
-      );
+      this.recorder.discovered({
+        id: node.id,
+        runId: this.options.runId,
+        invocationId,
+        stepName: step.name,
+        mappingKey: node.mappingKey ?? null,
+        position: node.position,
+        upstream,
+        parameters,
+        configuration,
+      });
     }
 
     // A step that can never get the resources it asks for fails now, not after its inputs.
@@ -619,15 +486,14 @@ export class RunEngine implements GraphBuilder {
   }
 
   private async runNode(node: Node): Promise<void> {
-    const { store } = this.options;
     try {
       const args = node.args.map((spec) => this.resolveArg(spec));
       // A collect only knows which step runs it gathers now that the map has settled.
       const upstream = this.collectedUpstream(node);
       node.args = [];
       const inputs = this.inputLinks(node, args);
-      if (inputs.length > 0) this.write(() => store.addStepInputs(inputs));
-      if (this.stopping) return this.finish(node, "skipped", this.functionError);
+      this.recorder.inputs(inputs);
+      if (this.stopping) return this.finish(node, "skipped", this.functionError ?? this.recorder.failure);
 
       const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers) : null;
       if (cacheKey && (await this.tryCache(node, cacheKey, upstream))) return;
@@ -658,11 +524,7 @@ export class RunEngine implements GraphBuilder {
         node.attempt += 1;
         node.status = "running";
         const attempt = node.attempt;
-        const started = () => {
-          const startedAt = Date.now();
-          const patch = { status: "running" as const, attempt, startedAt, error: null, ...(upstream ? { upstream } : {}) };
-          this.write(() => store.updateStepRun(node.id, patch));
-        };
+        const started = () => this.recorder.started(node, attempt, upstream);
         const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
         try {
           const result = await this.attempt(node, { ...task, attempt }, started, held);
@@ -679,10 +541,9 @@ export class RunEngine implements GraphBuilder {
           if (final) {
             node.error = err;
             if (node.step.options.onFailure) await this.runHook(node, "onFailure", err);
-            this.finish(node, "failed", err, true, undefined, node.metadata);
+            this.finish(node, "failed", err);
             return;
           }
-          this.write(() => store.updateStepRun(node.id, { metadata: { ...node.metadata } }));
           this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(err)}; retrying in ${delay} ms`);
           if (delay > 0) await sleep(delay);
           delay *= retry.backoff ?? 1;
@@ -692,7 +553,7 @@ export class RunEngine implements GraphBuilder {
       // A bug or store failure outside the step's own code still ends the step run.
       const err = error instanceof Error ? error : new Error(String(error));
       this.recordFailure(node, node.attempt, err, true);
-      this.finish(node, "failed", err, true, undefined, node.metadata);
+      this.finish(node, "failed", err);
     }
   }
 
@@ -704,8 +565,10 @@ export class RunEngine implements GraphBuilder {
   private recordFailure(node: Node, attempt: number, error: Error, final: boolean): void {
     const failure = { attempt, error: errorMessage(error), stack: error.stack ?? errorMessage(error) };
     const attempts = Array.isArray(node.metadata.attempts) ? node.metadata.attempts : [];
-    Object.assign(node.metadata, metadataOfFailure(error), { attempts: [...attempts, failure] });
-    if (final) node.metadata.failure = failure;
+    const patch = { ...metadataOfFailure(error), attempts: [...attempts, failure], ...(final ? { failure } : {}) };
+    // A final failure is recorded with the step run's end (finish); an earlier one now.
+    if (final) Object.assign(node.metadata, patch);
+    else this.recorder.mergeMetadata(node, patch);
     this.log(node, "stderr", failure.stack);
   }
 
@@ -747,16 +610,7 @@ export class RunEngine implements GraphBuilder {
     const position = node.items.length;
     node.addItem(key, artifact);
     // Not awaited: the row is applied before any later write (mapped steps' inputs included).
-    void this.write(
-      () =>
-        this.options.store.addStepOutput(item.artifact, {
-          stepRunId: node.id,
-          artifactVersionId: artifact.id,
-          outputName: "output",
-          mappingKey: key,
-          position,
-        }),
-    );
+    this.recorder.item(item.artifact, { stepRunId: node.id, artifactVersionId: artifact.id, outputName: "output", mappingKey: key, position });
     const handle = new Handle(this, { kind: "item", node: node.invocationId, key });
     for (const group of node.groups) this.expandItem(group, key, handle);
   }
@@ -770,21 +624,15 @@ export class RunEngine implements GraphBuilder {
       node.output = artifactRefOf(result.output.artifact);
       this.remember(node.output, result.output);
     }
-    const endedAt = Date.now();
-    void this.write(
-      () =>
-        this.options.store.completeStepRun({
-          stepRunId: node.id,
-          status: "completed",
-          endedAt,
-          cacheKey,
-          metadata: { ...node.metadata },
-          newArtifacts: result.output ? [result.output.artifact] : [],
-          outputs: result.output
-            ? [{ artifactVersionId: result.output.artifact.id, outputName: "output", mappingKey: null, position: 0 }]
-            : [],
-        }),
-    );
+    this.recorder.completed(node, {
+      status: "completed",
+      endedAt: Date.now(),
+      cacheKey,
+      newArtifacts: result.output ? [result.output.artifact] : [],
+      outputs: result.output
+        ? [{ artifactVersionId: result.output.artifact.id, outputName: "output", mappingKey: null, position: 0 }]
+        : [],
+    });
     this.finish(node, "completed", undefined, false);
   }
 
@@ -808,24 +656,15 @@ export class RunEngine implements GraphBuilder {
       for (const group of node.groups) this.expandItem(group, link.mappingKey, handle);
     }
     // A collect's mapped upstream is only known now: record it as a run that executes does.
-    if (upstream) void this.write(() => store.updateStepRun(node.id, { upstream }));
-    void this.write(
-      () =>
-        store.completeStepRun({
-          stepRunId: node.id,
-          status: "cached",
-          endedAt: Date.now(),
-          cacheKey,
-          originalStepRunId: original.id,
-          newArtifacts: [],
-          outputs: links.map(({ artifactVersionId, outputName, mappingKey, position }) => ({
-            artifactVersionId,
-            outputName,
-            mappingKey,
-            position,
-          })),
-        }),
-    );
+    if (upstream) this.recorder.upstream(node, upstream);
+    this.recorder.completed(node, {
+      status: "cached",
+      endedAt: Date.now(),
+      cacheKey,
+      originalStepRunId: original.id,
+      newArtifacts: [],
+      outputs: links.map(({ artifactVersionId, outputName, mappingKey, position }) => ({ artifactVersionId, outputName, mappingKey, position })),
+    });
     this.log(node, "log", `cached: reused the outputs of step run ${original.id} (${original.invocationId})`);
     this.finish(node, "cached", undefined, false);
     return true;
@@ -836,23 +675,10 @@ export class RunEngine implements GraphBuilder {
   }
 
   /** Moves a node to its final state, records it (unless already recorded), and wakes dependents. */
-  private finish(
-    node: Node,
-    status: FinalStatus,
-    error?: Error,
-    record = true,
-    upstreamRoot?: Node,
-    metadata?: Record<string, unknown>,
-  ): void {
+  private finish(node: Node, status: FinalStatus, error?: Error, record = true, upstreamRoot?: Node): void {
     if (node.settled) return;
     node.error = error;
-    if (record) {
-      const endedAt = Date.now();
-      const message = error ? errorMessage(error) : null;
-      this.write(
-        () => this.options.store.updateStepRun(node.id, { status, endedAt, error: message, ...(metadata ? { metadata: { ...metadata } } : {}) }),
-      );
-    }
+    if (record) this.recorder.finished(node, status, error ? errorMessage(error) : null);
     // Dependents read failedRoot when woken, so it is set before settling.
     if (status === "skipped") node.failedRoot = upstreamRoot ?? node;
     node.settle(status);
@@ -1054,7 +880,7 @@ export class RunEngine implements GraphBuilder {
       null,
       {},
     );
-    await this.options.store.createArtifactVersion(produced.artifact);
+    await this.recorder.artifact(produced.artifact);
     return { $artifact: produced.artifact.id };
   }
 
@@ -1094,36 +920,8 @@ export class RunEngine implements GraphBuilder {
   }
 
   private log(node: Node | null, stream: LogLine["stream"], message: string): void {
-    const text = message.endsWith("\n") ? message.slice(0, -1) : message;
-    if (text === "") return;
-    this.logBuffer.push({ runId: this.options.runId, stepRunId: node?.id ?? null, stream, message: text, at: Date.now() });
-    // Log lines are written in batches, once per turn of the event loop.
-    this.logFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushLogs());
+    this.recorder.log(node, stream, message);
   }
-
-  private async flushLogs(): Promise<void> {
-    this.logFlush = undefined;
-    if (this.logBuffer.length === 0) return;
-    const lines = this.logBuffer;
-    this.logBuffer = [];
-    // Lines belong to step runs whose rows must exist first.
-    await this.options.store.appendLogs(lines).catch((error) => (this.storeError ??= error));
-  }
-
-  /**
-   * Issues a metadata write now: the store applies writes in call order (and may batch
-   * them), so nothing waits for the previous one, and the last write settling means every
-   * earlier one has. A store failure fails the run.
-   */
-  private write(fn: () => Promise<unknown>): Promise<void> {
-    const done = fn().then(noop, this.recordStoreError);
-    this.lastWrite = done;
-    return done;
-  }
-
-  private readonly recordStoreError = (error: unknown): void => {
-    this.storeError ??= error instanceof Error ? error : new Error(String(error));
-  };
 }
 
 function noop(): void {}

@@ -3,36 +3,28 @@ import { runInPipelineScope, type PipelineScope, type StepContext } from "../aut
 import {
   errorMessage,
   MapInputError,
-  NonDeterminismError,
   ResourceRequestError,
   StepFailedError,
-  StepTimeoutError,
   UpstreamFailedError,
 } from "../authoring/errors.js";
 import { Handle, isHandle, settle, type CallOptions, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
 import { isStep, type StepDefinition } from "../authoring/step.js";
 import type { MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
-import type {
-  ArtifactVersionRecord,
-  LogLine,
-  MetadataStore,
-  StepRunRecord,
-} from "../stores/metadata/types.js";
+import type { LogLine, MetadataStore } from "../stores/metadata/types.js";
 import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./args.js";
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
 import { loadStoredArtifact, materialize, metadataOfFailure } from "./executor.js";
 import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type ResolvedArg, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, InvocationNamer } from "./naming.js";
+import { launchAttempt, runStepHook, withRetries } from "./attempts.js";
+import { findCacheHit } from "./cache.js";
 import { RunRecorder } from "./recorder.js";
+import { Replay, type RecordedStepRun } from "./replay.js";
 import { MapGroup, MapTemplate, Node, type Expansion, type FinalStatus, type Waitable } from "./graph.js";
 
-/** A step run a resumed run already has on record, with its outputs. */
-export interface RecordedStepRun {
-  record: StepRunRecord;
-  outputs: { mappingKey: string | null; artifact: ArtifactRef }[];
-}
+export type { RecordedStepRun } from "./replay.js";
 
 export interface EngineOptions {
   runId: string;
@@ -48,8 +40,6 @@ export interface EngineOptions {
   /** Resume: step runs of this run that are already on record, by invocation id. */
   recorded?: Map<string, RecordedStepRun>;
 }
-
-const NEVER_ABORTED = new AbortController().signal;
 
 /** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
 const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
@@ -88,8 +78,7 @@ export class RunEngine implements GraphBuilder {
   private readonly values = new Map<string, unknown>();
   /** The engine's only way to write to the metadata store. */
   private readonly recorder: RunRecorder;
-  private readonly recordedByScope = new Map<string, StepRunRecord[]>();
-  private readonly scopeCounters = new Map<string, number>();
+  private readonly replay: Replay;
   /** Objects the pipeline function got by awaiting a step's output, and that output. */
   private readonly awaited = new WeakMap<object, { invocationId: string; artifact: ArtifactRef }>();
 
@@ -97,13 +86,7 @@ export class RunEngine implements GraphBuilder {
     this.isDynamic = options.isDynamic;
     this.pipelineName = options.pipelineName;
     this.recorder = new RunRecorder(options.store, options.runId, (error) => this.stopOnStoreError(error));
-    for (const { record } of options.recorded?.values() ?? []) {
-      const scope = record.mappingKey ?? "";
-      const list = this.recordedByScope.get(scope) ?? [];
-      list.push(record);
-      this.recordedByScope.set(scope, list);
-    }
-    for (const list of this.recordedByScope.values()) list.sort((a, b) => a.position - b.position);
+    this.replay = new Replay(options.recorded);
   }
 
   // ---- the pipeline function ---------------------------------------------------------
@@ -182,7 +165,7 @@ export class RunEngine implements GraphBuilder {
       if (!isHandle(h)) throw new MapInputError(`step "${invocationId}": withOptions({ after }) takes step handles`);
       return h.ref;
     });
-    this.checkReplay(scope.mappingPath, invocationId);
+    const recorded = this.replay.next(scope.mappingPath, invocationId, step.name);
     if (this.stopping) {
       throw (
         this.functionError ??
@@ -196,10 +179,6 @@ export class RunEngine implements GraphBuilder {
     const upstream = [...new Set(refs.map((ref) => this.upstreamOf(ref)))];
     const derived = this.isDynamic ? this.derivedFrom(args) : undefined;
     for (const d of derived ?? []) if (!upstream.includes(d.invocationId)) upstream.push(d.invocationId);
-    const recorded = this.options.recorded?.get(invocationId);
-    if (recorded && recorded.record.stepName !== step.name) {
-      throw new NonDeterminismError(`${invocationId} (${recorded.record.stepName})`, `${invocationId} (${step.name})`, recorded.record.position);
-    }
     const node = new Node(
       recorded?.record.id ?? timeOrderedId(),
       invocationId,
@@ -513,42 +492,47 @@ export class RunEngine implements GraphBuilder {
         dynamicOutput: node.step.dynamicOutput,
         variant: node.step.variant,
       };
-      const retry = node.step.options.retry ?? {};
-      const maxAttempts = 1 + (retry.maxRetries ?? 0);
+      const { retry, timeoutMs } = node.step.options;
       // A producer that may be retried releases its items when an attempt succeeds, so
       // items of a failed attempt never reach a map; one that may not streams them.
-      const holdItems = node.step.dynamicOutput && maxAttempts > 1;
-      let delay = retry.delayMs ?? 0;
+      const holdItems = node.step.dynamicOutput && (retry?.maxRetries ?? 0) > 0;
       // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
-      for (let tries = 1; ; tries++) {
-        node.attempt += 1;
-        node.status = "running";
-        const attempt = node.attempt;
-        const started = () => this.recorder.started(node, attempt, upstream);
-        const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
-        try {
-          const result = await this.attempt(node, { ...task, attempt }, started, held);
+      const outcome = await withRetries(
+        retry,
+        async () => {
+          node.attempt += 1;
+          node.status = "running";
+          const attempt = node.attempt;
+          const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
+          const result = await launchAttempt(
+            this.options.launcher,
+            { ...task, attempt },
+            {
+              onItem: held ? (item) => (held.push(item), Promise.resolve()) : (item) => this.recordItem(node, item),
+              onLog: (stream, message) => this.log(node, stream, message),
+              loadArtifact: this.loadArtifact,
+            },
+            () => this.recorder.started(node, attempt, upstream),
+            timeoutMs,
+          );
           for (const item of held ?? []) void this.recordItem(node, item);
-          Object.assign(node.metadata, result.metadata);
-          // The hook runs before the completion is recorded, so what it records is part of it.
-          if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
-          this.complete(node, result, cacheKey);
-          return;
-        } catch (error) {
-          const err = error instanceof Error ? error : new Error(String(error));
-          const final = tries >= maxAttempts || this.stopping;
-          this.recordFailure(node, attempt, err, final);
-          if (final) {
-            node.error = err;
-            if (node.step.options.onFailure) await this.runHook(node, "onFailure", err);
-            this.finish(node, "failed", err);
-            return;
-          }
-          this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(err)}; retrying in ${delay} ms`);
-          if (delay > 0) await sleep(delay);
-          delay *= retry.backoff ?? 1;
-        }
+          return result;
+        },
+        (error, next) => {
+          this.recordFailure(node, node.attempt, error, next === undefined);
+          if (next) this.log(node, "log", `attempt ${node.attempt} failed: ${errorMessage(error)}; retrying in ${next.delayMs} ms`);
+        },
+        () => this.stopping,
+      );
+      if ("error" in outcome) {
+        node.error = outcome.error;
+        if (node.step.options.onFailure) await this.runHook(node, "onFailure", outcome.error);
+        return this.finish(node, "failed", outcome.error);
       }
+      Object.assign(node.metadata, outcome.value.metadata);
+      // The hook runs before the completion is recorded, so what it records is part of it.
+      if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
+      this.complete(node, outcome.value, cacheKey);
     } catch (error) {
       // A bug or store failure outside the step's own code still ends the step run.
       const err = error instanceof Error ? error : new Error(String(error));
@@ -570,37 +554,6 @@ export class RunEngine implements GraphBuilder {
     if (final) Object.assign(node.metadata, patch);
     else this.recorder.mergeMetadata(node, patch);
     this.log(node, "stderr", failure.stack);
-  }
-
-  /**
-   * One attempt through the launcher; the step's timeout runs from when the launcher starts
-   * it. Items go to `held` when given (released by the caller if the attempt succeeds).
-   */
-  private attempt(node: Node, task: StepTask, started: () => void, held?: ProducedArtifact[]): Promise<AttemptResult> {
-    const timeoutMs = node.step.options.timeoutMs;
-    // Only attempts that can time out need a signal of their own (this is the per-step hot path).
-    const controller = timeoutMs === undefined ? undefined : new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut: (error: Error) => void = noop;
-    const attempt = this.options.launcher.launch(task, {
-      started: () => {
-        started();
-        if (controller === undefined) return;
-        timer = setTimeout(() => {
-          const error = new StepTimeoutError(`step "${node.invocationId}" timed out after ${timeoutMs} ms (attempt ${task.attempt})`);
-          // The attempt is abandoned: its late result and items are ignored.
-          controller.abort(error);
-          timedOut(error);
-        }, timeoutMs);
-      },
-      signal: controller?.signal ?? NEVER_ABORTED,
-      onItem: held ? (item) => (held.push(item), Promise.resolve()) : (item) => this.recordItem(node, item),
-      onLog: (stream, message) => this.log(node, stream, message),
-      loadArtifact: this.loadArtifact,
-    });
-    if (controller === undefined) return attempt;
-    const timeout = new Promise<never>((_, reject) => (timedOut = reject));
-    return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
   }
 
   private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {
@@ -637,14 +590,9 @@ export class RunEngine implements GraphBuilder {
   }
 
   private async tryCache(node: Node, cacheKey: string, upstream: string[] | undefined): Promise<boolean> {
-    const { store, artifacts } = this.options;
-    const original = await store.findCachedStepRun(cacheKey);
-    if (!original) return false;
-    const links = await store.listStepOutputs(original.id);
-    const versions = await Promise.all(links.map((l) => store.getArtifactVersion(l.artifactVersionId)));
-    if (versions.some((v) => !v)) return false;
-    for (const v of versions as ArtifactVersionRecord[]) if (!(await artifacts.exists(v.uri))) return false;
-    const outputs = links.map((link, i) => ({ link, artifact: artifactRefOf(versions[i]!) }));
+    const hit = await findCacheHit(this.options.store, this.options.artifacts, cacheKey);
+    if (!hit) return false;
+    const { original, outputs } = hit;
     for (const { link, artifact } of outputs) {
       if (link.mappingKey === null) node.output = artifact;
     }
@@ -663,7 +611,7 @@ export class RunEngine implements GraphBuilder {
       cacheKey,
       originalStepRunId: original.id,
       newArtifacts: [],
-      outputs: links.map(({ artifactVersionId, outputName, mappingKey, position }) => ({ artifactVersionId, outputName, mappingKey, position })),
+      outputs: outputs.map(({ link: { artifactVersionId, outputName, mappingKey, position } }) => ({ artifactVersionId, outputName, mappingKey, position })),
     });
     this.log(node, "log", `cached: reused the outputs of step run ${original.id} (${original.invocationId})`);
     this.finish(node, "cached", undefined, false);
@@ -699,12 +647,10 @@ export class RunEngine implements GraphBuilder {
       // Merged into the step run's metadata, which the caller records next.
       addMetadata: (record) => Object.assign(node.metadata, record),
     };
-    try {
-      await (fn as (c: StepContext, e?: Error) => unknown)(context, error);
-    } catch (hookError) {
-      // A failing hook is recorded and does not change the step's outcome.
-      this.log(node, "stderr", `${hook} hook failed: ${hookError instanceof Error && hookError.stack ? hookError.stack : errorMessage(hookError)}`);
-      node.metadata[`${hook}Error`] = errorMessage(hookError);
+    const failed = await runStepHook(fn, context, error);
+    if (failed) {
+      this.log(node, "stderr", `${hook} hook failed: ${failed.stack}`);
+      node.metadata[`${hook}Error`] = failed.error;
     }
   }
 
@@ -903,15 +849,6 @@ export class RunEngine implements GraphBuilder {
     };
   }
 
-  private checkReplay(scope: string, invocationId: string): void {
-    const index = this.scopeCounters.get(scope) ?? 0;
-    this.scopeCounters.set(scope, index + 1);
-    const recorded = this.recordedByScope.get(scope)?.[index];
-    if (recorded && recorded.invocationId !== invocationId) {
-      throw new NonDeterminismError(recorded.invocationId, invocationId, index);
-    }
-  }
-
   private fingerprint(): string {
     const hash = createHash("sha256");
     const nodes = [...this.nodes.values()].sort((a, b) => (a.invocationId < b.invocationId ? -1 : 1));
@@ -923,8 +860,6 @@ export class RunEngine implements GraphBuilder {
     this.recorder.log(node, stream, message);
   }
 }
-
-function noop(): void {}
 
 /** The template key of map expansions, as in compiled snapshots (`step[*]`). */
 const TEMPLATE_KEY = "*";
@@ -941,6 +876,3 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -1,7 +1,7 @@
-import type { Handle } from "../authoring/handles.js";
+import { isHandle, type Handle, type HandleRef } from "../authoring/handles.js";
 import type { StepDefinition } from "../authoring/step.js";
 import type { StepStatus } from "../stores/metadata/types.js";
-import type { ArgSpec } from "./args.js";
+import { refsOf, type ArgSpec } from "./args.js";
 import type { ArtifactRef } from "./launcher.js";
 
 // The run's graph state: step runs (nodes), map expansions (groups) and map templates.
@@ -147,4 +147,68 @@ export interface Expansion {
   template: MapTemplate;
   stepCalls: Map<string, number>;
   mapCalls: number;
+}
+
+/** Every step run and map group of one run, and how handles point into them. */
+export class RunGraph {
+  readonly nodes = new Map<string, Node>();
+  readonly groups = new Map<string, MapGroup>();
+
+  constructor(private readonly runId: string) {}
+
+  waitableOf(ref: HandleRef): Waitable | undefined {
+    switch (ref.kind) {
+      case "output":
+      case "element":
+        return this.nodeOf(ref.node);
+      case "item":
+        return undefined; // an item exists only once it is stored: always ready
+      case "mapped":
+      case "collected":
+        return this.groups.get(ref.group);
+    }
+  }
+
+  upstreamOf(ref: HandleRef): string {
+    if (ref.kind === "mapped" || ref.kind === "collected") return this.groups.get(ref.group)?.label ?? ref.group;
+    return ref.node;
+  }
+
+  nodeOf(invocationId: string): Node {
+    const node = this.nodes.get(invocationId);
+    if (!node) throw new Error(`internal: unknown step run "${invocationId}" in run ${this.runId}`);
+    return node;
+  }
+
+  resultWaitables(group: MapGroup): Waitable[] {
+    const waitables: Waitable[] = [];
+    for (const result of group.results) this.collectWaitables(result.value, waitables);
+    return waitables;
+  }
+
+  private collectWaitables(value: unknown, into: Waitable[]): void {
+    if (isHandle(value)) {
+      const w = this.waitableOf(value.ref);
+      if (w) into.push(w);
+    } else if (Array.isArray(value)) {
+      for (const v of value) this.collectWaitables(v, into);
+    }
+  }
+
+  /**
+   * For a step run that takes collected or mapped results: its upstream plus the step runs
+   * it gathered (known only once the map has settled), else undefined.
+   */
+  collectedUpstream(node: Node): string[] | undefined {
+    const groups = refsOf(node.args).filter((ref) => ref.kind === "collected" || ref.kind === "mapped");
+    if (groups.length === 0) return undefined;
+    const upstream = new Set(node.upstream);
+    for (const ref of groups) {
+      for (const w of this.resultWaitables(this.groups.get((ref as { group: string }).group)!)) {
+        if (w instanceof Node) upstream.add(w.invocationId);
+      }
+    }
+    node.upstream = [...upstream];
+    return node.upstream;
+  }
 }

@@ -7,22 +7,23 @@ import {
   StepFailedError,
   UpstreamFailedError,
 } from "../authoring/errors.js";
-import { Handle, isHandle, settle, type CallOptions, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
+import { Handle, isHandle, settle, type CallOptions, type GraphBuilder } from "../authoring/handles.js";
 import { isStep, type StepDefinition } from "../authoring/step.js";
 import type { MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
 import type { LogLine, MetadataStore } from "../stores/metadata/types.js";
-import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./args.js";
+import { encodeArgs, jsonProblem, parametersOf, refsOf } from "./args.js";
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
-import { loadStoredArtifact, materialize, metadataOfFailure } from "./executor.js";
-import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type ResolvedArg, type StepLauncher, type StepTask } from "./launcher.js";
+import { materialize, metadataOfFailure } from "./executor.js";
+import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, InvocationNamer } from "./naming.js";
 import { launchAttempt, runStepHook, withRetries } from "./attempts.js";
 import { findCacheHit } from "./cache.js";
 import { RunRecorder } from "./recorder.js";
 import { Replay, type RecordedStepRun } from "./replay.js";
-import { MapGroup, MapTemplate, Node, type Expansion, type FinalStatus, type Waitable } from "./graph.js";
+import { MapGroup, MapTemplate, Node, RunGraph, type Expansion, type FinalStatus, type Waitable } from "./graph.js";
+import { ValueResolver } from "./refs.js";
 
 export type { RecordedStepRun } from "./replay.js";
 
@@ -41,8 +42,6 @@ export interface EngineOptions {
   recorded?: Map<string, RecordedStepRun>;
 }
 
-/** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
-const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
 
 export interface EngineOutcome {
   /** The pipeline function's return value with handles encoded as artifact references. */
@@ -62,8 +61,8 @@ export interface EngineOutcome {
 export class RunEngine implements GraphBuilder {
   readonly isDynamic: boolean;
   readonly pipelineName: string;
-  private readonly nodes = new Map<string, Node>();
-  private readonly groups = new Map<string, MapGroup>();
+  private readonly graph: RunGraph;
+  private readonly refs: ValueResolver;
   private readonly namer = new InvocationNamer();
   private readonly readyQueue: Node[] = [];
   private readyHead = 0;
@@ -74,8 +73,6 @@ export class RunEngine implements GraphBuilder {
   private functionError: Error | undefined;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
-  /** Values produced in this process, by artifact id: in-process steps skip the reload. */
-  private readonly values = new Map<string, unknown>();
   /** The engine's only way to write to the metadata store. */
   private readonly recorder: RunRecorder;
   private readonly replay: Replay;
@@ -87,6 +84,8 @@ export class RunEngine implements GraphBuilder {
     this.pipelineName = options.pipelineName;
     this.recorder = new RunRecorder(options.store, options.runId, (error) => this.stopOnStoreError(error));
     this.replay = new Replay(options.recorded);
+    this.graph = new RunGraph(options.runId);
+    this.refs = new ValueResolver(this.graph, options);
   }
 
   // ---- the pipeline function ---------------------------------------------------------
@@ -113,7 +112,7 @@ export class RunEngine implements GraphBuilder {
     }
     // The first store error, if any, is the run's error.
     await this.recorder.settle();
-    const failed = [...this.nodes.values()].filter((n) => n.status === "failed");
+    const failed = [...this.graph.nodes.values()].filter((n) => n.status === "failed");
     const fatal = this.isDynamic ? failed.filter((n) => !n.observed) : failed;
     return {
       output,
@@ -127,7 +126,7 @@ export class RunEngine implements GraphBuilder {
     this.functionError ??= error instanceof Error ? error : new Error(String(error));
     // Nothing new starts; what is running ends on its own (no orphans).
     this.stopping = true;
-    for (const node of this.nodes.values()) {
+    for (const node of this.graph.nodes.values()) {
       if (node.status === "pending") this.finish(node, "skipped", this.functionError);
     }
   }
@@ -135,7 +134,7 @@ export class RunEngine implements GraphBuilder {
   /** A store error stops the run at once: nothing new starts; what is running ends on its own. */
   private stopOnStoreError(error: Error): void {
     this.stopping = true;
-    for (const node of this.nodes.values()) {
+    for (const node of this.graph.nodes.values()) {
       if (node.status === "pending") this.finish(node, "skipped", error);
     }
   }
@@ -175,8 +174,8 @@ export class RunEngine implements GraphBuilder {
     }
 
     const refs = [...refsOf(specs), ...after];
-    const deps = [...new Set(refs.map((ref) => this.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
-    const upstream = [...new Set(refs.map((ref) => this.upstreamOf(ref)))];
+    const deps = [...new Set(refs.map((ref) => this.graph.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
+    const upstream = [...new Set(refs.map((ref) => this.graph.upstreamOf(ref)))];
     const derived = this.isDynamic ? this.derivedFrom(args) : undefined;
     for (const d of derived ?? []) if (!upstream.includes(d.invocationId)) upstream.push(d.invocationId);
     const node = new Node(
@@ -185,10 +184,10 @@ export class RunEngine implements GraphBuilder {
       step,
       specs,
       scope.mappingPath || undefined,
-      this.nodes.size,
+      this.graph.nodes.size,
       upstream,
     );
-    this.nodes.set(invocationId, node);
+    this.graph.nodes.set(invocationId, node);
     this.unsettled += 1;
     if (derived) node.derived = derived.map(({ index, artifact }) => ({ index, artifact }));
 
@@ -250,10 +249,10 @@ export class RunEngine implements GraphBuilder {
   }
 
   map(source: Handle, fn: (item: Handle) => unknown, scope: PipelineScope): Handle {
-    const group = new MapGroup(`map_${this.groups.size + 1}`, this.upstreamOf(source.ref), fn, scope.mappingPath, this.templateOf(scope));
+    const group = new MapGroup(`map_${this.graph.groups.size + 1}`, this.graph.upstreamOf(source.ref), fn, scope.mappingPath, this.templateOf(scope));
     // Mapping a step itself: its template id is taken now, in call order, as compile() does.
     if (isStep(fn) && fn.definition.options.id === undefined) this.templateName(group.template, fn.definition.name, 0);
-    this.groups.set(group.id, group);
+    this.graph.groups.set(group.id, group);
     this.unsettled += 1;
     group.onSettled(() => {
       this.unsettled -= 1;
@@ -261,7 +260,7 @@ export class RunEngine implements GraphBuilder {
     });
     const ref = source.ref;
     if (ref.kind === "output") {
-      const producer = this.nodes.get(ref.node)!;
+      const producer = this.graph.nodes.get(ref.node)!;
       if (!producer.step.dynamicOutput) {
         throw new MapInputError(
           `map() needs a dynamicOutput step's output, but step "${ref.node}" returns a single value; ` +
@@ -273,7 +272,7 @@ export class RunEngine implements GraphBuilder {
       for (const item of producer.items) this.expandItem(group, item.key, new Handle(this, { kind: "item", node: producer.invocationId, key: item.key }));
       producer.onSettled(() => this.closeGroup(group, producer.failedRoot));
     } else if (ref.kind === "mapped") {
-      const parent = this.groups.get(ref.group)!;
+      const parent = this.graph.groups.get(ref.group)!;
       parent.children.push(group);
       for (const result of parent.results) if (result.delivered) this.expandItem(group, result.key, result.value);
       if (parent.drained) this.closeGroup(group, parent.failedRoot);
@@ -294,16 +293,16 @@ export class RunEngine implements GraphBuilder {
 
   async valueOf(handle: Handle): Promise<unknown> {
     const ref = handle.ref;
-    const waitable = this.waitableOf(ref);
+    const waitable = this.graph.waitableOf(ref);
     if (waitable) {
       this.observe(waitable);
       if (!waitable.settled) await new Promise<void>((resolve) => waitable.onSettled(resolve));
       if (waitable.failedRoot) throw this.failureOf(waitable);
     }
-    const value = await this.loadRef(ref);
+    const value = await this.refs.loadRef(ref);
     // Remembered so that passing it to a step keeps the lineage edge (it is a parameter then).
     if (ref.kind === "output" && typeof value === "object" && value !== null) {
-      const node = this.nodeOf(ref.node);
+      const node = this.graph.nodeOf(ref.node);
       if (node.output) this.awaited.set(value, { invocationId: node.invocationId, artifact: node.output });
     }
     return value;
@@ -412,22 +411,7 @@ export class RunEngine implements GraphBuilder {
       group.drained = true;
       for (const child of group.children) this.closeGroup(child, group.failedRoot);
     }
-    group.maybeSettle(() => this.resultWaitables(group));
-  }
-
-  private resultWaitables(group: MapGroup): Waitable[] {
-    const waitables: Waitable[] = [];
-    for (const result of group.results) this.collectWaitables(result.value, waitables);
-    return waitables;
-  }
-
-  private collectWaitables(value: unknown, into: Waitable[]): void {
-    if (isHandle(value)) {
-      const w = this.waitableOf(value.ref);
-      if (w) into.push(w);
-    } else if (Array.isArray(value)) {
-      for (const v of value) this.collectWaitables(v, into);
-    }
+    group.maybeSettle(() => this.graph.resultWaitables(group));
   }
 
   // ---- readiness and launching -------------------------------------------------------------
@@ -466,11 +450,11 @@ export class RunEngine implements GraphBuilder {
 
   private async runNode(node: Node): Promise<void> {
     try {
-      const args = node.args.map((spec) => this.resolveArg(spec));
+      const args = node.args.map((spec) => this.refs.resolveArg(spec));
       // A collect only knows which step runs it gathers now that the map has settled.
-      const upstream = this.collectedUpstream(node);
+      const upstream = this.graph.collectedUpstream(node);
       node.args = [];
-      const inputs = this.inputLinks(node, args);
+      const inputs = this.refs.inputLinks(node, args);
       this.recorder.inputs(inputs);
       if (this.stopping) return this.finish(node, "skipped", this.functionError ?? this.recorder.failure);
 
@@ -510,7 +494,7 @@ export class RunEngine implements GraphBuilder {
             {
               onItem: held ? (item) => (held.push(item), Promise.resolve()) : (item) => this.recordItem(node, item),
               onLog: (stream, message) => this.log(node, stream, message),
-              loadArtifact: this.loadArtifact,
+              loadArtifact: this.refs.loadArtifact,
             },
             () => this.recorder.started(node, attempt, upstream),
             timeoutMs,
@@ -559,7 +543,7 @@ export class RunEngine implements GraphBuilder {
   private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {
     const key = item.mappingKey!;
     const artifact = artifactRefOf(item.artifact);
-    this.remember(artifact, item);
+    this.refs.remember(artifact, item);
     const position = node.items.length;
     node.addItem(key, artifact);
     // Not awaited: the row is applied before any later write (mapped steps' inputs included).
@@ -575,7 +559,7 @@ export class RunEngine implements GraphBuilder {
   private complete(node: Node, result: AttemptResult, cacheKey: string | null): void {
     if (result.output) {
       node.output = artifactRefOf(result.output.artifact);
-      this.remember(node.output, result.output);
+      this.refs.remember(node.output, result.output);
     }
     this.recorder.completed(node, {
       status: "completed",
@@ -656,121 +640,6 @@ export class RunEngine implements GraphBuilder {
 
   // ---- references ------------------------------------------------------------------------
 
-  private waitableOf(ref: HandleRef): Waitable | undefined {
-    switch (ref.kind) {
-      case "output":
-      case "element":
-        return this.nodeOf(ref.node);
-      case "item":
-        return undefined; // an item exists only once it is stored: always ready
-      case "mapped":
-      case "collected":
-        return this.groups.get(ref.group);
-    }
-  }
-
-  private upstreamOf(ref: HandleRef): string {
-    if (ref.kind === "mapped" || ref.kind === "collected") return this.groups.get(ref.group)?.label ?? ref.group;
-    return ref.node;
-  }
-
-  private nodeOf(invocationId: string): Node {
-    const node = this.nodes.get(invocationId);
-    if (!node) throw new Error(`internal: unknown step run "${invocationId}" in run ${this.options.runId}`);
-    return node;
-  }
-
-  /**
-   * For a step run that takes collected or mapped results: its upstream plus the step runs
-   * it gathered (known only once the map has settled), else undefined.
-   */
-  private collectedUpstream(node: Node): string[] | undefined {
-    const groups = refsOf(node.args).filter((ref) => ref.kind === "collected" || ref.kind === "mapped");
-    if (groups.length === 0) return undefined;
-    const upstream = new Set(node.upstream);
-    for (const ref of groups) {
-      for (const w of this.resultWaitables(this.groups.get((ref as { group: string }).group)!)) {
-        if (w instanceof Node) upstream.add(w.invocationId);
-      }
-    }
-    node.upstream = [...upstream];
-    return node.upstream;
-  }
-
-  private resolveArg(spec: ArgSpec): ResolvedArg {
-    if ("param" in spec) return { value: spec.param };
-    if ("list" in spec) return { list: spec.list.map((s) => this.resolveArg(s)) };
-    return this.resolveRef(spec.ref);
-  }
-
-  private resolveRef(ref: HandleRef): ResolvedArg {
-    switch (ref.kind) {
-      case "output": {
-        const node = this.nodeOf(ref.node);
-        if (node.step.dynamicOutput) return { list: node.items.map((i) => ({ artifact: i.artifact })) };
-        return { artifact: node.output! };
-      }
-      case "element": {
-        const node = this.nodeOf(ref.node);
-        if (!node.step.dynamicOutput) return { artifact: node.output!, index: ref.index };
-        // step.map over a dynamic output zips its items in emission order.
-        const item = node.items[ref.index];
-        if (!item) throw new MapInputError(`step "${ref.node}" has no item ${ref.index} to map over`);
-        return { artifact: item.artifact };
-      }
-      case "item": {
-        const artifact = this.nodeOf(ref.node).itemsByKey.get(ref.key);
-        if (!artifact) throw new Error(`internal: item "${ref.key}" of "${ref.node}" is unknown`);
-        return { artifact };
-      }
-      case "mapped":
-      case "collected": {
-        const group = this.groups.get(ref.group)!;
-        return { list: group.results.map((r) => this.resolveValue(r.value)) };
-      }
-    }
-  }
-
-  private resolveValue(value: unknown): ResolvedArg {
-    if (isHandle(value)) return this.resolveRef(value.ref);
-    if (Array.isArray(value) && value.some(isHandle)) return { list: value.map((v) => this.resolveValue(v)) };
-    return { value };
-  }
-
-  private inputLinks(node: Node, args: ResolvedArg[]) {
-    const links: { stepRunId: string; artifactVersionId: string; inputName: string }[] = [];
-    const walk = (arg: ResolvedArg, name: string) => {
-      if ("artifact" in arg) links.push({ stepRunId: node.id, artifactVersionId: arg.artifact.id, inputName: name });
-      else if ("list" in arg) arg.list.forEach((a, i) => walk(a, `${name}[${i}]`));
-    };
-    args.forEach((arg, i) => walk(arg, `arg${i}`));
-    // Awaited values passed as parameters still link to the artifact they came from.
-    for (const { index, artifact } of node.derived ?? []) links.push({ stepRunId: node.id, artifactVersionId: artifact.id, inputName: `arg${index}` });
-    return links;
-  }
-
-  private async loadRef(ref: HandleRef): Promise<unknown> {
-    return this.loadResolved(this.resolveRef(ref));
-  }
-
-  private async loadResolved(arg: ResolvedArg): Promise<unknown> {
-    if ("value" in arg) return arg.value;
-    if ("list" in arg) return Promise.all(arg.list.map((a) => this.loadResolved(a)));
-    const value = await this.loadArtifact(arg.artifact);
-    return arg.index === undefined ? value : (value as unknown[])[arg.index];
-  }
-
-  /** In-memory value when this process produced it, else read from the artifact store. */
-  loadArtifact = async (ref: ArtifactRef): Promise<unknown> => {
-    if (this.values.has(ref.id)) return this.values.get(ref.id);
-    return loadStoredArtifact(ref, this.options);
-  };
-
-  /** Keeps small values produced in this process in memory; large ones are read back from the store. */
-  private remember(ref: ArtifactRef, produced: ProducedArtifact): void {
-    if ("value" in produced && ref.size <= IN_MEMORY_VALUE_LIMIT) this.values.set(ref.id, produced.value);
-  }
-
   /** Someone looks at this result: a failure behind it (now or later) counts as handled. */
   private observe(waitable: Waitable): void {
     if (waitable instanceof Node) waitable.observed = true;
@@ -804,13 +673,13 @@ export class RunEngine implements GraphBuilder {
   /** Replaces handles in the function's return value by artifact references, deeply. */
   private async encodeOutput(value: unknown): Promise<unknown> {
     if (isHandle(value)) {
-      const waitable = this.waitableOf(value.ref);
+      const waitable = this.graph.waitableOf(value.ref);
       if (waitable) {
         this.observe(waitable);
         // Returning the output of a failed step fails the run with that step's own error.
         if (waitable.failedRoot) throw this.rootFailure(waitable);
       }
-      return this.encodeResolved(this.resolveRef(value.ref));
+      return this.refs.encodeResolved(this.refs.resolveRef(value.ref));
     }
     if (Array.isArray(value)) return Promise.all(value.map((v) => this.encodeOutput(v)));
     if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
@@ -830,12 +699,6 @@ export class RunEngine implements GraphBuilder {
     return { $artifact: produced.artifact.id };
   }
 
-  private encodeResolved(arg: ResolvedArg): unknown {
-    if ("value" in arg) return arg.value;
-    if ("list" in arg) return arg.list.map((a) => this.encodeResolved(a));
-    return arg.index === undefined ? { $artifact: arg.artifact.id } : { $artifact: arg.artifact.id, $index: arg.index };
-  }
-
   private configurationOf(node: Node): unknown {
     const { step } = node;
     return {
@@ -851,7 +714,7 @@ export class RunEngine implements GraphBuilder {
 
   private fingerprint(): string {
     const hash = createHash("sha256");
-    const nodes = [...this.nodes.values()].sort((a, b) => (a.invocationId < b.invocationId ? -1 : 1));
+    const nodes = [...this.graph.nodes.values()].sort((a, b) => (a.invocationId < b.invocationId ? -1 : 1));
     for (const node of nodes) hash.update(`${node.invocationId}\u0000${node.step.name}\u0000${[...node.upstream].sort().join(",")}\n`);
     return hash.digest("hex");
   }

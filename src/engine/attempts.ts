@@ -9,31 +9,28 @@ import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "./laun
 const NEVER_ABORTED = new AbortController().signal;
 
 /**
- * Calls `once` until it succeeds, the retry policy is spent or `stop()` is true. Every
- * failure is reported to `failed`, with the delay before the next try, or `undefined` when
- * it is the last one.
+ * The retry rules of one step run: after each failed attempt, `next()` says how long to
+ * wait before the next one, or `undefined` when that was the last (the policy is spent or
+ * the run is stopping). A plain object, not a loop around a callback: the engine's loop
+ * stays free of extra promises on the per-step hot path.
  */
-export async function withRetries<T>(
-  policy: RetryPolicy | undefined,
-  once: () => Promise<T>,
-  failed: (error: Error, retry: { delayMs: number } | undefined) => void,
-  stop: () => boolean = () => false,
-): Promise<{ value: T } | { error: Error }> {
-  const maxAttempts = 1 + (policy?.maxRetries ?? 0);
-  let delayMs = policy?.delayMs ?? 0;
-  for (let tries = 1; ; tries++) {
-    try {
-      return { value: await once() };
-    } catch (thrown) {
-      const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-      if (tries >= maxAttempts || stop()) {
-        failed(error, undefined);
-        return { error };
-      }
-      failed(error, { delayMs });
-      if (delayMs > 0) await sleep(delayMs);
-      delayMs *= policy?.backoff ?? 1;
-    }
+export class RetrySchedule {
+  private tries = 0;
+  private delayMs: number;
+  private readonly maxAttempts: number;
+
+  constructor(private readonly policy: RetryPolicy | undefined) {
+    this.maxAttempts = 1 + (policy?.maxRetries ?? 0);
+    this.delayMs = policy?.delayMs ?? 0;
+  }
+
+  /** Called once per failed attempt. */
+  next(stopping = false): number | undefined {
+    this.tries += 1;
+    if (this.tries >= this.maxAttempts || stopping) return undefined;
+    const delay = this.delayMs;
+    this.delayMs *= this.policy?.backoff ?? 1;
+    return delay;
   }
 }
 
@@ -51,6 +48,7 @@ export function launchAttempt(
 ): Promise<AttemptResult> {
   // Only attempts that can time out need a signal of their own (this is the per-step hot path).
   if (timeoutMs === undefined) return launcher.launch(task, { ...hooks, started, signal: NEVER_ABORTED });
+
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let timedOut: (error: Error) => void = () => undefined;
@@ -88,6 +86,6 @@ export async function runStepHook(
   }
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

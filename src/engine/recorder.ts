@@ -63,9 +63,12 @@ export class RunRecorder {
     this.patch(step, { upstream });
   }
 
+  /** The step run's last write: its metadata is final, so it is passed as it is. */
   completed(step: RecordedStep, completion: Omit<StepCompletion, "stepRunId" | "metadata">): void {
-    const metadata = { ...step.metadata };
-    this.write(() => this.store.completeStepRun({ ...completion, stepRunId: step.id, metadata }));
+    const full = completion as StepCompletion;
+    full.stepRunId = step.id;
+    full.metadata = step.metadata;
+    this.write(() => this.store.completeStepRun(full));
   }
 
   finished(step: RecordedStep, status: "completed" | "cached" | "failed" | "skipped", error: string | null): void {

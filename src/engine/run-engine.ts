@@ -18,7 +18,7 @@ import { cacheKeyOf } from "./cache-key.js";
 import { materialize, metadataOfFailure } from "./executor.js";
 import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, InvocationNamer } from "./naming.js";
-import { launchAttempt, runStepHook, withRetries } from "./attempts.js";
+import { launchAttempt, RetrySchedule, runStepHook, sleep } from "./attempts.js";
 import { findCacheHit } from "./cache.js";
 import { RunRecorder } from "./recorder.js";
 import { Replay, type RecordedStepRun } from "./replay.js";
@@ -481,14 +481,15 @@ export class RunEngine implements GraphBuilder {
       // items of a failed attempt never reach a map; one that may not streams them.
       const holdItems = node.step.dynamicOutput && (retry?.maxRetries ?? 0) > 0;
       // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
-      const outcome = await withRetries(
-        retry,
-        async () => {
-          node.attempt += 1;
-          node.status = "running";
-          const attempt = node.attempt;
-          const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
-          const result = await launchAttempt(
+      let schedule: RetrySchedule | undefined; // made on the first failure (most steps never fail)
+      for (;;) {
+        node.attempt += 1;
+        node.status = "running";
+        const attempt = node.attempt;
+        const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
+        let result: AttemptResult;
+        try {
+          result = await launchAttempt(
             this.options.launcher,
             { ...task, attempt },
             {
@@ -499,24 +500,25 @@ export class RunEngine implements GraphBuilder {
             () => this.recorder.started(node, attempt, upstream),
             timeoutMs,
           );
-          for (const item of held ?? []) void this.recordItem(node, item);
-          return result;
-        },
-        (error, next) => {
-          this.recordFailure(node, node.attempt, error, next === undefined);
-          if (next) this.log(node, "log", `attempt ${node.attempt} failed: ${errorMessage(error)}; retrying in ${next.delayMs} ms`);
-        },
-        () => this.stopping,
-      );
-      if ("error" in outcome) {
-        node.error = outcome.error;
-        if (node.step.options.onFailure) await this.runHook(node, "onFailure", outcome.error);
-        return this.finish(node, "failed", outcome.error);
+        } catch (thrown) {
+          const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+          const delayMs = (schedule ??= new RetrySchedule(retry)).next(this.stopping);
+          this.recordFailure(node, attempt, error, delayMs === undefined);
+          if (delayMs === undefined) {
+            node.error = error;
+            if (node.step.options.onFailure) await this.runHook(node, "onFailure", error);
+            return this.finish(node, "failed", error);
+          }
+          this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(error)}; retrying in ${delayMs} ms`);
+          if (delayMs > 0) await sleep(delayMs);
+          continue;
+        }
+        for (const item of held ?? []) void this.recordItem(node, item);
+        mergeInto(node, result.metadata);
+        // The hook runs before the completion is recorded, so what it records is part of it.
+        if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
+        return this.complete(node, result, cacheKey);
       }
-      Object.assign(node.metadata, outcome.value.metadata);
-      // The hook runs before the completion is recorded, so what it records is part of it.
-      if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
-      this.complete(node, outcome.value, cacheKey);
     } catch (error) {
       // A bug or store failure outside the step's own code still ends the step run.
       const err = error instanceof Error ? error : new Error(String(error));
@@ -733,6 +735,15 @@ function hidesHandle(value: unknown): boolean {
   if (Array.isArray(value)) return value.some(hidesHandle);
   if (value === null || typeof value !== "object") return false;
   return Object.values(value).some((v) => isHandle(v) || hidesHandle(v));
+}
+
+/** Merges a step's metadata into its record; most steps record none, so nothing is copied then. */
+function mergeInto(node: Node, metadata: Record<string, unknown>): void {
+  for (const _key in node.metadata) {
+    Object.assign(node.metadata, metadata);
+    return;
+  }
+  node.metadata = metadata;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -1,43 +1,24 @@
 // The attempt rules on their own, without a graph or a store.
 import { describe, expect, it } from "vitest";
 import { StepTimeoutError, type StepContext } from "weir";
-import { launchAttempt, runStepHook, withRetries } from "../../src/engine/attempts.js";
+import { launchAttempt, RetrySchedule, runStepHook } from "../../src/engine/attempts.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../src/engine/launcher.js";
 
 const task = { invocationId: "t", attempt: 1 } as StepTask;
 const hooks = { onItem: async () => undefined, onLog: () => undefined, loadArtifact: async () => undefined };
 
 describe("attempts", () => {
-  it("retries with backoff until one try succeeds, reporting each failure with the next delay", async () => {
-    const failures: [string, number | undefined][] = [];
-    const times: number[] = [];
-    let calls = 0;
-    const outcome = await withRetries(
-      { maxRetries: 3, delayMs: 10, backoff: 3 },
-      async () => {
-        times.push(Date.now());
-        calls += 1;
-        if (calls < 3) throw new Error(`try ${calls}`);
-        return calls;
-      },
-      (error, next) => failures.push([error.message, next?.delayMs]),
-    );
-    expect(outcome).toEqual({ value: 3 });
-    expect(failures).toEqual([
-      ["try 1", 10],
-      ["try 2", 30],
-    ]);
-    expect(times[2] - times[1]).toBeGreaterThanOrEqual(25);
+  it("schedules retries with backoff until the policy is spent", () => {
+    const schedule = new RetrySchedule({ maxRetries: 3, delayMs: 10, backoff: 3 });
+    expect([schedule.next(), schedule.next(), schedule.next(), schedule.next()]).toEqual([10, 30, 90, undefined]);
+    expect(new RetrySchedule(undefined).next()).toBeUndefined();
+    expect(new RetrySchedule({ maxRetries: 2 }).next()).toBe(0);
   });
 
-  it("gives up when the policy is spent or stop() says so, with the last error", async () => {
-    const failures: (number | undefined)[] = [];
-    const spent = await withRetries({ maxRetries: 1 }, () => Promise.reject(new Error("no")), (_, next) => failures.push(next?.delayMs));
-    expect(spent).toMatchObject({ error: { message: "no" } });
-    expect(failures).toEqual([0, undefined]);
-    let tries = 0;
-    const stopped = await withRetries({ maxRetries: 5 }, () => Promise.reject(new Error(`stop ${++tries}`)), () => undefined, () => true);
-    expect(stopped).toMatchObject({ error: { message: "stop 1" } });
+  it("stops retrying when the run is stopping", () => {
+    const schedule = new RetrySchedule({ maxRetries: 5, delayMs: 1 });
+    expect(schedule.next()).toBe(1);
+    expect(schedule.next(true)).toBeUndefined();
   });
 
   it("times an attempt out from its start, not its launch, and aborts its signal", async () => {

@@ -2,6 +2,7 @@ import { isHandle, type Handle, type HandleRef } from "../authoring/handles.js";
 import type { StepDefinition } from "../authoring/step.js";
 import type { StepStatus } from "../stores/metadata/types.js";
 import { refsOf, type ArgSpec } from "./args.js";
+import type { MapTemplate } from "./naming.js";
 import type { ArtifactRef } from "./launcher.js";
 
 // The run's graph state: step runs (nodes), map expansions (groups) and map templates.
@@ -127,26 +128,6 @@ export class MapGroup implements Waitable {
     this.listeners = [];
     for (const listener of listeners) listener();
   }
-}
-
-/**
- * A map call site, as `compile()` sees it: every expansion of it names its step calls
- * after the template ids (`double_2[*]` → `double_2[key]`), which are allocated once per
- * template, so names do not depend on the keys or on when items arrive. Maps called inside
- * an expansion are templates nested in it (shared by the expansions of every key).
- */
-export class MapTemplate {
-  /** Base invocation id of the n-th call of a step in one expansion (`double#1` → `double_2`). */
-  readonly baseNames = new Map<string, string>();
-  readonly children: MapTemplate[] = [];
-  constructor(readonly path: string) {}
-}
-
-/** One expansion of a map (one item): the scope its function runs in. */
-export interface Expansion {
-  template: MapTemplate;
-  stepCalls: Map<string, number>;
-  mapCalls: number;
 }
 
 /** Every step run and map group of one run, and how handles point into them. */

@@ -63,11 +63,15 @@ export class RunRecorder {
     this.patch(step, { upstream });
   }
 
-  /** The step run's last write: its metadata is final, so it is passed as it is. */
-  completed(step: RecordedStep, completion: Omit<StepCompletion, "stepRunId" | "metadata">): void {
-    const full = completion as StepCompletion;
+  /**
+   * The step run's last write: its metadata is final, so it is passed as it is. `attempt`
+   * lets a store that fences completions drop a stale attempt's late one.
+   */
+  completed(step: RecordedStep, attempt: number, completion: Omit<StepCompletion, "stepRunId" | "metadata">): void {
+    const full = completion as StepCompletion & { attempt?: number };
     full.stepRunId = step.id;
     full.metadata = step.metadata;
+    full.attempt = attempt;
     this.write(() => this.store.completeStepRun(full));
   }
 

@@ -17,12 +17,12 @@ import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
 import { materialize, metadataOfFailure } from "./executor.js";
 import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type StepLauncher, type StepTask } from "./launcher.js";
-import { childPath, InvocationNamer } from "./naming.js";
+import { childPath, newExpansion, StepNamer } from "./naming.js";
 import { launchAttempt, RetrySchedule, runStepHook, sleep } from "./attempts.js";
 import { findCacheHit } from "./cache.js";
 import { RunRecorder } from "./recorder.js";
 import { Replay, type RecordedStepRun } from "./replay.js";
-import { MapGroup, MapTemplate, Node, RunGraph, type Expansion, type FinalStatus, type Waitable } from "./graph.js";
+import { MapGroup, Node, RunGraph, type FinalStatus, type Waitable } from "./graph.js";
 import { ValueResolver } from "./refs.js";
 
 export type { RecordedStepRun } from "./replay.js";
@@ -63,7 +63,7 @@ export class RunEngine implements GraphBuilder {
   readonly pipelineName: string;
   private readonly graph: RunGraph;
   private readonly refs: ValueResolver;
-  private readonly namer = new InvocationNamer();
+  private readonly namer = new StepNamer();
   private readonly readyQueue: Node[] = [];
   private readyHead = 0;
   private running = 0;
@@ -158,7 +158,7 @@ export class RunEngine implements GraphBuilder {
   // ---- GraphBuilder: step calls, map, collect, await -----------------------------------
 
   addStep(step: StepDefinition, args: unknown[], call: CallOptions, scope: PipelineScope): Handle {
-    const invocationId = this.invocationIdOf(step, call, scope);
+    const invocationId = this.namer.stepId(step.name, call.id, scope);
     const specs = encodeArgs(step, args, this, scope.mappingPath);
     const after = (call.after ?? []).map((h) => {
       if (!isHandle(h)) throw new MapInputError(`step "${invocationId}": withOptions({ after }) takes step handles`);
@@ -249,9 +249,9 @@ export class RunEngine implements GraphBuilder {
   }
 
   map(source: Handle, fn: (item: Handle) => unknown, scope: PipelineScope): Handle {
-    const group = new MapGroup(`map_${this.graph.groups.size + 1}`, this.graph.upstreamOf(source.ref), fn, scope.mappingPath, this.templateOf(scope));
+    const group = new MapGroup(`map_${this.graph.groups.size + 1}`, this.graph.upstreamOf(source.ref), fn, scope.mappingPath, this.namer.mapTemplate(scope));
     // Mapping a step itself: its template id is taken now, in call order, as compile() does.
-    if (isStep(fn) && fn.definition.options.id === undefined) this.templateName(group.template, fn.definition.name, 0);
+    if (isStep(fn) && fn.definition.options.id === undefined) this.namer.reserve(group.template, fn.definition.name);
     this.graph.groups.set(group.id, group);
     this.unsettled += 1;
     group.onSettled(() => {
@@ -320,34 +320,6 @@ export class RunEngine implements GraphBuilder {
     return derived;
   }
 
-  // ---- naming ----------------------------------------------------------------------------
-
-  private invocationIdOf(step: StepDefinition, call: CallOptions, scope: PipelineScope): string {
-    const expansion = scope.expansion as Expansion | undefined;
-    if (!expansion || call.id !== undefined) return this.namer.next(step.name, scope.mappingPath, call.id);
-    const occurrence = expansion.stepCalls.get(step.name) ?? 0;
-    expansion.stepCalls.set(step.name, occurrence + 1);
-    return this.namer.claim(`${this.templateName(expansion.template, step.name, occurrence)}[${scope.mappingPath}]`);
-  }
-
-  /** The template of a map called in `scope`: a new one at the top level, the same one in every expansion. */
-  private templateOf(scope: PipelineScope): MapTemplate {
-    const parent = scope.expansion as Expansion | undefined;
-    if (!parent) return new MapTemplate(TEMPLATE_KEY);
-    const index = parent.mapCalls++;
-    return (parent.template.children[index] ??= new MapTemplate(childPath(parent.template.path, TEMPLATE_KEY)));
-  }
-
-  private templateName(template: MapTemplate, stepName: string, occurrence: number): string {
-    const slot = `${stepName}#${occurrence}`;
-    let base = template.baseNames.get(slot);
-    if (base === undefined) {
-      base = this.namer.template(stepName, template.path);
-      template.baseNames.set(slot, base);
-    }
-    return base;
-  }
-
   // ---- map expansion -------------------------------------------------------------------
 
   private expandItem(group: MapGroup, key: string, item: unknown): void {
@@ -360,7 +332,7 @@ export class RunEngine implements GraphBuilder {
     if (this.stopping) return;
     // The item handle belongs to this expansion: using it elsewhere is refused (args.ts).
     const itemHandle = isHandle(item) && item.ref.kind === "item" ? new Handle(this, item.ref, path) : item;
-    const expansion: Expansion = { template: group.template, stepCalls: new Map(), mapCalls: 0 };
+    const expansion = newExpansion(group.template);
     let result: unknown;
     try {
       result = runInPipelineScope({ builder: this, mappingPath: path, expansion }, () => group.fn(itemHandle as Handle));
@@ -563,7 +535,7 @@ export class RunEngine implements GraphBuilder {
       node.output = artifactRefOf(result.output.artifact);
       this.refs.remember(node.output, result.output);
     }
-    this.recorder.completed(node, {
+    this.recorder.completed(node, node.attempt, {
       status: "completed",
       endedAt: Date.now(),
       cacheKey,
@@ -591,7 +563,7 @@ export class RunEngine implements GraphBuilder {
     }
     // A collect's mapped upstream is only known now: record it as a run that executes does.
     if (upstream) this.recorder.upstream(node, upstream);
-    this.recorder.completed(node, {
+    this.recorder.completed(node, node.attempt, {
       status: "cached",
       endedAt: Date.now(),
       cacheKey,
@@ -725,9 +697,6 @@ export class RunEngine implements GraphBuilder {
     this.recorder.log(node, stream, message);
   }
 }
-
-/** The template key of map expansions, as in compiled snapshots (`step[*]`). */
-const TEMPLATE_KEY = "*";
 
 /** A value holding handles where the engine cannot resolve them (inside an object). */
 function hidesHandle(value: unknown): boolean {

@@ -42,7 +42,6 @@ export interface EngineOptions {
   recorded?: Map<string, RecordedStepRun>;
 }
 
-
 export interface EngineOutcome {
   /** The pipeline function's return value with handles encoded as artifact references. */
   output: unknown;
@@ -57,6 +56,11 @@ export interface EngineOutcome {
  * dynamic) and of map expansions, keeps the graph of step runs, starts each step run as
  * soon as its inputs are ready (up to the launcher's bound), records every transition in
  * the metadata store, and resolves handles for the function.
+ *
+ * Its parts: the graph state (graph.ts), step and template names (naming.ts), the attempt
+ * rules (attempts.ts), the cache lookup (cache.ts), resume's replay checks (replay.ts),
+ * value resolution (refs.ts) and the recorder, its only way to write (recorder.ts). What
+ * stays here is the algorithm: discovery, map expansion, readiness and launching.
  */
 export class RunEngine implements GraphBuilder {
   readonly isDynamic: boolean;

@@ -14,6 +14,8 @@ export interface PipelineScope {
   builder: GraphBuilder;
   /** Mapping-key path of the map expansion being built ("" at the top level). */
   mappingPath: string;
+  /** The live engine's state of that expansion (how its step calls are named); opaque here. */
+  expansion?: object;
 }
 
 export interface StepContext {

@@ -47,6 +47,8 @@ export class Handle<T = unknown> implements PromiseLike<T> {
   constructor(
     readonly builder: GraphBuilder,
     readonly ref: HandleRef,
+    /** Mapping path of the map expansion that made it ("" at the top level): it belongs there. */
+    readonly scope = "",
   ) {}
 
   then<A = T, B = never>(
@@ -82,6 +84,11 @@ export class Handle<T = unknown> implements PromiseLike<T> {
 
 export function isHandle(value: unknown): value is Handle {
   return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[HANDLE] === true;
+}
+
+/** Whether code running at `path` may use a handle made in the expansion at `scope` (same or nested). */
+export function inScope(path: string, scope: string): boolean {
+  return scope === "" || path === scope || path.startsWith(`${scope}.`);
 }
 
 export function describeRef(ref: HandleRef): string {

@@ -53,6 +53,8 @@ export interface StepDefinition {
   readonly module: string | undefined;
   /** Hash of the function's source text: part of the cache key. */
   readonly codeHash: string;
+  /** Tells apart steps with the same name in one module (see `variantOf`). */
+  readonly variant: number;
 }
 
 // ---- user-facing types -------------------------------------------------------------
@@ -195,6 +197,7 @@ function defineStep(options: StepOptions, fn: (...args: any[]) => unknown, modul
       throw new StepDefinitionError(`step "${name}": ${hook} must be a function`);
     }
   }
+  const codeHash = createHash("sha256").update(fn.toString()).digest("hex").slice(0, 32);
   const definition: StepDefinition = {
     name,
     fn,
@@ -202,7 +205,8 @@ function defineStep(options: StepOptions, fn: (...args: any[]) => unknown, modul
     resources,
     dynamicOutput: options.dynamicOutput === true,
     module,
-    codeHash: createHash("sha256").update(fn.toString()).digest("hex").slice(0, 32),
+    codeHash,
+    variant: variantOf(module, name, codeHash),
   };
   registerStep(definition);
   return definition;
@@ -332,21 +336,45 @@ function elementHandle(list: Handle, index: number): Handle {
   return new Handle(list.builder, { kind: "element", node: list.ref.node, index });
 }
 
-// ---- registry: lets a fresh process find a step by module and name ------------------
+// ---- registry: lets a fresh process find a step by module, name and variant ---------------
 
 const REGISTRY = Symbol.for("weir.steps");
-type StepRegistry = Map<string, StepDefinition>;
+interface StepRegistry {
+  definitions: Map<string, StepDefinition>;
+  /** Code hashes seen per `module#name`, in definition order: a step's variant is its index. */
+  codes: Map<string, string[]>;
+}
 const globals = globalThis as unknown as Record<symbol, StepRegistry | undefined>;
-const registry: StepRegistry = (globals[REGISTRY] ??= new Map());
+const registry: StepRegistry = (globals[REGISTRY] ??= { definitions: new Map(), codes: new Map() });
 
-function registerStep(definition: StepDefinition): void {
-  registry.set(`${definition.module ?? ""}#${definition.name}`, definition);
-  if (!registry.has(`#${definition.name}`)) registry.set(`#${definition.name}`, definition);
+/**
+ * Two steps with the same name in one module are told apart by their variant: 0 for the
+ * first code defined under that name, 1 for the next different code, … A fresh process
+ * importing the module defines them in the same order, so (module, name, variant) finds
+ * the function the pipeline called, whatever the transpiler did to its source text.
+ * Defining the same code again (withOptions, a module imported twice) keeps its variant.
+ */
+function variantOf(module: string | undefined, name: string, codeHash: string): number {
+  const key = `${module ?? ""}#${name}`;
+  const codes = registry.codes.get(key) ?? [];
+  registry.codes.set(key, codes);
+  let variant = codes.indexOf(codeHash);
+  if (variant < 0) variant = codes.push(codeHash) - 1;
+  return variant;
 }
 
-/** Finds a step defined in `module` (already imported) by name. */
-export function lookupStep(module: string | undefined, name: string): StepDefinition | undefined {
-  return registry.get(`${module ?? ""}#${name}`) ?? registry.get(`#${name}`);
+function registerStep(definition: StepDefinition): void {
+  const key = `${definition.module ?? ""}#${definition.name}`;
+  registry.definitions.set(`${key}#${definition.variant}`, definition);
+  registry.definitions.set(key, definition);
+  if (!registry.definitions.has(`#${definition.name}`)) registry.definitions.set(`#${definition.name}`, definition);
+}
+
+/** Finds a step defined in `module` (already imported) by name and variant (default: the newest definition). */
+export function lookupStep(module: string | undefined, name: string, variant?: number): StepDefinition | undefined {
+  const key = `${module ?? ""}#${name}`;
+  const exact = variant === undefined ? undefined : registry.definitions.get(`${key}#${variant}`);
+  return exact ?? registry.definitions.get(key) ?? registry.definitions.get(`#${name}`);
 }
 
 export function isStep(value: unknown): value is Step<unknown[], unknown> {

@@ -1,5 +1,5 @@
-import { StepArgumentError } from "../authoring/errors.js";
-import { isHandle, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
+import { MapInputError, StepArgumentError } from "../authoring/errors.js";
+import { describeRef, inScope, isHandle, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
 import type { StepDefinition } from "../authoring/step.js";
 
 /**
@@ -9,9 +9,19 @@ import type { StepDefinition } from "../authoring/step.js";
  */
 export type ArgSpec = { param: unknown } | { ref: HandleRef } | { list: ArgSpec[] };
 
-/** Turns the arguments of a step call into ArgSpecs, checking that literals are JSON. */
-export function encodeArgs(step: StepDefinition, args: unknown[], builder: GraphBuilder): ArgSpec[] {
-  return args.map((arg, index) => encodeArg(step, arg, index, builder, true));
+/**
+ * Turns the arguments of a step call made at `scopePath` into ArgSpecs, checking that
+ * literals are JSON and that handles belong to this scope. Literals are copied: a step
+ * runs with the value it was called with (the one recorded and hashed), not a later
+ * mutation. An explicit `undefined` means omitted, as in TypeScript: trailing ones are
+ * dropped, others are passed as `undefined` and recorded as absent.
+ */
+export function encodeArgs(step: StepDefinition, args: unknown[], builder: GraphBuilder, scopePath: string): ArgSpec[] {
+  let length = args.length;
+  while (length > 0 && args[length - 1] === undefined) length -= 1;
+  const specs: ArgSpec[] = [];
+  for (let index = 0; index < length; index++) specs.push(encodeArg(step, args[index], index, builder, scopePath, true));
+  return specs;
 }
 
 function encodeArg(
@@ -19,6 +29,7 @@ function encodeArg(
   arg: unknown,
   index: number,
   builder: GraphBuilder,
+  scopePath: string,
   topLevel: boolean,
 ): ArgSpec {
   if (isHandle(arg)) {
@@ -27,11 +38,19 @@ function encodeArg(
         `step "${step.name}": ${argumentName(step, index)} is a handle from another pipeline run`,
       );
     }
+    if (!inScope(scopePath, arg.scope)) {
+      throw new MapInputError(
+        `step "${step.name}": ${argumentName(step, index)} is the ${describeRef(arg.ref)}, made inside the map ` +
+          `expansion [${arg.scope}], used outside the map function it belongs to; ` +
+          "return it from the map function and use the mapped handle (or .collect()) instead",
+      );
+    }
     return { ref: arg.ref };
   }
   if (topLevel && Array.isArray(arg) && arg.some(isHandle)) {
-    return { list: arg.map((item) => encodeArg(step, item, index, builder, false)) };
+    return { list: arg.map((item) => encodeArg(step, item, index, builder, scopePath, false)) };
   }
+  if (topLevel && arg === undefined) return { param: undefined };
   const problem = jsonProblem(arg);
   if (problem !== undefined) {
     throw new StepArgumentError(
@@ -39,7 +58,8 @@ function encodeArg(
         "parameters must be JSON values — pass other values as step outputs",
     );
   }
-  return { param: arg };
+  // Primitives are immutable; objects and arrays are copied as JSON (what a step process gets too).
+  return { param: typeof arg === "object" && arg !== null ? JSON.parse(JSON.stringify(arg)) : arg };
 }
 
 /** References made by an argument list, in order (for upstream edges and lineage). */
@@ -57,7 +77,7 @@ export function refsOf(specs: ArgSpec[]): HandleRef[] {
 export function parametersOf(step: StepDefinition, specs: ArgSpec[]): Record<string, unknown> {
   const parameters: Record<string, unknown> = {};
   specs.forEach((spec, index) => {
-    if ("param" in spec) parameters[parameterNames(step)[index] ?? `arg${index}`] = spec.param;
+    if ("param" in spec && spec.param !== undefined) parameters[parameterNames(step)[index] ?? `arg${index}`] = spec.param;
   });
   return parameters;
 }
@@ -115,6 +135,8 @@ export function jsonProblem(value: unknown, seen = new Set<unknown>()): string |
       return `an instance of ${(value as object).constructor?.name ?? "a class"}`;
     }
     for (const item of Object.values(value as object)) {
+      // An optional property left undefined is omitted, as JSON.stringify does.
+      if (item === undefined) continue;
       const problem = jsonProblem(item, seen);
       if (problem) return problem;
     }

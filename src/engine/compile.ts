@@ -45,7 +45,7 @@ export class Compiler implements GraphBuilder {
 
   addStep(step: StepDefinition, args: unknown[], call: CallOptions, scope: PipelineScope): Handle {
     const invocationId = this.namer.next(step.name, scope.mappingPath, call.id);
-    const specs = encodeArgs(step, args, this);
+    const specs = encodeArgs(step, args, this, scope.mappingPath);
     const afterRefs = (call.after ?? []).map((h) => (h as Handle).ref);
     const upstream = [...new Set([...refsOf(specs), ...afterRefs].map((ref) => this.nodeOf(ref)))];
     this.steps[invocationId] = {
@@ -59,7 +59,7 @@ export class Compiler implements GraphBuilder {
       dynamicOutput: step.dynamicOutput,
       ...(this.expanding.length > 0 ? { mapOver: this.expanding[this.expanding.length - 1] } : {}),
     };
-    return new Handle(this, { kind: "output", node: invocationId });
+    return new Handle(this, { kind: "output", node: invocationId }, scope.mappingPath);
   }
 
   map(source: Handle, fn: (item: Handle) => unknown, scope: PipelineScope): Handle {
@@ -68,20 +68,19 @@ export class Compiler implements GraphBuilder {
     this.groups.set(group, { source: sourceNode });
     const itemRef: HandleRef =
       source.ref.kind === "output" ? { kind: "item", node: source.ref.node, key: TEMPLATE_KEY } : source.ref;
+    const path = childPath(scope.mappingPath, TEMPLATE_KEY);
     this.expanding.push(sourceNode);
     try {
-      runInPipelineScope({ builder: this, mappingPath: childPath(scope.mappingPath, TEMPLATE_KEY) }, () =>
-        fn(new Handle(this, itemRef)),
-      );
+      runInPipelineScope({ builder: this, mappingPath: path }, () => fn(new Handle(this, itemRef, path)));
     } finally {
       this.expanding.pop();
     }
-    return new Handle(this, { kind: "mapped", group });
+    return new Handle(this, { kind: "mapped", group }, scope.mappingPath);
   }
 
   collect(source: Handle): Handle {
-    if (source.ref.kind === "mapped") return new Handle(this, { kind: "collected", group: source.ref.group });
-    return new Handle(this, { kind: "collected", group: `collect:${this.nodeOf(source.ref)}` });
+    if (source.ref.kind === "mapped") return new Handle(this, { kind: "collected", group: source.ref.group }, source.scope);
+    return new Handle(this, { kind: "collected", group: `collect:${this.nodeOf(source.ref)}` }, source.scope);
   }
 
   valueOf(handle: Handle): Promise<unknown> {

@@ -53,25 +53,38 @@ export async function executeStep(
   };
 
   return runInStepContext(context, async () => {
-    const returned = await step.fn(...args);
-    abandoned();
-    if (!task.dynamicOutput) {
-      const output = await materialize(returned, task, env, null, {});
+    try {
+      const returned = await step.fn(...args);
       abandoned();
-      return { output, metadata };
+      if (!task.dynamicOutput) {
+        const output = await materialize(returned, task, env, null, {});
+        abandoned();
+        return { output, metadata };
+      }
+      // Dynamic output: store and report each item as soon as it is yielded, so mapped
+      // steps can start before the generator ends (streaming map).
+      const seen = new Set<string>();
+      for await (const item of iterateDynamicOutputs(task, returned)) {
+        abandoned();
+        const key = checkMappingKey(task.invocationId, item.mappingKey, seen);
+        const produced = await materialize(item.value, task, env, key, item.metadata);
+        abandoned();
+        await hooks.onItem(produced);
+      }
+      return { metadata };
+    } catch (error) {
+      // What the step recorded before it failed stays with its step run.
+      if (error instanceof Error && Object.keys(metadata).length > 0) failureMetadata.set(error, metadata);
+      throw error;
     }
-    // Dynamic output: store and report each item as soon as it is yielded, so mapped
-    // steps can start before the generator ends (streaming map).
-    const seen = new Set<string>();
-    for await (const item of iterateDynamicOutputs(task, returned)) {
-      abandoned();
-      const key = checkMappingKey(task.invocationId, item.mappingKey, seen);
-      const produced = await materialize(item.value, task, env, key, item.metadata);
-      abandoned();
-      await hooks.onItem(produced);
-    }
-    return { metadata };
   });
+}
+
+const failureMetadata = new WeakMap<Error, Record<string, unknown>>();
+
+/** The metadata an in-process attempt added before it threw `error` (empty if none). */
+export function metadataOfFailure(error: Error): Record<string, unknown> {
+  return failureMetadata.get(error) ?? {};
 }
 
 async function* iterateDynamicOutputs(task: StepTask, returned: unknown): AsyncGenerator<DynamicOutput> {
@@ -99,8 +112,9 @@ async function* iterateDynamicOutputs(task: StepTask, returned: unknown): AsyncG
 }
 
 async function resolveArg(arg: ResolvedArg, env: ExecutionEnvironment): Promise<unknown> {
-  if ("value" in arg) return arg.value;
   if ("list" in arg) return Promise.all(arg.list.map((item) => resolveArg(item, env)));
+  // An omitted argument ({ value: undefined }) arrives as {} from another process.
+  if (!("artifact" in arg)) return (arg as { value?: unknown }).value;
   const value = await env.loadArtifact(arg.artifact);
   if (arg.index === undefined) return value;
   return (value as unknown[])[arg.index];

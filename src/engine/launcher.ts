@@ -34,6 +34,8 @@ export interface StepTask {
   resources: ResourceSettings;
   settings: Record<string, unknown>;
   dynamicOutput: boolean;
+  /** Which of the steps named `stepName` in `module` this is (two may share a name): StepDefinition.variant. */
+  variant?: number;
 }
 
 /**

@@ -56,19 +56,34 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
     orchestratorRunId: withOrchestratedRun(runId, () => options.orchestratorRunId()),
     owner,
     heartbeatAt: Date.now(),
+    // A resume starts afresh: an earlier cancel request was for the run that ended.
+    cancelRequestedAt: null,
   });
+  // The component that holds this run's artifacts: every version records it (any machine reads it back).
+  const artifactStoreId =
+    (await store.listComponents()).find((c) => c.type === "artifact_store" && c.name === options.artifacts.name && c.flavor === options.artifacts.flavor)
+      ?.id ?? null;
+  let engine: RunEngine | undefined;
+  // The heartbeat also reads the run's cancel request (`weir runs cancel` from another machine).
   const heartbeat = setInterval(() => {
     store.updateRun(runId, { heartbeatAt: Date.now() }).catch(() => undefined);
+    void store
+      .getRun(runId)
+      .then((current) => {
+        if (current?.cancelRequestedAt) engine?.cancel(new Error(`cancelled (weir runs cancel, at ${new Date(current.cancelRequestedAt).toISOString()})`));
+      })
+      .catch(() => undefined);
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
-  const engine = new RunEngine({
+  engine = new RunEngine({
     runId,
     pipelineName: snapshot.pipelineName,
     isDynamic: snapshot.isDynamic,
     enableCache: run.enableCache && pipeline.options.enableCache !== false,
     store,
     artifacts: options.artifacts,
+    artifactStoreId,
     materializers: defaultMaterializers(),
     launcher,
     recordConfigurations: snapshot.isDynamic,

@@ -3,35 +3,29 @@ import { runInPipelineScope, type PipelineScope, type StepContext } from "../aut
 import {
   errorMessage,
   MapInputError,
-  NonDeterminismError,
   ResourceRequestError,
   StepFailedError,
-  StepTimeoutError,
   UpstreamFailedError,
 } from "../authoring/errors.js";
-import { Handle, isHandle, settle, type CallOptions, type GraphBuilder, type HandleRef } from "../authoring/handles.js";
-import type { StepDefinition } from "../authoring/step.js";
+import { Handle, isHandle, settle, type CallOptions, type GraphBuilder } from "../authoring/handles.js";
+import { isStep, type StepDefinition } from "../authoring/step.js";
 import type { MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
-import type {
-  ArtifactVersionRecord,
-  LogLine,
-  MetadataStore,
-  StepRunRecord,
-  StepStatus,
-} from "../stores/metadata/types.js";
-import { encodeArgs, jsonProblem, parametersOf, refsOf, type ArgSpec } from "./args.js";
+import type { LogLine, MetadataStore } from "../stores/metadata/types.js";
+import { encodeArgs, jsonProblem, parametersOf, refsOf } from "./args.js";
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
-import { loadStoredArtifact, materialize } from "./executor.js";
-import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type ResolvedArg, type StepLauncher, type StepTask } from "./launcher.js";
-import { childPath, InvocationNamer } from "./naming.js";
+import { materialize, metadataOfFailure } from "./executor.js";
+import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type StepLauncher, type StepTask } from "./launcher.js";
+import { childPath, newExpansion, StepNamer } from "./naming.js";
+import { launchAttempt, RetrySchedule, runStepHook, sleep } from "./attempts.js";
+import { findCacheHit } from "./cache.js";
+import { RunRecorder } from "./recorder.js";
+import { Replay, type RecordedStepRun } from "./replay.js";
+import { MapGroup, Node, RunGraph, type FinalStatus, type Waitable } from "./graph.js";
+import { ValueResolver } from "./refs.js";
 
-/** A step run a resumed run already has on record, with its outputs. */
-export interface RecordedStepRun {
-  record: StepRunRecord;
-  outputs: { mappingKey: string | null; artifact: ArtifactRef }[];
-}
+export type { RecordedStepRun } from "./replay.js";
 
 export interface EngineOptions {
   runId: string;
@@ -40,132 +34,14 @@ export interface EngineOptions {
   enableCache: boolean;
   store: MetadataStore;
   artifacts: ArtifactStore;
+  /** The stack component of `artifacts`, recorded on every artifact version the run makes. */
+  artifactStoreId?: string | null;
   materializers: MaterializerRegistry;
   launcher: StepLauncher;
   /** Static runs record step configurations with the snapshot, so step runs carry none. */
   recordConfigurations: boolean;
   /** Resume: step runs of this run that are already on record, by invocation id. */
   recorded?: Map<string, RecordedStepRun>;
-}
-
-/** Something a step run can wait on: another step run, or a map group to settle. */
-interface Waitable {
-  readonly label: string;
-  settled: boolean;
-  /** Set when it settled unsuccessfully; names the step run that failed first. */
-  failedRoot: Node | undefined;
-  onSettled(listener: () => void): void;
-}
-
-const NEVER_ABORTED = new AbortController().signal;
-
-/** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
-const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
-
-type FinalStatus = "completed" | "cached" | "failed" | "skipped";
-
-class Node implements Waitable {
-  status: StepStatus = "pending";
-  settled = false;
-  failedRoot: Node | undefined;
-  error: Error | undefined;
-  /** Someone awaited this step's handle (or one downstream of it): its failure is handled. */
-  observed = false;
-  output: ArtifactRef | undefined;
-  /** Dynamic-output items in emission order, and by mapping key. */
-  readonly items: { key: string; artifact: ArtifactRef }[] = [];
-  readonly itemsByKey = new Map<string, ArtifactRef>();
-  readonly groups: MapGroup[] = [];
-  attempt = 0;
-  unmetDeps = 0;
-  private listeners: (() => void)[] = [];
-
-  constructor(
-    readonly id: string,
-    readonly invocationId: string,
-    readonly step: StepDefinition,
-    /** How the step's arguments are wired; dropped once resolved at launch (memory at 100k steps). */
-    public args: ArgSpec[],
-    readonly mappingKey: string | undefined,
-    readonly position: number,
-    /** Invocation ids this step run depends on; a collect's become exact when it launches. */
-    public upstream: string[],
-  ) {}
-
-  get label() {
-    return this.invocationId;
-  }
-
-  onSettled(listener: () => void): void {
-    if (this.settled) listener();
-    else this.listeners.push(listener);
-  }
-
-  addItem(key: string, artifact: ArtifactRef): void {
-    this.items.push({ key, artifact });
-    this.itemsByKey.set(key, artifact);
-  }
-
-  settle(status: FinalStatus): void {
-    this.status = status;
-    this.settled = true;
-    if (status === "failed") this.failedRoot = this;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const listener of listeners) listener();
-  }
-}
-
-/**
- * The per-item expansion of a map: for every item of its source (a dynamic-output step,
- * or another group) it calls the user's function in that item's scope and keeps what it
- * returns. It settles when no item can come any more and every result has settled.
- */
-class MapGroup implements Waitable {
-  settled = false;
-  failedRoot: Node | undefined;
-  closed = false;
-  /** Closed and every result delivered: children may close too. */
-  drained = false;
-  readonly results: { key: string; path: string; value: unknown; delivered: boolean }[] = [];
-  readonly children: MapGroup[] = [];
-  /** Results of async per-item functions not delivered yet. */
-  pendingResults = 0;
-  private listeners: (() => void)[] = [];
-
-  constructor(
-    readonly id: string,
-    readonly label: string,
-    readonly fn: (item: Handle) => unknown,
-    readonly parentPath: string,
-  ) {}
-
-  onSettled(listener: () => void): void {
-    if (this.settled) listener();
-    else this.listeners.push(listener);
-  }
-
-
-  /** Settles when closed and all results are in; the engine calls this whenever that may have changed. */
-  maybeSettle(resultWaitables: () => Waitable[]): void {
-    if (this.settled || !this.closed || this.pendingResults > 0) return;
-    const waiting = resultWaitables().filter((w) => !w.settled);
-    if (waiting.length > 0) {
-      let left = waiting.length;
-      for (const w of waiting) {
-        w.onSettled(() => {
-          left -= 1;
-          if (left === 0) this.maybeSettle(resultWaitables);
-        });
-      }
-      return;
-    }
-    this.settled = true;
-    this.failedRoot ??= resultWaitables().find((w) => w.failedRoot)?.failedRoot;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const listener of listeners) listener();
-  }
 }
 
 export interface EngineOutcome {
@@ -182,13 +58,18 @@ export interface EngineOutcome {
  * dynamic) and of map expansions, keeps the graph of step runs, starts each step run as
  * soon as its inputs are ready (up to the launcher's bound), records every transition in
  * the metadata store, and resolves handles for the function.
+ *
+ * Its parts: the graph state (graph.ts), step and template names (naming.ts), the attempt
+ * rules (attempts.ts), the cache lookup (cache.ts), resume's replay checks (replay.ts),
+ * value resolution (refs.ts) and the recorder, its only way to write (recorder.ts). What
+ * stays here is the algorithm: discovery, map expansion, readiness and launching.
  */
 export class RunEngine implements GraphBuilder {
   readonly isDynamic: boolean;
   readonly pipelineName: string;
-  private readonly nodes = new Map<string, Node>();
-  private readonly groups = new Map<string, MapGroup>();
-  private readonly namer = new InvocationNamer();
+  private readonly graph: RunGraph;
+  private readonly refs: ValueResolver;
+  private readonly namer = new StepNamer();
   private readonly readyQueue: Node[] = [];
   private readyHead = 0;
   private running = 0;
@@ -198,25 +79,19 @@ export class RunEngine implements GraphBuilder {
   private functionError: Error | undefined;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
-  /** Values produced in this process, by artifact id: in-process steps skip the reload. */
-  private readonly values = new Map<string, unknown>();
-  private logBuffer: LogLine[] = [];
-  private logFlush: Promise<void> | undefined;
-  private readonly recordedByScope = new Map<string, StepRunRecord[]>();
-  private readonly scopeCounters = new Map<string, number>();
-  private storeError: Error | undefined;
-  private lastWrite: Promise<void> = Promise.resolve();
+  /** The engine's only way to write to the metadata store. */
+  private readonly recorder: RunRecorder;
+  private readonly replay: Replay;
+  /** Objects the pipeline function got by awaiting a step's output, and that output. */
+  private readonly awaited = new WeakMap<object, { invocationId: string; artifact: ArtifactRef }>();
 
   constructor(private readonly options: EngineOptions) {
     this.isDynamic = options.isDynamic;
     this.pipelineName = options.pipelineName;
-    for (const { record } of options.recorded?.values() ?? []) {
-      const scope = record.mappingKey ?? "";
-      const list = this.recordedByScope.get(scope) ?? [];
-      list.push(record);
-      this.recordedByScope.set(scope, list);
-    }
-    for (const list of this.recordedByScope.values()) list.sort((a, b) => a.position - b.position);
+    this.recorder = new RunRecorder(options.store, options.runId, (error) => this.stopOnStoreError(error), options.artifactStoreId ?? null);
+    this.replay = new Replay(options.recorded);
+    this.graph = new RunGraph(options.runId);
+    this.refs = new ValueResolver(this.graph, options);
   }
 
   // ---- the pipeline function ---------------------------------------------------------
@@ -241,10 +116,9 @@ export class RunEngine implements GraphBuilder {
         this.failFunction(error);
       }
     }
-    await this.flushLogs();
-    await this.lastWrite;
-    if (this.storeError) throw this.storeError;
-    const failed = [...this.nodes.values()].filter((n) => n.status === "failed");
+    // The first store error, if any, is the run's error.
+    await this.recorder.settle();
+    const failed = [...this.graph.nodes.values()].filter((n) => n.status === "failed");
     const fatal = this.isDynamic ? failed.filter((n) => !n.observed) : failed;
     return {
       output,
@@ -258,8 +132,25 @@ export class RunEngine implements GraphBuilder {
     this.functionError ??= error instanceof Error ? error : new Error(String(error));
     // Nothing new starts; what is running ends on its own (no orphans).
     this.stopping = true;
-    for (const node of this.nodes.values()) {
+    for (const node of this.graph.nodes.values()) {
       if (node.status === "pending") this.finish(node, "skipped", this.functionError);
+    }
+  }
+
+  /**
+   * `weir runs cancel` (or SIGINT elsewhere): the run stops as after a failure of the pipeline
+   * function: nothing new starts, pending steps are skipped, running ones end on their own.
+   */
+  cancel(reason: Error): void {
+    this.failFunction(reason);
+    this.checkIdle();
+  }
+
+  /** A store error stops the run at once: nothing new starts; what is running ends on its own. */
+  private stopOnStoreError(error: Error): void {
+    this.stopping = true;
+    for (const node of this.graph.nodes.values()) {
+      if (node.status === "pending") this.finish(node, "skipped", error);
     }
   }
 
@@ -282,37 +173,43 @@ export class RunEngine implements GraphBuilder {
   // ---- GraphBuilder: step calls, map, collect, await -----------------------------------
 
   addStep(step: StepDefinition, args: unknown[], call: CallOptions, scope: PipelineScope): Handle {
-    const invocationId = this.namer.next(step.name, scope.mappingPath, call.id);
-    const specs = encodeArgs(step, args, this);
+    const invocationId = this.namer.stepId(step.name, call.id, scope);
+    const specs = encodeArgs(step, args, this, scope.mappingPath);
     const after = (call.after ?? []).map((h) => {
       if (!isHandle(h)) throw new MapInputError(`step "${invocationId}": withOptions({ after }) takes step handles`);
       return h.ref;
     });
-    this.checkReplay(scope.mappingPath, invocationId);
+    const recorded = this.replay.next(scope.mappingPath, invocationId, step.name);
     if (this.stopping) {
-      throw this.functionError ?? new Error(`run of "${this.pipelineName}" is stopping; step "${invocationId}" was not started`);
+      throw (
+        this.functionError ??
+        this.recorder.failure ??
+        new Error(`run of "${this.pipelineName}" is stopping; step "${invocationId}" was not started`)
+      );
     }
 
     const refs = [...refsOf(specs), ...after];
-    const deps = [...new Set(refs.map((ref) => this.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
-    const upstream = [...new Set(refs.map((ref) => this.upstreamOf(ref)))];
-    const recorded = this.options.recorded?.get(invocationId);
-    if (recorded && recorded.record.stepName !== step.name) {
-      throw new NonDeterminismError(`${invocationId} (${recorded.record.stepName})`, `${invocationId} (${step.name})`, recorded.record.position);
-    }
+    const deps = [...new Set(refs.map((ref) => this.graph.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
+    const upstream = [...new Set(refs.map((ref) => this.graph.upstreamOf(ref)))];
+    const derived = this.isDynamic ? this.derivedFrom(args) : undefined;
+    for (const d of derived ?? []) if (!upstream.includes(d.invocationId)) upstream.push(d.invocationId);
     const node = new Node(
       recorded?.record.id ?? timeOrderedId(),
       invocationId,
       step,
       specs,
       scope.mappingPath || undefined,
-      this.nodes.size,
+      this.graph.nodes.size,
       upstream,
     );
-    this.nodes.set(invocationId, node);
+    this.graph.nodes.set(invocationId, node);
     this.unsettled += 1;
+    if (derived) node.derived = derived.map(({ index, artifact }) => ({ index, artifact }));
 
-    if (recorded) node.attempt = recorded.record.attempt;
+    if (recorded) {
+      node.attempt = recorded.record.attempt;
+      node.metadata = { ...recorded.record.metadata };
+    }
     if (recorded && (recorded.record.status === "completed" || recorded.record.status === "cached")) {
       // Resume: this step already ran in this run; answer from the record.
       for (const out of recorded.outputs) {
@@ -324,23 +221,23 @@ export class RunEngine implements GraphBuilder {
     }
 
     const parameters = parametersOf(step, specs);
-    const configuration = this.options.recordConfigurations ? this.configurationOf(node) : undefined;
+    // Static snapshots hold the template of a mapped step, not each run: those record their own.
+    const configuration =
+      this.options.recordConfigurations || node.mappingKey !== undefined ? this.configurationOf(node) : undefined;
     if (recorded) {
-      this.write(() => this.options.store.resetStepRun(node.id));
+      this.recorder.reset(node);
     } else {
-      this.write(() =>
-        this.options.store.createStepRun({
-          id: node.id,
-          runId: this.options.runId,
-          invocationId,
-          stepName: step.name,
-          mappingKey: node.mappingKey ?? null,
-          position: node.position,
-          upstream,
-          parameters,
-          configuration,
-        }),
-      );
+      this.recorder.discovered({
+        id: node.id,
+        runId: this.options.runId,
+        invocationId,
+        stepName: step.name,
+        mappingKey: node.mappingKey ?? null,
+        position: node.position,
+        upstream,
+        parameters,
+        configuration,
+      });
     }
 
     // A step that can never get the resources it asks for fails now, not after its inputs.
@@ -367,8 +264,10 @@ export class RunEngine implements GraphBuilder {
   }
 
   map(source: Handle, fn: (item: Handle) => unknown, scope: PipelineScope): Handle {
-    const group = new MapGroup(`map_${this.groups.size + 1}`, this.upstreamOf(source.ref), fn, scope.mappingPath);
-    this.groups.set(group.id, group);
+    const group = new MapGroup(`map_${this.graph.groups.size + 1}`, this.graph.upstreamOf(source.ref), fn, scope.mappingPath, this.namer.mapTemplate(scope));
+    // Mapping a step itself: its template id is taken now, in call order, as compile() does.
+    if (isStep(fn) && fn.definition.options.id === undefined) this.namer.reserve(group.template, fn.definition.name);
+    this.graph.groups.set(group.id, group);
     this.unsettled += 1;
     group.onSettled(() => {
       this.unsettled -= 1;
@@ -376,7 +275,7 @@ export class RunEngine implements GraphBuilder {
     });
     const ref = source.ref;
     if (ref.kind === "output") {
-      const producer = this.nodes.get(ref.node)!;
+      const producer = this.graph.nodes.get(ref.node)!;
       if (!producer.step.dynamicOutput) {
         throw new MapInputError(
           `map() needs a dynamicOutput step's output, but step "${ref.node}" returns a single value; ` +
@@ -388,18 +287,18 @@ export class RunEngine implements GraphBuilder {
       for (const item of producer.items) this.expandItem(group, item.key, new Handle(this, { kind: "item", node: producer.invocationId, key: item.key }));
       producer.onSettled(() => this.closeGroup(group, producer.failedRoot));
     } else if (ref.kind === "mapped") {
-      const parent = this.groups.get(ref.group)!;
+      const parent = this.graph.groups.get(ref.group)!;
       parent.children.push(group);
       for (const result of parent.results) if (result.delivered) this.expandItem(group, result.key, result.value);
       if (parent.drained) this.closeGroup(group, parent.failedRoot);
     } else {
       throw new MapInputError(`map() takes a dynamicOutput step's output or a mapped handle, not the ${ref.kind} handle`);
     }
-    return new Handle(this, { kind: "mapped", group: group.id });
+    return new Handle(this, { kind: "mapped", group: group.id }, scope.mappingPath);
   }
 
   collect(source: Handle, scope: PipelineScope): Handle {
-    if (source.ref.kind === "mapped") return new Handle(this, { kind: "collected", group: source.ref.group });
+    if (source.ref.kind === "mapped") return new Handle(this, { kind: "collected", group: source.ref.group }, source.scope);
     if (source.ref.kind === "output") {
       // Collecting a dynamic output directly: an identity map gives the items.
       return this.map(source, (item) => item, scope).collect();
@@ -409,30 +308,63 @@ export class RunEngine implements GraphBuilder {
 
   async valueOf(handle: Handle): Promise<unknown> {
     const ref = handle.ref;
-    const waitable = this.waitableOf(ref);
+    const waitable = this.graph.waitableOf(ref);
     if (waitable) {
       this.observe(waitable);
       if (!waitable.settled) await new Promise<void>((resolve) => waitable.onSettled(resolve));
       if (waitable.failedRoot) throw this.failureOf(waitable);
     }
-    return this.loadRef(ref);
+    const value = await this.refs.loadRef(ref);
+    // Remembered so that passing it to a step keeps the lineage edge (it is a parameter then).
+    if (ref.kind === "output" && typeof value === "object" && value !== null) {
+      const node = this.graph.nodeOf(ref.node);
+      if (node.output) this.awaited.set(value, { invocationId: node.invocationId, artifact: node.output });
+    }
+    return value;
+  }
+
+  /** The awaited step outputs among a call's arguments (passed as values, so they become parameters). */
+  private derivedFrom(args: unknown[]): { index: number; invocationId: string; artifact: ArtifactRef }[] | undefined {
+    let derived: { index: number; invocationId: string; artifact: ArtifactRef }[] | undefined;
+    for (let index = 0; index < args.length; index++) {
+      const arg = args[index];
+      if (typeof arg !== "object" || arg === null || isHandle(arg)) continue;
+      const from = this.awaited.get(arg);
+      if (from) (derived ??= []).push({ index, ...from });
+    }
+    return derived;
   }
 
   // ---- map expansion -------------------------------------------------------------------
 
   private expandItem(group: MapGroup, key: string, item: unknown): void {
+    // An item can reach a group twice (a group created while its producer reports the item).
+    if (group.keys.has(key)) return;
+    group.keys.add(key);
     const path = childPath(group.parentPath, key);
     const entry = { key, path, value: undefined as unknown, delivered: false };
     group.results.push(entry);
     if (this.stopping) return;
+    // The item handle belongs to this expansion: using it elsewhere is refused (args.ts).
+    const itemHandle = isHandle(item) && item.ref.kind === "item" ? new Handle(this, item.ref, path) : item;
+    const expansion = newExpansion(group.template);
     let result: unknown;
     try {
-      result = runInPipelineScope({ builder: this, mappingPath: path }, () => group.fn(item as Handle));
+      result = runInPipelineScope({ builder: this, mappingPath: path, expansion }, () => group.fn(itemHandle as Handle));
     } catch (error) {
       this.failFunction(error);
       return;
     }
     const deliver = (value: unknown) => {
+      if (hidesHandle(value)) {
+        this.failFunction(
+          new MapInputError(
+            `the map function over ${group.label} returned, for item "${key}", a value holding step handles inside an object; ` +
+              "return a handle or a list of handles (a step never receives a handle as a value)",
+          ),
+        );
+        return;
+      }
       entry.value = value;
       entry.delivered = true;
       for (const child of group.children) this.expandItem(child, key, value);
@@ -466,22 +398,7 @@ export class RunEngine implements GraphBuilder {
       group.drained = true;
       for (const child of group.children) this.closeGroup(child, group.failedRoot);
     }
-    group.maybeSettle(() => this.resultWaitables(group));
-  }
-
-  private resultWaitables(group: MapGroup): Waitable[] {
-    const waitables: Waitable[] = [];
-    for (const result of group.results) this.collectWaitables(result.value, waitables);
-    return waitables;
-  }
-
-  private collectWaitables(value: unknown, into: Waitable[]): void {
-    if (isHandle(value)) {
-      const w = this.waitableOf(value.ref);
-      if (w) into.push(w);
-    } else if (Array.isArray(value)) {
-      for (const v of value) this.collectWaitables(v, into);
-    }
+    group.maybeSettle(() => this.graph.resultWaitables(group));
   }
 
   // ---- readiness and launching -------------------------------------------------------------
@@ -519,18 +436,17 @@ export class RunEngine implements GraphBuilder {
   }
 
   private async runNode(node: Node): Promise<void> {
-    const { store } = this.options;
     try {
-      const args = node.args.map((spec) => this.resolveArg(spec));
+      const args = node.args.map((spec) => this.refs.resolveArg(spec));
       // A collect only knows which step runs it gathers now that the map has settled.
-      const upstream = this.collectedUpstream(node);
+      const upstream = this.graph.collectedUpstream(node);
       node.args = [];
-      const inputs = this.inputLinks(node, args);
-      if (inputs.length > 0) this.write(() => store.addStepInputs(inputs));
-      if (this.stopping) return this.finish(node, "skipped", this.functionError);
+      const inputs = this.refs.inputLinks(node, args);
+      this.recorder.inputs(inputs);
+      if (this.stopping) return this.finish(node, "skipped", this.functionError ?? this.recorder.failure);
 
       const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers, this.options.artifacts) : null;
-      if (cacheKey && (await this.tryCache(node, cacheKey))) return;
+      if (cacheKey && (await this.tryCache(node, cacheKey, upstream))) return;
 
       const task: StepTask = {
         runId: this.options.runId,
@@ -545,92 +461,82 @@ export class RunEngine implements GraphBuilder {
         resources: node.step.resources,
         settings: { ...node.step.options.settings },
         dynamicOutput: node.step.dynamicOutput,
+        variant: node.step.variant,
       };
-      const retry = node.step.options.retry ?? {};
-      const maxAttempts = 1 + (retry.maxRetries ?? 0);
-      const attemptErrors: { attempt: number; error: string }[] = [];
-      let delay = retry.delayMs ?? 0;
+      const { retry, timeoutMs } = node.step.options;
+      // A producer that may be retried releases its items when an attempt succeeds, so
+      // items of a failed attempt never reach a map; one that may not streams them.
+      const holdItems = node.step.dynamicOutput && (retry?.maxRetries ?? 0) > 0;
       // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
-      for (let tries = 1; ; tries++) {
+      let schedule: RetrySchedule | undefined; // made on the first failure (most steps never fail)
+      for (;;) {
         node.attempt += 1;
         node.status = "running";
         const attempt = node.attempt;
-        const started = () => {
-          const startedAt = Date.now();
-          const patch = { status: "running" as const, attempt, startedAt, error: null, ...(upstream ? { upstream } : {}) };
-          this.write(() => store.updateStepRun(node.id, patch));
-        };
+        const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
+        let result: AttemptResult;
         try {
-          const result = await this.attempt(node, { ...task, attempt }, started);
-          this.complete(node, result, cacheKey);
-          if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
-          return;
-        } catch (error) {
-          const err = error instanceof Error ? error : new Error(String(error));
-          attemptErrors.push({ attempt, error: errorMessage(err) });
-          if (tries >= maxAttempts || this.stopping) {
-            node.error = err;
-            if (node.step.options.onFailure) await this.runHook(node, "onFailure", err);
-            this.finish(node, "failed", err, true, undefined, { attempts: attemptErrors });
-            return;
+          result = await launchAttempt(
+            this.options.launcher,
+            { ...task, attempt },
+            {
+              onItem: held ? (item) => (held.push(item), Promise.resolve()) : (item) => this.recordItem(node, item),
+              onLog: (stream, message) => this.log(node, stream, message),
+              loadArtifact: this.refs.loadArtifact,
+            },
+            () => this.recorder.started(node, attempt, upstream),
+            timeoutMs,
+          );
+        } catch (thrown) {
+          const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+          const delayMs = (schedule ??= new RetrySchedule(retry)).next(this.stopping);
+          this.recordFailure(node, attempt, error, delayMs === undefined);
+          if (delayMs === undefined) {
+            node.error = error;
+            if (node.step.options.onFailure) await this.runHook(node, "onFailure", error);
+            return this.finish(node, "failed", error);
           }
-          this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(err)}; retrying in ${delay} ms`);
-          if (delay > 0) await sleep(delay);
-          delay *= retry.backoff ?? 1;
+          this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(error)}; retrying in ${delayMs} ms`);
+          if (delayMs > 0) await sleep(delayMs);
+          continue;
         }
+        for (const item of held ?? []) void this.recordItem(node, item);
+        mergeInto(node, result.metadata);
+        // The hook runs before the completion is recorded, so what it records is part of it.
+        if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
+        return this.complete(node, result, cacheKey);
       }
     } catch (error) {
       // A bug or store failure outside the step's own code still ends the step run.
-      this.finish(node, "failed", error instanceof Error ? error : new Error(String(error)));
+      const err = error instanceof Error ? error : new Error(String(error));
+      this.recordFailure(node, node.attempt, err, true);
+      this.finish(node, "failed", err);
     }
   }
 
-  /** One attempt through the launcher, with the step's timeout. */
-  /** One attempt through the launcher; the step's timeout runs from when the launcher starts it. */
-  private attempt(node: Node, task: StepTask, started: () => void): Promise<AttemptResult> {
-    const timeoutMs = node.step.options.timeoutMs;
-    // Only attempts that can time out need a signal of their own (this is the per-step hot path).
-    const controller = timeoutMs === undefined ? undefined : new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut: (error: Error) => void = noop;
-    const attempt = this.options.launcher.launch(task, {
-      started: () => {
-        started();
-        if (controller === undefined) return;
-        timer = setTimeout(() => {
-          const error = new StepTimeoutError(`step "${node.invocationId}" timed out after ${timeoutMs} ms (attempt ${task.attempt})`);
-          // The attempt is abandoned: its late result and items are ignored.
-          controller.abort(error);
-          timedOut(error);
-        }, timeoutMs);
-      },
-      signal: controller?.signal ?? NEVER_ABORTED,
-      onItem: (item) => this.recordItem(node, item),
-      onLog: (stream, message) => this.log(node, stream, message),
-      loadArtifact: this.loadArtifact,
-    });
-    if (controller === undefined) return attempt;
-    const timeout = new Promise<never>((_, reject) => (timedOut = reject));
-    return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
+  /**
+   * Keeps a failed attempt in the step run's record, whatever happens next: its message and
+   * stack in `metadata.attempts` (and `metadata.failure` when the step run fails with it),
+   * what the step recorded before failing, and the stack as a log line.
+   */
+  private recordFailure(node: Node, attempt: number, error: Error, final: boolean): void {
+    const failure = { attempt, error: errorMessage(error), stack: error.stack ?? errorMessage(error) };
+    const attempts = Array.isArray(node.metadata.attempts) ? node.metadata.attempts : [];
+    const patch = { ...metadataOfFailure(error), attempts: [...attempts, failure], ...(final ? { failure } : {}) };
+    // A final failure is recorded with the step run's end (finish); an earlier one now.
+    if (final) Object.assign(node.metadata, patch);
+    else this.recorder.mergeMetadata(node, patch);
+    this.log(node, "stderr", failure.stack);
   }
 
   private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {
     const key = item.mappingKey!;
     const artifact = artifactRefOf(item.artifact);
-    this.remember(artifact, item);
+    this.refs.remember(artifact, item);
     const position = node.items.length;
     node.addItem(key, artifact);
     // Not awaited: the row is applied before any later write (mapped steps' inputs included).
-    void this.write(
-      () =>
-        this.options.store.addStepOutput(item.artifact, {
-          stepRunId: node.id,
-          artifactVersionId: artifact.id,
-          outputName: "output",
-          mappingKey: key,
-          position,
-        }),
-    );
+    this.recorder.item(item.artifact, { stepRunId: node.id, artifactVersionId: artifact.id, outputName: "output", mappingKey: key, position });
     const handle = new Handle(this, { kind: "item", node: node.invocationId, key });
     for (const group of node.groups) this.expandItem(group, key, handle);
   }
@@ -642,35 +548,24 @@ export class RunEngine implements GraphBuilder {
   private complete(node: Node, result: AttemptResult, cacheKey: string | null): void {
     if (result.output) {
       node.output = artifactRefOf(result.output.artifact);
-      this.remember(node.output, result.output);
+      this.refs.remember(node.output, result.output);
     }
-    const endedAt = Date.now();
-    void this.write(
-      () =>
-        this.options.store.completeStepRun({
-          stepRunId: node.id,
-          status: "completed",
-          endedAt,
-          cacheKey,
-          metadata: result.metadata,
-          newArtifacts: result.output ? [result.output.artifact] : [],
-          outputs: result.output
-            ? [{ artifactVersionId: result.output.artifact.id, outputName: "output", mappingKey: null, position: 0 }]
-            : [],
-        }),
-    );
+    this.recorder.completed(node, node.attempt, {
+      status: "completed",
+      endedAt: Date.now(),
+      cacheKey,
+      newArtifacts: result.output ? [result.output.artifact] : [],
+      outputs: result.output
+        ? [{ artifactVersionId: result.output.artifact.id, outputName: "output", mappingKey: null, position: 0 }]
+        : [],
+    });
     this.finish(node, "completed", undefined, false);
   }
 
-  private async tryCache(node: Node, cacheKey: string): Promise<boolean> {
-    const { store, artifacts } = this.options;
-    const original = await store.findCachedStepRun(cacheKey);
-    if (!original) return false;
-    const links = await store.listStepOutputs(original.id);
-    const versions = await Promise.all(links.map((l) => store.getArtifactVersion(l.artifactVersionId)));
-    if (versions.some((v) => !v)) return false;
-    for (const v of versions as ArtifactVersionRecord[]) if (!(await artifacts.exists(v.uri))) return false;
-    const outputs = links.map((link, i) => ({ link, artifact: artifactRefOf(versions[i]!) }));
+  private async tryCache(node: Node, cacheKey: string, upstream: string[] | undefined): Promise<boolean> {
+    const hit = await findCacheHit(this.options.store, this.options.artifacts, cacheKey);
+    if (!hit) return false;
+    const { original, outputs } = hit;
     for (const { link, artifact } of outputs) {
       if (link.mappingKey === null) node.output = artifact;
     }
@@ -681,23 +576,16 @@ export class RunEngine implements GraphBuilder {
       const handle = new Handle(this, { kind: "item", node: node.invocationId, key: link.mappingKey });
       for (const group of node.groups) this.expandItem(group, link.mappingKey, handle);
     }
-    void this.write(
-      () =>
-        store.completeStepRun({
-          stepRunId: node.id,
-          status: "cached",
-          endedAt: Date.now(),
-          cacheKey,
-          originalStepRunId: original.id,
-          newArtifacts: [],
-          outputs: links.map(({ artifactVersionId, outputName, mappingKey, position }) => ({
-            artifactVersionId,
-            outputName,
-            mappingKey,
-            position,
-          })),
-        }),
-    );
+    // A collect's mapped upstream is only known now: record it as a run that executes does.
+    if (upstream) this.recorder.upstream(node, upstream);
+    this.recorder.completed(node, node.attempt, {
+      status: "cached",
+      endedAt: Date.now(),
+      cacheKey,
+      originalStepRunId: original.id,
+      newArtifacts: [],
+      outputs: outputs.map(({ link: { artifactVersionId, outputName, mappingKey, position } }) => ({ artifactVersionId, outputName, mappingKey, position })),
+    });
     this.log(node, "log", `cached: reused the outputs of step run ${original.id} (${original.invocationId})`);
     this.finish(node, "cached", undefined, false);
     return true;
@@ -708,23 +596,10 @@ export class RunEngine implements GraphBuilder {
   }
 
   /** Moves a node to its final state, records it (unless already recorded), and wakes dependents. */
-  private finish(
-    node: Node,
-    status: FinalStatus,
-    error?: Error,
-    record = true,
-    upstreamRoot?: Node,
-    metadata?: Record<string, unknown>,
-  ): void {
+  private finish(node: Node, status: FinalStatus, error?: Error, record = true, upstreamRoot?: Node): void {
     if (node.settled) return;
     node.error = error;
-    if (record) {
-      const endedAt = Date.now();
-      const message = error ? errorMessage(error) : null;
-      this.write(
-        () => this.options.store.updateStepRun(node.id, { status, endedAt, error: message, ...(metadata ? { metadata } : {}) }),
-      );
-    }
+    if (record) this.recorder.finished(node, status, error ? errorMessage(error) : null);
     // Dependents read failedRoot when woken, so it is set before settling.
     if (status === "skipped") node.failedRoot = upstreamRoot ?? node;
     node.settle(status);
@@ -742,125 +617,17 @@ export class RunEngine implements GraphBuilder {
       attempt: node.attempt,
       resources: node.step.resources,
       log: (...parts) => this.log(node, "log", parts.map(String).join(" ")),
-      addMetadata: () => undefined,
+      // Merged into the step run's metadata, which the caller records next.
+      addMetadata: (record) => Object.assign(node.metadata, record),
     };
-    try {
-      await (fn as (c: StepContext, e?: Error) => unknown)(context, error);
-    } catch (hookError) {
-      // A failing hook is recorded and does not change the step's outcome.
-      this.log(node, "stderr", `${hook} hook failed: ${errorMessage(hookError)}`);
-      this.write(() => this.options.store.updateStepRun(node.id, { metadata: { [`${hook}Error`]: errorMessage(hookError) } }));
+    const failed = await runStepHook(fn, context, error);
+    if (failed) {
+      this.log(node, "stderr", `${hook} hook failed: ${failed.stack}`);
+      node.metadata[`${hook}Error`] = failed.error;
     }
   }
 
   // ---- references ------------------------------------------------------------------------
-
-  private waitableOf(ref: HandleRef): Waitable | undefined {
-    switch (ref.kind) {
-      case "output":
-      case "element":
-        return this.nodeOf(ref.node);
-      case "item":
-        return undefined; // an item exists only once it is stored: always ready
-      case "mapped":
-      case "collected":
-        return this.groups.get(ref.group);
-    }
-  }
-
-  private upstreamOf(ref: HandleRef): string {
-    if (ref.kind === "mapped" || ref.kind === "collected") return this.groups.get(ref.group)?.label ?? ref.group;
-    return ref.node;
-  }
-
-  private nodeOf(invocationId: string): Node {
-    const node = this.nodes.get(invocationId);
-    if (!node) throw new Error(`internal: unknown step run "${invocationId}" in run ${this.options.runId}`);
-    return node;
-  }
-
-  /**
-   * For a step run that takes collected or mapped results: its upstream plus the step runs
-   * it gathered (known only once the map has settled), else undefined.
-   */
-  private collectedUpstream(node: Node): string[] | undefined {
-    const groups = refsOf(node.args).filter((ref) => ref.kind === "collected" || ref.kind === "mapped");
-    if (groups.length === 0) return undefined;
-    const upstream = new Set(node.upstream);
-    for (const ref of groups) {
-      for (const w of this.resultWaitables(this.groups.get((ref as { group: string }).group)!)) {
-        if (w instanceof Node) upstream.add(w.invocationId);
-      }
-    }
-    node.upstream = [...upstream];
-    return node.upstream;
-  }
-
-  private resolveArg(spec: ArgSpec): ResolvedArg {
-    if ("param" in spec) return { value: spec.param };
-    if ("list" in spec) return { list: spec.list.map((s) => this.resolveArg(s)) };
-    return this.resolveRef(spec.ref);
-  }
-
-  private resolveRef(ref: HandleRef): ResolvedArg {
-    switch (ref.kind) {
-      case "output": {
-        const node = this.nodeOf(ref.node);
-        if (node.step.dynamicOutput) return { list: node.items.map((i) => ({ artifact: i.artifact })) };
-        return { artifact: node.output! };
-      }
-      case "element":
-        return { artifact: this.nodeOf(ref.node).output!, index: ref.index };
-      case "item": {
-        const artifact = this.nodeOf(ref.node).itemsByKey.get(ref.key);
-        if (!artifact) throw new Error(`internal: item "${ref.key}" of "${ref.node}" is unknown`);
-        return { artifact };
-      }
-      case "mapped":
-      case "collected": {
-        const group = this.groups.get(ref.group)!;
-        return { list: group.results.map((r) => this.resolveValue(r.value)) };
-      }
-    }
-  }
-
-  private resolveValue(value: unknown): ResolvedArg {
-    if (isHandle(value)) return this.resolveRef(value.ref);
-    if (Array.isArray(value) && value.some(isHandle)) return { list: value.map((v) => this.resolveValue(v)) };
-    return { value };
-  }
-
-  private inputLinks(node: Node, args: ResolvedArg[]) {
-    const links: { stepRunId: string; artifactVersionId: string; inputName: string }[] = [];
-    const walk = (arg: ResolvedArg, name: string) => {
-      if ("artifact" in arg) links.push({ stepRunId: node.id, artifactVersionId: arg.artifact.id, inputName: name });
-      else if ("list" in arg) arg.list.forEach((a, i) => walk(a, `${name}[${i}]`));
-    };
-    args.forEach((arg, i) => walk(arg, `arg${i}`));
-    return links;
-  }
-
-  private async loadRef(ref: HandleRef): Promise<unknown> {
-    return this.loadResolved(this.resolveRef(ref));
-  }
-
-  private async loadResolved(arg: ResolvedArg): Promise<unknown> {
-    if ("value" in arg) return arg.value;
-    if ("list" in arg) return Promise.all(arg.list.map((a) => this.loadResolved(a)));
-    const value = await this.loadArtifact(arg.artifact);
-    return arg.index === undefined ? value : (value as unknown[])[arg.index];
-  }
-
-  /** In-memory value when this process produced it, else read from the artifact store. */
-  loadArtifact = async (ref: ArtifactRef): Promise<unknown> => {
-    if (this.values.has(ref.id)) return this.values.get(ref.id);
-    return loadStoredArtifact(ref, this.options);
-  };
-
-  /** Keeps small values produced in this process in memory; large ones are read back from the store. */
-  private remember(ref: ArtifactRef, produced: ProducedArtifact): void {
-    if ("value" in produced && ref.size <= IN_MEMORY_VALUE_LIMIT) this.values.set(ref.id, produced.value);
-  }
 
   /** Someone looks at this result: a failure behind it (now or later) counts as handled. */
   private observe(waitable: Waitable): void {
@@ -887,7 +654,7 @@ export class RunEngine implements GraphBuilder {
   }
 
   private handleOf(node: Node): Handle {
-    return new Handle(this, { kind: "output", node: node.invocationId });
+    return new Handle(this, { kind: "output", node: node.invocationId }, node.mappingKey ?? "");
   }
 
   // ---- output, records, logs -------------------------------------------------------------
@@ -895,13 +662,13 @@ export class RunEngine implements GraphBuilder {
   /** Replaces handles in the function's return value by artifact references, deeply. */
   private async encodeOutput(value: unknown): Promise<unknown> {
     if (isHandle(value)) {
-      const waitable = this.waitableOf(value.ref);
+      const waitable = this.graph.waitableOf(value.ref);
       if (waitable) {
         this.observe(waitable);
         // Returning the output of a failed step fails the run with that step's own error.
         if (waitable.failedRoot) throw this.rootFailure(waitable);
       }
-      return this.encodeResolved(this.resolveRef(value.ref));
+      return this.refs.encodeResolved(this.refs.resolveRef(value.ref));
     }
     if (Array.isArray(value)) return Promise.all(value.map((v) => this.encodeOutput(v)));
     if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
@@ -917,14 +684,8 @@ export class RunEngine implements GraphBuilder {
       null,
       {},
     );
-    await this.options.store.createArtifactVersion(produced.artifact);
+    await this.recorder.artifact(produced.artifact);
     return { $artifact: produced.artifact.id };
-  }
-
-  private encodeResolved(arg: ResolvedArg): unknown {
-    if ("value" in arg) return arg.value;
-    if ("list" in arg) return arg.list.map((a) => this.encodeResolved(a));
-    return arg.index === undefined ? { $artifact: arg.artifact.id } : { $artifact: arg.artifact.id, $index: arg.index };
   }
 
   private configurationOf(node: Node): unknown {
@@ -940,61 +701,36 @@ export class RunEngine implements GraphBuilder {
     };
   }
 
-  private checkReplay(scope: string, invocationId: string): void {
-    const index = this.scopeCounters.get(scope) ?? 0;
-    this.scopeCounters.set(scope, index + 1);
-    const recorded = this.recordedByScope.get(scope)?.[index];
-    if (recorded && recorded.invocationId !== invocationId) {
-      throw new NonDeterminismError(recorded.invocationId, invocationId, index);
-    }
-  }
-
   private fingerprint(): string {
     const hash = createHash("sha256");
-    const nodes = [...this.nodes.values()].sort((a, b) => (a.invocationId < b.invocationId ? -1 : 1));
+    const nodes = [...this.graph.nodes.values()].sort((a, b) => (a.invocationId < b.invocationId ? -1 : 1));
     for (const node of nodes) hash.update(`${node.invocationId}\u0000${node.step.name}\u0000${[...node.upstream].sort().join(",")}\n`);
     return hash.digest("hex");
   }
 
   private log(node: Node | null, stream: LogLine["stream"], message: string): void {
-    const text = message.endsWith("\n") ? message.slice(0, -1) : message;
-    if (text === "") return;
-    this.logBuffer.push({ runId: this.options.runId, stepRunId: node?.id ?? null, stream, message: text, at: Date.now() });
-    // Log lines are written in batches, once per turn of the event loop.
-    this.logFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushLogs());
+    this.recorder.log(node, stream, message);
   }
-
-  private async flushLogs(): Promise<void> {
-    this.logFlush = undefined;
-    if (this.logBuffer.length === 0) return;
-    const lines = this.logBuffer;
-    this.logBuffer = [];
-    // Lines belong to step runs whose rows must exist first.
-    await this.options.store.appendLogs(lines).catch((error) => (this.storeError ??= error));
-  }
-
-  /**
-   * Issues a metadata write now: the store applies writes in call order (and may batch
-   * them), so nothing waits for the previous one, and the last write settling means every
-   * earlier one has. A store failure fails the run.
-   */
-  private write(fn: () => Promise<unknown>): Promise<void> {
-    const done = fn().then(noop, this.recordStoreError);
-    this.lastWrite = done;
-    return done;
-  }
-
-  private readonly recordStoreError = (error: unknown): void => {
-    this.storeError ??= error instanceof Error ? error : new Error(String(error));
-  };
 }
 
-function noop(): void {}
+/** A value holding handles where the engine cannot resolve them (inside an object). */
+function hidesHandle(value: unknown): boolean {
+  if (isHandle(value)) return false;
+  if (Array.isArray(value)) return value.some(hidesHandle);
+  if (value === null || typeof value !== "object") return false;
+  return Object.values(value).some((v) => isHandle(v) || hidesHandle(v));
+}
+
+/** Merges a step's metadata into its record; most steps record none, so nothing is copied then. */
+function mergeInto(node: Node, metadata: Record<string, unknown>): void {
+  for (const _key in node.metadata) {
+    Object.assign(node.metadata, metadata);
+    return;
+  }
+  node.metadata = metadata;
+}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

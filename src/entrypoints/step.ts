@@ -39,7 +39,7 @@ export async function runStepAttempt(stepRunId: string, attempt: number, channel
     }
     const module = resolveModulePath(task.module, task.projectRoot);
     await import(pathToFileURL(module).href);
-    const step = lookupStep(module, task.stepName);
+    const step = lookupStep(module, task.stepName, task.variant);
     if (!step) throw new Error(`step "${task.stepName}" is not defined by ${module}`);
 
     const env: ExecutionEnvironment = {

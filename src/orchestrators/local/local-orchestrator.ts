@@ -63,7 +63,7 @@ export class InProcessLauncher implements StepLauncher {
   ) {}
 
   launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
-    const step = lookupStep(task.module, task.stepName);
+    const step = lookupStep(task.module, task.stepName, task.variant);
     if (!step) {
       return Promise.reject(new Error(`step "${task.stepName}" is not defined in this process (module ${task.module ?? "unknown"})`));
     }

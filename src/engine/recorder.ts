@@ -1,0 +1,149 @@
+import type {
+  LogLine,
+  MetadataStore,
+  NewArtifactVersion,
+  NewStepRun,
+  StepCompletion,
+  StepInputLink,
+  StepOutputLink,
+  StepRunPatch,
+} from "../stores/metadata/types.js";
+
+/** What the recorder needs of a step run: its id and the metadata recorded so far. */
+export interface RecordedStep {
+  readonly id: string;
+  /** Every metadata write carries all of it: patches merge, nothing recorded is lost. */
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * The run engine's only way to write to the metadata store. Writes are issued at once and
+ * not awaited: the store applies them in call order (and may batch them), so the last write
+ * settling means every earlier one has. The first store error is kept and reported through
+ * `onFailure` (the engine then stops launching); `settle()` rethrows it.
+ */
+export class RunRecorder {
+  failure: Error | undefined;
+  private lastWrite: Promise<void> = Promise.resolve();
+  private logBuffer: LogLine[] = [];
+  private logFlush: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly runId: string,
+    private readonly onFailure: (error: Error) => void,
+    /** The stack component of the run's artifact store: every new version records it, so any process can read it back. */
+    private readonly artifactStoreId: string | null = null,
+  ) {}
+
+  discovered(stepRun: NewStepRun): void {
+    this.write(() => this.store.createStepRun(stepRun));
+  }
+
+  /** Resume: a step run that did not complete goes back to pending. */
+  reset(step: RecordedStep): void {
+    this.write(() => this.store.resetStepRun(step.id));
+  }
+
+  inputs(links: StepInputLink[]): void {
+    if (links.length > 0) this.write(() => this.store.addStepInputs(links));
+  }
+
+  started(step: RecordedStep, attempt: number, upstream: string[] | undefined): void {
+    const patch: StepRunPatch = { status: "running", attempt, startedAt: Date.now(), error: null };
+    if (upstream) patch.upstream = upstream;
+    this.patch(step, patch);
+  }
+
+  /** A dynamic-output item, recorded as soon as it is stored (streaming map). */
+  item(artifact: NewArtifactVersion, link: StepOutputLink): void {
+    this.write(() => this.store.addStepOutput(this.held(artifact), link));
+  }
+
+  /** A collect's mapped upstream, known only once its map has settled. */
+  upstream(step: RecordedStep, upstream: string[]): void {
+    this.patch(step, { upstream });
+  }
+
+  /**
+   * The step run's last write: its metadata is final, so it is passed as it is. `attempt`
+   * lets a store that fences completions drop a stale attempt's late one.
+   */
+  completed(step: RecordedStep, attempt: number, completion: Omit<StepCompletion, "stepRunId" | "metadata">): void {
+    const full = completion as StepCompletion;
+    full.stepRunId = step.id;
+    full.metadata = step.metadata;
+    full.attempt = attempt;
+    full.newArtifacts = full.newArtifacts.map((a) => this.held(a));
+    this.write(async () => {
+      // Fenced: another attempt (or a resume) moved the step run on; this late result is dropped.
+      if (!(await this.store.completeStepRun(full))) {
+        this.log(step, "log", `a late result of attempt ${attempt} was ignored: the step run had moved on to another attempt or ended`);
+      }
+    });
+  }
+
+  finished(step: RecordedStep, status: "completed" | "cached" | "failed" | "skipped", error: string | null): void {
+    this.patch(step, { status, endedAt: Date.now(), error, metadata: { ...step.metadata } });
+  }
+
+  /** Merges `patch` into the step run's metadata and records the whole of it. */
+  mergeMetadata(step: RecordedStep, patch: Record<string, unknown>): void {
+    Object.assign(step.metadata, patch);
+    this.patch(step, { metadata: { ...step.metadata } });
+  }
+
+  /** An artifact of the run itself (a non-JSON return value); awaited by the caller. */
+  async artifact(artifact: NewArtifactVersion): Promise<void> {
+    const done = this.store.createArtifactVersion(this.held(artifact)).then(noop);
+    this.lastWrite = done.catch(this.fail);
+    await done;
+  }
+
+  log(step: RecordedStep | null, stream: LogLine["stream"], message: string): void {
+    const text = message.endsWith("\n") ? message.slice(0, -1) : message;
+    if (text === "") return;
+    this.logBuffer.push({ runId: this.runId, stepRunId: step?.id ?? null, stream, message: text, at: Date.now() });
+    // Log lines are written in batches, once per turn of the event loop.
+    this.logFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushLogs());
+  }
+
+  /** Waits for every write issued so far; rejects with the first store error, if any. */
+  async settle(): Promise<void> {
+    await this.flushLogs();
+    await this.lastWrite;
+    if (this.failure) throw this.failure;
+  }
+
+  private async flushLogs(): Promise<void> {
+    this.logFlush = undefined;
+    if (this.logBuffer.length === 0) return;
+    const lines = this.logBuffer;
+    this.logBuffer = [];
+    // Lines belong to step runs whose rows must exist first: they go after those writes.
+    this.write(() => this.store.appendLogs(lines));
+    await this.lastWrite;
+  }
+
+  private held(artifact: NewArtifactVersion): NewArtifactVersion {
+    if (this.artifactStoreId === null || artifact.artifactStoreId) return artifact;
+    artifact.artifactStoreId = this.artifactStoreId;
+    return artifact;
+  }
+
+  private patch(step: RecordedStep, patch: StepRunPatch): void {
+    this.write(() => this.store.updateStepRun(step.id, patch));
+  }
+
+  private write(fn: () => Promise<unknown>): void {
+    this.lastWrite = fn().then(noop, this.fail);
+  }
+
+  private readonly fail = (error: unknown): void => {
+    if (this.failure) return;
+    this.failure = error instanceof Error ? error : new Error(String(error));
+    this.onFailure(this.failure);
+  };
+}
+
+function noop(): void {}

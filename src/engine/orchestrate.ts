@@ -63,20 +63,7 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
   const artifactStoreId =
     (await store.listComponents()).find((c) => c.type === "artifact_store" && c.name === options.artifacts.name && c.flavor === options.artifacts.flavor)
       ?.id ?? null;
-  let engine: RunEngine | undefined;
-  // The heartbeat also reads the run's cancel request (`weir runs cancel` from another machine).
-  const heartbeat = setInterval(() => {
-    store.updateRun(runId, { heartbeatAt: Date.now() }).catch(() => undefined);
-    void store
-      .getRun(runId)
-      .then((current) => {
-        if (current?.cancelRequestedAt) engine?.cancel(new Error(`cancelled (weir runs cancel, at ${new Date(current.cancelRequestedAt).toISOString()})`));
-      })
-      .catch(() => undefined);
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
-
-  engine = new RunEngine({
+  const engine = new RunEngine({
     runId,
     pipelineName: snapshot.pipelineName,
     isDynamic: snapshot.isDynamic,
@@ -89,6 +76,18 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
     recordConfigurations: snapshot.isDynamic,
     recorded,
   });
+
+  // The heartbeat also reads the run's cancel request (`weir runs cancel` from another machine).
+  const heartbeat = setInterval(() => {
+    store.updateRun(runId, { heartbeatAt: Date.now() }).catch(() => undefined);
+    void store
+      .getRun(runId)
+      .then((current) => {
+        if (current?.cancelRequestedAt) engine.cancel(new Error(`cancelled (weir runs cancel, at ${new Date(current.cancelRequestedAt).toISOString()})`));
+      })
+      .catch(() => undefined);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
 
   let status: "completed" | "failed" = "completed";
   let cause: Error | undefined;

@@ -10,6 +10,8 @@ import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommands } from "./commands/runs.js";
 import { registerStackCommands } from "./commands/stack.js";
+import { registerWorkerCommand } from "./commands/worker.js";
+import { registerWorkersCommand } from "./commands/workers.js";
 import { reportError } from "./output.js";
 
 export function buildProgram(): Command {
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerDemoCommand(program);
   registerOrchestrateCommand(program);
+  registerWorkerCommand(program);
+  registerWorkersCommand(program);
   registerPlannedCommands(program);
   return program;
 }

@@ -4,6 +4,7 @@ import { weirHome } from "../config/home.js";
 import type { BaseOrchestrator } from "../orchestrators/base.js";
 import { LocalOrchestrator } from "../orchestrators/local/local-orchestrator.js";
 import { LocalProcessOrchestrator } from "../orchestrators/local-process/local-process-orchestrator.js";
+import { QueueOrchestrator, type QueueOrchestratorConfig } from "../orchestrators/queue/queue-orchestrator.js";
 import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
 import type { ComponentRecord, MetadataStore, StackRecord } from "../stores/metadata/types.js";
@@ -72,6 +73,7 @@ type ArtifactStoreFactory = (config: Record<string, unknown>, name: string) => A
 const orchestratorFlavors = new Map<string, OrchestratorFactory>([
   ["local", (config) => new LocalOrchestrator(config)],
   ["local_process", (config) => new LocalProcessOrchestrator(config)],
+  ["queue", (config) => new QueueOrchestrator(config as QueueOrchestratorConfig)],
 ]);
 const artifactStoreFlavors = new Map<string, ArtifactStoreFactory>([
   ["local", (config, name) => new LocalArtifactStore({ path: String(config.path), name })],

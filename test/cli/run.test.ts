@@ -84,14 +84,14 @@ describe("weir init and run", () => {
     expectUserError(unknownRun, 'no run matches "no-such-run"');
   });
 
-  it("lists server and worker in --help but does not run them yet", async () => {
+  it("lists server and worker in --help; server does not run yet, worker needs a queue stack", async () => {
     const [help, server, worker] = await Promise.all([weir(home, "--help"), weir(home, "server"), weir(home, "worker")]);
     expect(help.code).toBe(0);
     for (const command of ["init", "run", "runs", "logs", "artifacts", "stack", "server", "worker"]) {
       expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
     }
     expectUserError(server, "weir server is not available yet (planned: dashboard issue)");
-    expectUserError(worker, "weir worker is not available yet");
+    expectUserError(worker, 'stack "default" uses the "local" orchestrator; weir worker serves stacks with the "queue" orchestrator');
   });
 
   it("weir demo runs every example pipeline", async () => {

@@ -5,7 +5,6 @@ import { CliError } from "../output.js";
 export function registerPlannedCommands(program: Command): void {
   const planned = [
     { name: "server", description: "serve the dashboard and API", issue: "dashboard issue" },
-    { name: "worker", description: "run steps for distributed orchestrators", issue: "distributed workers issue" },
   ];
   for (const { name, description, issue } of planned) {
     program

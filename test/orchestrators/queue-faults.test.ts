@@ -84,6 +84,31 @@ describe("queue orchestrator faults", () => {
     expect(run.steps[0].metadata.queue).toMatchObject({ worker: b.id, lostExecutions: [{ worker: a.id }] });
   }, 60_000);
 
+  it("resumes the run on another worker when the worker orchestrating it dies", async () => {
+    const dir = mkdtempSync(join(tmp, "orchestrator-"));
+    const remote = new Stack({
+      name: "queue-faults-remote",
+      orchestrator: new QueueOrchestrator({ ...(stack.orchestrator as QueueOrchestrator).queueConfig, orchestrateIn: "worker" }),
+      artifactStore: stack.artifactStore,
+    });
+    const a = await worker();
+    const running = fx.heldOne.run({ dir }, { stack: remote, enableCache: false });
+    // Worker a drives the run and runs its step.
+    await until("the step to start on the first worker", () => fx.marks(dir, "started").includes(a.process.pid!));
+    const b = await worker();
+    await a.kill("SIGKILL");
+    await until("the step to start again on the second worker", () => fx.marks(dir, "started").includes(b.process.pid!));
+    fx.release(dir, b.process.pid!);
+    const run = await running;
+    expect(run.error).toBe(null);
+    expect(await run.output()).toBe(b.process.pid);
+    const record = (await (await openMetadataStore()).getRun(run.id))!;
+    expect(record.owner).toMatch(new RegExp(`:${b.process.pid}$`));
+    // The attempt that died with the first orchestrator is on record; the second one counted.
+    expect(run.steps[0].attempts).toBe(2);
+    expect(run.steps[0].metadata.queue).toMatchObject({ worker: b.id });
+  }, 60_000);
+
   it("maps no key twice when the worker of a streaming producer dies", async () => {
     const dir = mkdtempSync(join(tmp, "stream-"));
     const a = await worker();

@@ -10,6 +10,7 @@ interface RunFlags {
   stack?: string;
   cache: boolean;
   runName?: string;
+  detach?: boolean;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -22,12 +23,16 @@ export function registerRunCommand(program: Command): void {
     .option("--stack <name>", "registered stack to run on (default: the active stack)")
     .option("--no-cache", "run every step, reusing nothing from earlier runs")
     .option("--run-name <name>", "name of the run")
+    .option("--detach", "return once the run is submitted, when it runs elsewhere (queue orchestrator with orchestrateIn: worker)")
     .action(async (file: string, flags: RunFlags) => {
+      // Read by orchestrators whose runs go on elsewhere: they then do not follow the run.
+      if (flags.detach) process.env.WEIR_DETACH = "1";
       const params = parseParams(flags.param);
       const pipeline = pickPipeline(file, await importPipelines(file), flags.pipeline);
       const run = await runWithProgress(pipeline, params, { stack: flags.stack, enableCache: flags.cache, runName: flags.runName });
       await printRunResult(run);
-      if (run.status !== "completed") process.exitCode = 1;
+      const goesOn = flags.detach && (run.status === "initializing" || run.status === "running");
+      if (run.status !== "completed" && !goesOn) process.exitCode = 1;
     });
 }
 

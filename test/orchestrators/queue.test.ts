@@ -53,7 +53,7 @@ describe("queue orchestrator", () => {
     expect(() => new QueueOrchestrator({ redisUrl: "127.0.0.1:6379" })).toThrow(/"redisUrl" must be a redis:\/\/ or rediss:\/\/ URL/);
     expect(() => new QueueOrchestrator({ ...config, orchestrateIn: "cloud" as "worker" })).toThrow(/"orchestrateIn"/);
     expect(() => new QueueOrchestrator({ ...config, redisURL: "x" } as QueueOrchestratorConfig)).toThrow(/unknown key\(s\) "redisURL"/);
-    const rebuilt = stackFromRecord({ name: stack.name, components: stack.components().map((c, i) => ({ ...c, id: String(i) })) });
+    const rebuilt = stackFromRecord({ name: stack.name, createdAt: Date.now(), components: stack.components().map((c, i) => ({ ...c, id: String(i) })) });
     expect(rebuilt.orchestrator).toBeInstanceOf(QueueOrchestrator);
     expect((rebuilt.orchestrator as QueueOrchestrator).queueConfig).toMatchObject({ redisUrl: REDIS_URL, prefix, orchestrateIn: "client" });
   });

@@ -62,8 +62,13 @@ export class QueueLauncher implements StepLauncher {
   ) {
     this.maxParallel = config.maxParallel ?? 1_024;
     this.keys = queueKeys(config.prefix);
-    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on("error", () => undefined); // reconnects by itself; commands wait meanwhile
+    let connectedBefore = false;
+    this.redis.on("ready", () => {
+      if (connectedBefore) void this.recheck().catch(() => undefined);
+      connectedBefore = true;
+    });
   }
 
   launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
@@ -261,6 +266,22 @@ export class QueueLauncher implements StepLauncher {
     this.queueOf(p.queueName)
       .remove(jobId)
       .catch(() => undefined);
+  }
+
+  /**
+   * After a reconnection Redis may have lost its data (a restart without persistence): jobs
+   * that were still waiting are enqueued again, and resource classes announced again.
+   * Attempts already started go on; their worker's reports reach the new stream.
+   */
+  private async recheck(): Promise<void> {
+    this.announced.clear();
+    for (const [jobId, p] of this.pending) {
+      if (p.execution !== undefined || [...this.toEnqueue.values()].some((jobs) => jobs.some((j) => j.opts.jobId === jobId))) continue;
+      const state = await this.queueOf(p.queueName).getJobState(jobId);
+      if (state !== "unknown" || !this.pending.has(jobId) || p.execution !== undefined) continue;
+      p.hooks.onLog("log", `Redis no longer has the job of attempt ${p.task.attempt} (was it restarted?); enqueued it again`);
+      this.enqueue(p.queueName, jobId, p.task);
+    }
   }
 
   // ---- the periodic look: why attempts wait, and attempts whose worker died ---------------------

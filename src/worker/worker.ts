@@ -62,6 +62,7 @@ export class QueueWorker {
   private readonly workers = new Map<string, Worker>();
   private readonly running = new Map<string, { controller: AbortController; info: WorkerInfo["current"][number] }>();
   private readonly orchestrating = new Set<string>();
+  /** The stack of each recent run, by run id. */
   private readonly stacks = new Map<string, Promise<Stack>>();
   private readonly processLaunchers = new Map<string, ProcessLauncher>();
   private readonly startedAt = Date.now();
@@ -211,16 +212,18 @@ export class QueueWorker {
 
   /** The stack a run was submitted on (its artifact store is where the step's values live). */
   private stackOf(store: MetadataStore, runId: string): Promise<Stack> {
-    return store.getRun(runId).then((run) => {
-      if (!run) throw new Error(`no run with id "${runId}" in the metadata store this worker uses`);
-      let stack = this.stacks.get(run.stackName);
-      if (!stack) {
-        stack = resolveStack(store, run.stackName);
-        this.stacks.set(run.stackName, stack);
-        stack.catch(() => this.stacks.delete(run.stackName));
-      }
-      return stack;
-    });
+    let stack = this.stacks.get(runId);
+    if (!stack) {
+      stack = store.getRun(runId).then((run) => {
+        if (!run) throw new Error(`no run with id "${runId}" in the metadata store this worker uses`);
+        return resolveStack(store, run.stackName);
+      });
+      this.stacks.set(runId, stack);
+      stack.catch(() => this.stacks.delete(runId));
+      // A worker serves runs for days: keep only the recent ones.
+      if (this.stacks.size > 100) this.stacks.delete(this.stacks.keys().next().value!);
+    }
+    return stack;
   }
 
   private processLauncherOf(artifacts: ArtifactStore): ProcessLauncher {
@@ -287,8 +290,12 @@ async function runHere(task: StepTask, hooks: AttemptHooks, env: ExecutionEnviro
   if (!task.module) {
     throw new Error(`step "${task.invocationId}": the module that defines step "${task.stepName}" is unknown, so a worker cannot import it`);
   }
-  await import(pathToFileURL(task.module).href);
-  const step = lookupStep(task.module, task.stepName);
+  let step = lookupStep(task.module, task.stepName);
+  // Import once: a dynamic import goes through the module loader (and its hooks) every time.
+  if (!step) {
+    await import(pathToFileURL(task.module).href);
+    step = lookupStep(task.module, task.stepName);
+  }
   if (!step) throw new Error(`step "${task.stepName}" is not defined by ${task.module}`);
   hooks.started();
   return executeStep(step, task, hooks, env);

@@ -49,6 +49,8 @@ export class QueueLauncher implements StepLauncher {
   private readonly queues = new Map<string, Queue>();
   private readonly announced = new Set<string>();
   private readonly pending = new Map<string, Pending>();
+  /** The attempts (job ids) that each abort signal stops. */
+  private readonly watched = new WeakMap<AbortSignal, Set<string>>();
   private readonly toEnqueue = new Map<string, { name: string; data: { stepRunId: string; attempt: number }; opts: JobsOptions }[]>();
   private flushing: Promise<void> | undefined;
   private runId: string | undefined;
@@ -78,31 +80,30 @@ export class QueueLauncher implements StepLauncher {
     const queueName = classQueueName(request);
     const jobId = attemptJobId(task.stepRunId, task.attempt);
     return new Promise<AttemptResult>((resolve, reject) => {
-      const onAbort = () => this.abandon(jobId, hooks.signal.reason ?? new Error("aborted"));
-      const pending: Pending = {
-        task,
-        hooks,
-        queueName,
-        request,
-        lost: [],
-        keys: new Set(),
-        resolve: (result) => {
-          hooks.signal.removeEventListener("abort", onAbort);
-          resolve(result);
-        },
-        reject: (error) => {
-          hooks.signal.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
-      this.pending.set(jobId, pending);
-      hooks.signal.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(jobId, { task, hooks, queueName, request, lost: [], keys: new Set(), resolve, reject });
+      this.watch(hooks.signal, jobId);
       // The worker reads the task by step run id, so it is stored before the job exists.
       openMetadataStore()
         .then((store) => store.saveStepTask(task.stepRunId, task.attempt, task))
         .then(() => this.enqueue(queueName, jobId, task))
         .catch((error: unknown) => this.settle(jobId, error instanceof Error ? error : new Error(String(error))));
     });
+  }
+
+  /**
+   * One listener per signal: the engine gives every attempt without a timeout the same
+   * never-aborting signal, and thousands of listeners on one target make adding one slow.
+   */
+  private watch(signal: AbortSignal, jobId: string): void {
+    let jobs = this.watched.get(signal);
+    if (!jobs) {
+      const watchedJobs = (jobs = new Set());
+      this.watched.set(signal, jobs);
+      signal.addEventListener("abort", () => {
+        for (const id of watchedJobs) this.abandon(id, signal.reason ?? new Error("aborted"));
+      }, { once: true });
+    }
+    jobs.add(jobId);
   }
 
   async close(): Promise<void> {
@@ -252,6 +253,7 @@ export class QueueLauncher implements StepLauncher {
     const p = this.pending.get(jobId);
     if (!p) return;
     this.pending.delete(jobId);
+    this.watched.get(p.hooks.signal)?.delete(jobId);
     if (error) p.reject(error);
     else p.resolve(result!);
   }

@@ -3,7 +3,7 @@ import { StackError } from "../../authoring/errors.js";
 import { openMetadataStore } from "../../config/home.js";
 import { describeCapacity, parseCapacity } from "../../orchestrators/queue/resources.js";
 import { resolveStack } from "../../stack/stack.js";
-import { QueueWorker, type WorkerMode } from "../../worker/worker.js";
+import type { WorkerMode } from "../../worker/worker.js";
 import { CliError } from "../output.js";
 
 interface WorkerFlags {
@@ -34,6 +34,8 @@ export function registerWorkerCommand(program: Command): void {
         throw new StackError(`stack "${stack.name}" uses the "${stack.orchestrator.flavor}" orchestrator; weir worker serves stacks with the "queue" orchestrator`);
       }
       const capacity = parseCapacity(flags.resources);
+      // Loaded here: the worker brings BullMQ, which other commands need not load.
+      const { QueueWorker } = await import("../../worker/worker.js");
       const worker = new QueueWorker({ stack, capacity, concurrency, mode: flags.mode as WorkerMode, id: flags.id });
       await worker.start();
       console.log(`worker ${worker.id} ready: stack ${stack.name}, ${describeCapacity(capacity)}, concurrency ${worker.concurrency}, ${worker.mode}`);

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { Redis } from "ioredis";
 import { StackError } from "../../authoring/errors.js";
 import { openMetadataStore } from "../../config/home.js";
+import { queueLibraries } from "../../orchestrators/queue/libraries.js";
 import { QueueOrchestrator } from "../../orchestrators/queue/queue-orchestrator.js";
 import { describeCapacity } from "../../orchestrators/queue/resources.js";
 import { resolveStack } from "../../stack/stack.js";
@@ -21,6 +21,7 @@ export function registerWorkersCommand(program: Command): void {
         throw new StackError(`stack "${stack.name}" uses the "${orchestrator.flavor}" orchestrator; workers exist for "queue" stacks only`);
       }
       const { redisUrl, prefix } = orchestrator.queueConfig;
+      const { Redis } = await queueLibraries();
       const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3_000 });
       redis.on("error", () => undefined);
       try {

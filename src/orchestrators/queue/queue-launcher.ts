@@ -1,5 +1,5 @@
-import { Queue, type JobsOptions } from "bullmq";
-import { Redis } from "ioredis";
+import type { JobsOptions, Queue } from "bullmq";
+import type { Redis } from "ioredis";
 import { errorMessage, WeirError } from "../../authoring/errors.js";
 import { openMetadataStore } from "../../config/home.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
@@ -8,6 +8,7 @@ import { reviveError } from "../local-process/protocol.js";
 import type { ResourceRequest } from "../local-process/resource-pool.js";
 import { eventsOf, type AttemptEvent } from "./channel.js";
 import { attemptJobId, queueKeys, type QueueConfig } from "./config.js";
+import { queueLibraries } from "./libraries.js";
 import { classQueueName, describeCapacity, describeRequest, fits, requestOfSettings } from "./resources.js";
 
 /** A job BullMQ gave up on (it was found abandoned more often than `maxStalledCount`). */
@@ -44,7 +45,10 @@ interface Pending {
 export class QueueLauncher implements StepLauncher {
   readonly maxParallel: number;
   private readonly keys: ReturnType<typeof queueKeys>;
-  private readonly redis: Redis;
+  /** Set once the libraries are loaded (`ready`); nothing touches Redis before. */
+  private redis!: Redis;
+  private QueueClass!: typeof Queue;
+  private readonly ready: Promise<void>;
   private reader: Redis | undefined;
   private readonly queues = new Map<string, Queue>();
   private readonly announced = new Set<string>();
@@ -64,18 +68,20 @@ export class QueueLauncher implements StepLauncher {
   ) {
     this.maxParallel = config.maxParallel ?? 1_024;
     this.keys = queueKeys(config.prefix);
-    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-    this.redis.on("error", () => undefined); // reconnects by itself; commands wait meanwhile
-    let connectedBefore = false;
-    this.redis.on("ready", () => {
-      if (connectedBefore) void this.recheck().catch(() => undefined);
-      connectedBefore = true;
+    this.ready = queueLibraries().then(({ Queue, Redis }) => {
+      this.QueueClass = Queue;
+      this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+      this.redis.on("error", () => undefined); // reconnects by itself; commands wait meanwhile
+      let connectedBefore = false;
+      this.redis.on("ready", () => {
+        if (connectedBefore) void this.recheck().catch(() => undefined);
+        connectedBefore = true;
+      });
     });
   }
 
   launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
     if (hooks.signal.aborted) return Promise.reject(hooks.signal.reason);
-    this.follow(task.runId);
     const request = requestOfSettings(task.resources);
     const queueName = classQueueName(request);
     const jobId = attemptJobId(task.stepRunId, task.attempt);
@@ -83,7 +89,9 @@ export class QueueLauncher implements StepLauncher {
       this.pending.set(jobId, { task, hooks, queueName, request, lost: [], keys: new Set(), resolve, reject });
       this.watch(hooks.signal, jobId);
       // The worker reads the task by step run id, so it is stored before the job exists.
-      openMetadataStore()
+      this.ready
+        .then(() => this.follow(task.runId))
+        .then(() => openMetadataStore())
         .then((store) => store.saveStepTask(task.stepRunId, task.attempt, task))
         .then(() => this.enqueue(queueName, jobId, task))
         .catch((error: unknown) => this.settle(jobId, error instanceof Error ? error : new Error(String(error))));
@@ -111,6 +119,8 @@ export class QueueLauncher implements StepLauncher {
     this.closed = true;
     clearInterval(this.ticker);
     for (const [jobId] of this.pending) this.abandon(jobId, new Error(`orchestrator "${this.orchestratorName}": the run ended`));
+    await this.ready.catch(() => undefined);
+    if (!this.redis) return;
     await this.flushing?.catch(() => undefined);
     this.reader?.disconnect();
     await this.reading?.catch(() => undefined);
@@ -162,7 +172,7 @@ export class QueueLauncher implements StepLauncher {
   private queueOf(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: { url: this.config.redisUrl, maxRetriesPerRequest: null }, prefix: this.config.prefix });
+      queue = new this.QueueClass(name, { connection: { url: this.config.redisUrl, maxRetriesPerRequest: null }, prefix: this.config.prefix });
       queue.on("error", () => undefined);
       this.queues.set(name, queue);
     }
@@ -263,6 +273,7 @@ export class QueueLauncher implements StepLauncher {
     const p = this.pending.get(jobId);
     if (!p) return;
     this.settle(jobId, reason instanceof Error ? reason : new Error(String(reason)));
+    if (!this.redis) return; // not even enqueued yet
     this.redis.publish(this.keys.cancel, jobId).catch(() => undefined);
     // Still waiting for a worker: it need not run at all (a job being run is locked; that fails quietly).
     this.queueOf(p.queueName)

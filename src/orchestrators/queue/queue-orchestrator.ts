@@ -1,10 +1,10 @@
-import { Queue } from "bullmq";
 import { openMetadataStore } from "../../config/home.js";
 import type { StepLauncher } from "../../engine/launcher.js";
 import type { Stack } from "../../stack/stack.js";
 import type { RunRecord, SnapshotRecord } from "../../stores/metadata/types.js";
 import { orchestrateRun } from "../../engine/orchestrate.js";
 import { BaseOrchestrator, type OrchestratorConfig, type SubmissionResult } from "../base.js";
+import { queueLibraries } from "./libraries.js";
 import { parseQueueConfig, queueKeys, type QueueConfig, type QueueConfigInput } from "./config.js";
 import { QueueLauncher } from "./queue-launcher.js";
 
@@ -56,6 +56,7 @@ export class QueueOrchestrator extends BaseOrchestrator {
    */
   private async submitToWorker(run: RunRecord): Promise<SubmissionResult> {
     const { redisUrl, prefix } = this.queueConfig;
+    const { Queue } = await queueLibraries();
     const queue = new Queue(queueKeys(prefix).orchestrateQueue, { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix });
     try {
       await queue.add("orchestrate", { runId: run.id }, { jobId: `run.${run.id}`, attempts: 1, removeOnComplete: true, removeOnFail: true });

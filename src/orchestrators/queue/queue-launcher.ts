@@ -107,9 +107,10 @@ export class QueueLauncher implements StepLauncher {
     if (!jobs) {
       const watchedJobs = (jobs = new Set());
       this.watched.set(signal, jobs);
-      signal.addEventListener("abort", () => {
+      const onAbort = () => {
         for (const id of watchedJobs) this.abandon(id, signal.reason ?? new Error("aborted"));
-      }, { once: true });
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
     }
     jobs.add(jobId);
   }

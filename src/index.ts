@@ -15,6 +15,7 @@ export { Client, type StepRunDetails } from "./client/client.js";
 export { BaseOrchestrator, ContainerizedOrchestrator, type SubmissionResult, type OrchestratorConfig } from "./orchestrators/base.js";
 export { LocalOrchestrator } from "./orchestrators/local/local-orchestrator.js";
 export { LocalProcessOrchestrator, type LocalProcessOrchestratorConfig } from "./orchestrators/local-process/local-process-orchestrator.js";
+export { QueueOrchestrator, type QueueOrchestratorConfig } from "./orchestrators/queue/queue-orchestrator.js";
 export type { StepLauncher, StepTask, AttemptHooks, AttemptResult, AttemptChannel } from "./engine/launcher.js";
 export { Stack, defaultStack, registerOrchestratorFlavor, registerArtifactStoreFlavor } from "./stack/stack.js";
 export { LocalArtifactStore } from "./stores/artifacts/local/local-artifact-store.js";

@@ -7,7 +7,6 @@ import { registerInitCommand } from "./commands/init.js";
 import { registerLogsCommand } from "./commands/logs.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerOrchestrateCommand } from "./commands/orchestrate.js";
-import { registerPlannedCommands } from "./commands/planned.js";
 import { registerRunCommand } from "./commands/run.js";
 import { registerRunsCommands } from "./commands/runs.js";
 import { registerServerCommand } from "./commands/server.js";
@@ -15,6 +14,8 @@ import { registerScheduleCommands } from "./commands/schedule.js";
 import { registerStackCommands } from "./commands/stack.js";
 import { homeHelpLine, registerStatusCommand } from "./commands/status.js";
 import { registerStepCommand } from "./commands/step.js";
+import { registerWorkerCommand } from "./commands/worker.js";
+import { registerWorkersCommand } from "./commands/workers.js";
 import "../presets/default.js";
 import { reportError, shouldExitWhenCommandEnds } from "./output.js";
 
@@ -39,7 +40,8 @@ export function buildProgram(): Command {
   registerServerCommand(program);
   registerStepCommand(program);
   registerMigrateCommand(program);
-  registerPlannedCommands(program);
+  registerWorkerCommand(program);
+  registerWorkersCommand(program);
   return program;
 }
 

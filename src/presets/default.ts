@@ -8,12 +8,15 @@ import { registerPipelineRunner } from "../authoring/pipeline.js";
 import { pipelineRunner } from "../api/run.js";
 import { localConfigSchema, LocalOrchestrator } from "../orchestrators/local/local-orchestrator.js";
 import { localProcessConfigSchema, LocalProcessOrchestrator } from "../orchestrators/local-process/local-process-orchestrator.js";
+import { QueueOrchestrator, type QueueOrchestratorConfig } from "../orchestrators/queue/queue-orchestrator.js";
 import { registerArtifactStoreFlavor, registerOrchestratorFlavor } from "../stack/flavors.js";
 import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
 import { s3ArtifactStoreFlavor } from "../stores/artifacts/s3/s3-artifact-store.js";
 
 registerOrchestratorFlavor("local", (config) => new LocalOrchestrator(config), { schema: localConfigSchema.strict() });
 registerOrchestratorFlavor("local_process", (config) => new LocalProcessOrchestrator(config), { schema: localProcessConfigSchema.strict() });
+// The queue orchestrator checks its own config ({ redisUrl, prefix?, orchestrateIn? }) when built, naming the key.
+registerOrchestratorFlavor("queue", (config) => new QueueOrchestrator(config as QueueOrchestratorConfig));
 registerArtifactStoreFlavor("local", (config, name) => new LocalArtifactStore({ path: String(config.path), name }), {
   schema: z.object({ path: z.string({ required_error: "is required (the folder of the store)", invalid_type_error: "must be a path" }).min(1, "must not be empty") }),
 });

@@ -84,13 +84,13 @@ describe("weir init and run", () => {
     expectUserError(unknownRun, 'no run matches "no-such-run"');
   });
 
-  it("lists server and worker in --help; worker does not run yet", async () => {
+  it("lists server and worker in --help; worker needs a queue stack", async () => {
     const [help, worker] = await Promise.all([weir(home, "--help"), weir(home, "worker")]);
     expect(help.code).toBe(0);
     for (const command of ["init", "run", "runs", "logs", "artifacts", "stack", "server", "worker"]) {
       expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
     }
-    expectUserError(worker, "weir worker is not available yet");
+    expectUserError(worker, 'stack "default" uses the "local" orchestrator; weir worker serves stacks with the "queue" orchestrator');
   });
 
   it("weir demo runs every example pipeline", async () => {

@@ -16,6 +16,7 @@ interface RunFlags {
   runName?: string;
   schedule?: string;
   scheduledFor?: string;
+  detach?: boolean;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -36,8 +37,11 @@ export function registerRunCommand(program: Command): void {
     // Set by `weir scheduler` when it starts the run of a tick: recorded on the run.
     .addOption(new Option("--schedule <name>").hideHelp())
     .addOption(new Option("--scheduled-for <ms>").hideHelp())
+    .option("--detach", "return once the run is submitted, when it runs elsewhere (queue orchestrator with orchestrateIn: worker)")
     .action(async (file: string, flags: RunFlags) => {
       exitWhenCommandEnds();
+      // Read by orchestrators whose runs go on elsewhere: they then do not follow the run.
+      if (flags.detach) process.env.WEIR_DETACH = "1";
       const pipeline = pickPipeline(file, await importPipelines(file), flags.pipeline);
       const params = await parametersFor(pipeline, flags.param);
       const runId = timeOrderedId();
@@ -47,7 +51,8 @@ export function registerRunCommand(program: Command): void {
         pipeline.run(params, { stack: flags.stack, enableCache: flags.cache, runName: flags.runName, runId, schedule }),
       );
       await printRunResult(run, { idPrinted: true });
-      if (run.status !== "completed") process.exitCode = 1;
+      const goesOn = flags.detach && (run.status === "initializing" || run.status === "running");
+      if (run.status !== "completed" && !goesOn) process.exitCode = 1;
     });
 }
 

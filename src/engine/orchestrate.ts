@@ -60,9 +60,12 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
     cancelRequestedAt: null,
   });
   // The component that holds this run's artifacts: every version records it (any machine reads it back).
+  // Matched by flavor and config, not name: an in-code store may be registered under a derived name.
+  const config = canonicalJson(options.artifacts.config());
   const artifactStoreId =
-    (await store.listComponents()).find((c) => c.type === "artifact_store" && c.name === options.artifacts.name && c.flavor === options.artifacts.flavor)
-      ?.id ?? null;
+    (await store.listComponents()).find(
+      (c) => c.type === "artifact_store" && c.flavor === options.artifacts.flavor && canonicalJson(c.config) === config,
+    )?.id ?? null;
   const engine = new RunEngine({
     runId,
     pipelineName: snapshot.pipelineName,
@@ -215,5 +218,12 @@ async function claimLease(store: MetadataStore, run: RunRecord, owner: string): 
   throw new RunLeaseError(
     `run ${run.id} of "${run.pipelineName}" is being driven by ${run.owner ?? "another process"} (heard from ${heard}s ago); ` +
       "a run has one driver at a time: wait for it to end, or resume once it has stopped",
+  );
+}
+
+/** JSON with object keys sorted, so two equal configs compare equal whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
   );
 }

@@ -57,7 +57,7 @@ describe("weir stack", () => {
     expectUserError(duplicate, 'a stack named "default" is already registered');
     expectUserError(zero, 'stack "z": orchestrator "z" (local): config "maxParallel" must be ≥ 1, got 0');
     expectUserError(unknownKey, /orchestrator "z" \(local_process\): config key "cpu" is unknown \(known: name, maxParallel, cpus, memory, gpus, echoOutput\)/);
-    expectUserError(storeFlavor, `unknown artifact store flavor "/tmp/folder" (known: local); a folder is --artifact-store local`);
+    expectUserError(storeFlavor, `unknown artifact store flavor "/tmp/folder" (known: local, s3); a folder is --artifact-store local`);
     expectUserError(storeConfig, 'artifact store "z" (local): config "path" is required');
     // Nothing was registered by a refused command.
     expect((await weir(home, "stack", "list")).stdout).not.toMatch(/│ z\s/);

@@ -43,8 +43,9 @@ async function stopSchedulers(): Promise<void> {
   );
 }
 
+/** The runs a schedule started, by planned tick (runs of ticks fired together start in any order). */
 async function runsOf(schedule: string): Promise<RunRecord[]> {
-  return (await (await openStore()).listRuns({ scheduleName: schedule })).reverse();
+  return (await (await openStore()).listRuns({ scheduleName: schedule })).sort((a, b) => a.scheduledFor! - b.scheduledFor!);
 }
 
 afterEach(stopSchedulers);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { StackError } from "weir";
 import { waitingReason } from "../../src/orchestrators/queue/queue-launcher.js";
 import { classQueueName, parseCapacity, requestOfClass, requestOfSettings } from "../../src/orchestrators/queue/resources.js";
-import type { WorkerInfo } from "../../src/worker/registry.js";
+import type { WorkerInfo } from "../../src/orchestrators/queue/worker/registry.js";
 
 const worker = (id: string, cpus: number, gpus = 0): WorkerInfo => ({
   id,

@@ -37,7 +37,7 @@ describe("weir worker, weir workers and weir run --detach", () => {
       weir("worker", "--stack", "remote", "--resources", "cpu=lots"),
     ]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('stack "broken" is not usable: orchestrator "broken" (queue): "redisUrl" must be a redis:// or rediss:// URL');
+    expect(bad.stderr).toContain('stack "broken": orchestrator "broken" (queue): "redisUrl" must be a redis:// or rediss:// URL');
     expect(none.stdout).toContain(`no live workers on ${REDIS_URL} (prefix ${prefix})`);
     expect(badFlag.code).toBe(1);
     expect(badFlag.stderr).toContain('--resources: "cpu=lots" must be cpu=N with N > 0');

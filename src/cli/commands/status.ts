@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { locateHome, openMetadataStore } from "../../config/home.js";
+import { locateHome, openMetadataStore, storeUrl } from "../../config/home.js";
+import { redact, sqlitePath } from "../../stores/metadata/open.js";
 import { details, printJson, withJsonOption } from "../output.js";
 
 const HOME_SOURCES = {
@@ -21,8 +21,10 @@ export function registerStatusCommand(program: Command): void {
     program.command("status").description("which weir home, metadata store and stack the commands use from here (creates nothing)"),
   ).action(async (flags: { json?: boolean }) => {
     const { home, source } = locateHome();
-    const database = join(home, "weir.db");
-    const initialized = existsSync(database);
+    const url = storeUrl(home);
+    // A SQLite file that does not exist yet is "not created"; a server store is asked.
+    const database = url.startsWith("sqlite:") ? sqlitePath(url) : undefined;
+    const initialized = database === undefined || existsSync(database);
     let activeStack = "default";
     let components: { type: string; name: string; flavor: string; config: Record<string, unknown> }[] = [];
     let runs: number | null = null;
@@ -32,7 +34,7 @@ export function registerStatusCommand(program: Command): void {
       components = (await store.getStack(activeStack))?.components ?? [];
       runs = (await store.listRuns()).length;
     }
-    const status = { home, homeSource: source, metadataStore: `sqlite:${database}`, initialized, activeStack, components, runs };
+    const status = { home, homeSource: source, metadataStore: redact(url), initialized, activeStack, components, runs };
     if (flags.json) return printJson(status);
     console.log(
       details([

@@ -3,7 +3,7 @@ import { StackError } from "../../authoring/errors.js";
 import { openMetadataStore } from "../../config/home.js";
 import { describeCapacity, parseCapacity } from "../../orchestrators/queue/resources.js";
 import { resolveStack } from "../../stack/stack.js";
-import type { WorkerMode } from "../../worker/worker.js";
+import type { WorkerMode } from "../../orchestrators/queue/worker/worker.js";
 import { CliError } from "../output.js";
 
 interface WorkerFlags {
@@ -35,7 +35,7 @@ export function registerWorkerCommand(program: Command): void {
       }
       const capacity = parseCapacity(flags.resources);
       // Loaded here: the worker brings BullMQ, which other commands need not load.
-      const { QueueWorker } = await import("../../worker/worker.js");
+      const { QueueWorker } = await import("../../orchestrators/queue/worker/worker.js");
       const worker = new QueueWorker({ stack, capacity, concurrency, mode: flags.mode as WorkerMode, id: flags.id });
       await worker.start();
       console.log(`worker ${worker.id} ready: stack ${stack.name}, ${describeCapacity(capacity)}, concurrency ${worker.concurrency}, ${worker.mode}`);

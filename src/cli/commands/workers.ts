@@ -5,7 +5,7 @@ import { queueLibraries } from "../../orchestrators/queue/libraries.js";
 import { QueueOrchestrator } from "../../orchestrators/queue/queue-orchestrator.js";
 import { describeCapacity } from "../../orchestrators/queue/resources.js";
 import { resolveStack } from "../../stack/stack.js";
-import { listLiveWorkers } from "../../worker/registry.js";
+import { listLiveWorkers } from "../../orchestrators/queue/worker/registry.js";
 import { formatDuration, table } from "../output.js";
 
 export function registerWorkersCommand(program: Command): void {

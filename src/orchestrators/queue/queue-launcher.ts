@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { errorMessage, WeirError } from "../../authoring/errors.js";
 import { openMetadataStore } from "../../config/home.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
-import { listLiveWorkers, type WorkerInfo } from "../../worker/registry.js";
+import { listLiveWorkers, type WorkerInfo } from "./worker/registry.js";
 import { reviveError } from "../local-process/protocol.js";
 import type { ResourceRequest } from "../local-process/resource-pool.js";
 import { eventsOf, type AttemptEvent } from "./channel.js";

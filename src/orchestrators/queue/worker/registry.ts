@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import { queueKeys } from "../orchestrators/queue/config.js";
-import type { Capacity } from "../orchestrators/local-process/resource-pool.js";
+import { queueKeys } from "../config.js";
+import type { Capacity } from "../../local-process/resource-pool.js";
 
 /** What a worker says about itself on every heartbeat. */
 export interface WorkerInfo {

@@ -78,7 +78,7 @@ describe("weir schedule and weir scheduler", { timeout: 90_000 }, () => {
     startScheduler();
     startScheduler();
     await sleep(4_000);
-    await weir(home, "schedule", "pause", "every_second");
+    await (await openStore()).updateSchedule("every_second", { paused: true });
     await stopSchedulers();
 
     const runs = await runsOf("every_second");
@@ -130,7 +130,7 @@ describe("weir schedule and weir scheduler", { timeout: 90_000 }, () => {
     let output = "";
     scheduler.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     await sleep(4_500);
-    await weir(home, "schedule", "pause", "no_overlap");
+    await (await openStore()).updateSchedule("no_overlap", { paused: true });
     await stopSchedulers();
 
     const runs = await runsOf("no_overlap");

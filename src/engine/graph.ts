@@ -121,10 +121,10 @@ export class MapGroup implements Waitable {
   }
 
   /**
-   * Results arrive in any order: a map over this group's source gets each item once its
-   * (possibly async) per-item function of the map before has delivered, which is arrival
-   * order. The list a collect gathers must not depend on that timing, so each result
-   * carries its item's emission position and reads are ordered by it.
+   * Results arrive in any order: a map over another map gets each item when the map
+   * before delivers it, and an async per-item function delivers whenever its awaits end.
+   * The list a collect gathers must not depend on that timing, so each result carries
+   * its item's emission position and reads are ordered by it.
    */
   addResult(result: MapResult): void {
     const last = this.results[this.results.length - 1];

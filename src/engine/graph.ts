@@ -75,6 +75,16 @@ export class Node implements Waitable {
   }
 }
 
+/** What a map's function returned for one item. */
+export interface MapResult {
+  readonly key: string;
+  readonly path: string;
+  /** The item's position among its producer's emitted items: a collect's order. */
+  readonly order: number;
+  value: unknown;
+  delivered: boolean;
+}
+
 /**
  * The per-item expansion of a map: for every item of its source (a dynamic-output step,
  * or another group) it calls the user's function in that item's scope and keeps what it
@@ -86,7 +96,10 @@ export class MapGroup implements Waitable {
   closed = false;
   /** Closed and every result delivered: children may close too. */
   drained = false;
-  readonly results: { key: string; path: string; value: unknown; delivered: boolean }[] = [];
+  /** In the order they were added; read them through inEmissionOrder(). */
+  private readonly results: MapResult[] = [];
+  /** Some result was added before one emitted ahead of it: sort before the next read. */
+  private unsorted = false;
   readonly children: MapGroup[] = [];
   /** Results of async per-item functions not delivered yet. */
   pendingResults = 0;
@@ -107,6 +120,26 @@ export class MapGroup implements Waitable {
     else this.listeners.push(listener);
   }
 
+  /**
+   * Results arrive in any order: a map over another map gets each item when the map
+   * before delivers it, and an async per-item function delivers whenever its awaits end.
+   * The list a collect gathers must not depend on that timing, so each result carries
+   * its item's emission position and reads are ordered by it.
+   */
+  addResult(result: MapResult): void {
+    const last = this.results[this.results.length - 1];
+    if (last && last.order > result.order) this.unsorted = true;
+    this.results.push(result);
+  }
+
+  /** The results in their items' emission order (sorted lazily: appends stay O(1)). */
+  inEmissionOrder(): readonly MapResult[] {
+    if (this.unsorted) {
+      this.results.sort((a, b) => a.order - b.order);
+      this.unsorted = false;
+    }
+    return this.results;
+  }
 
   /** Settles when closed and all results are in; the engine calls this whenever that may have changed. */
   maybeSettle(resultWaitables: () => Waitable[]): void {
@@ -163,7 +196,7 @@ export class RunGraph {
 
   resultWaitables(group: MapGroup): Waitable[] {
     const waitables: Waitable[] = [];
-    for (const result of group.results) this.collectWaitables(result.value, waitables);
+    for (const result of group.inEmissionOrder()) this.collectWaitables(result.value, waitables);
     return waitables;
   }
 

@@ -51,7 +51,7 @@ export class ValueResolver {
       case "mapped":
       case "collected": {
         const group = this.graph.groups.get(ref.group)!;
-        return { list: group.results.map((r) => this.resolveValue(r.value)) };
+        return { list: group.inEmissionOrder().map((r) => this.resolveValue(r.value)) };
       }
     }
   }

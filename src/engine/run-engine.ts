@@ -22,7 +22,7 @@ import { launchAttempt, RetrySchedule, runStepHook, sleep } from "./attempts.js"
 import { findCacheHit } from "./cache.js";
 import { RunRecorder } from "./recorder.js";
 import { Replay, type RecordedStepRun } from "./replay.js";
-import { MapGroup, Node, RunGraph, type FinalStatus, type Waitable } from "./graph.js";
+import { MapGroup, Node, RunGraph, type FinalStatus, type MapResult, type Waitable } from "./graph.js";
 import { ValueResolver } from "./refs.js";
 
 export type { RecordedStepRun } from "./replay.js";
@@ -284,12 +284,12 @@ export class RunEngine implements GraphBuilder {
       }
       producer.groups.push(group);
       // Items already produced (a resumed or cached producer) are expanded now.
-      for (const item of producer.items) this.expandItem(group, item.key, new Handle(this, { kind: "item", node: producer.invocationId, key: item.key }));
+      for (let index = 0; index < producer.items.length; index++) this.expandProducerItem(producer, index, [group]);
       producer.onSettled(() => this.closeGroup(group, producer.failedRoot));
     } else if (ref.kind === "mapped") {
       const parent = this.graph.groups.get(ref.group)!;
       parent.children.push(group);
-      for (const result of parent.results) if (result.delivered) this.expandItem(group, result.key, result.value);
+      for (const result of parent.inEmissionOrder()) if (result.delivered) this.expandItem(group, result.key, result.value, result.order);
       if (parent.drained) this.closeGroup(group, parent.failedRoot);
     } else {
       throw new MapInputError(`map() takes a dynamicOutput step's output or a mapped handle, not the ${ref.kind} handle`);
@@ -337,13 +337,21 @@ export class RunEngine implements GraphBuilder {
 
   // ---- map expansion -------------------------------------------------------------------
 
-  private expandItem(group: MapGroup, key: string, item: unknown): void {
+  /** Expands a producer's item (by its emission position) in the given groups. */
+  private expandProducerItem(producer: Node, index: number, groups: readonly MapGroup[] = producer.groups): void {
+    const { key } = producer.items[index]!;
+    const handle = new Handle(this, { kind: "item", node: producer.invocationId, key });
+    for (const group of groups) this.expandItem(group, key, handle, index);
+  }
+
+  /** `order`: the item's emission position, which the group's results are read in. */
+  private expandItem(group: MapGroup, key: string, item: unknown, order: number): void {
     // An item can reach a group twice (a group created while its producer reports the item).
     if (group.keys.has(key)) return;
     group.keys.add(key);
     const path = childPath(group.parentPath, key);
-    const entry = { key, path, value: undefined as unknown, delivered: false };
-    group.results.push(entry);
+    const entry: MapResult = { key, path, order, value: undefined, delivered: false };
+    group.addResult(entry);
     if (this.stopping) return;
     // The item handle belongs to this expansion: using it elsewhere is refused (args.ts).
     const itemHandle = isHandle(item) && item.ref.kind === "item" ? new Handle(this, item.ref, path) : item;
@@ -367,7 +375,8 @@ export class RunEngine implements GraphBuilder {
       }
       entry.value = value;
       entry.delivered = true;
-      for (const child of group.children) this.expandItem(child, key, value);
+      // Children get it now, in arrival order; their results are read in emission order.
+      for (const child of group.children) this.expandItem(child, key, value, order);
     };
     if (isPromiseLike(result) && !isHandle(result)) {
       // An async sub-graph function: its work counts as pipeline-function work.
@@ -537,8 +546,7 @@ export class RunEngine implements GraphBuilder {
     node.addItem(key, artifact);
     // Not awaited: the row is applied before any later write (mapped steps' inputs included).
     this.recorder.item(item.artifact, { stepRunId: node.id, artifactVersionId: artifact.id, outputName: "output", mappingKey: key, position });
-    const handle = new Handle(this, { kind: "item", node: node.invocationId, key });
-    for (const group of node.groups) this.expandItem(group, key, handle);
+    this.expandProducerItem(node, position);
   }
 
   /**
@@ -573,8 +581,7 @@ export class RunEngine implements GraphBuilder {
     for (const { link, artifact } of outputs) {
       if (link.mappingKey === null) continue;
       node.addItem(link.mappingKey, artifact);
-      const handle = new Handle(this, { kind: "item", node: node.invocationId, key: link.mappingKey });
-      for (const group of node.groups) this.expandItem(group, link.mappingKey, handle);
+      this.expandProducerItem(node, node.items.length - 1);
     }
     // A collect's mapped upstream is only known now: record it as a run that executes does.
     if (upstream) this.recorder.upstream(node, upstream);

@@ -199,6 +199,51 @@ describe("map and collect in dynamic pipelines", () => {
     expect(run.steps.map((s) => s.name)).not.toContain("negate[n1]");
   });
 
+  it("collects in emission order even when async per-item results arrive in reverse", async () => {
+    const numbers = step({ dynamicOutput: true }, function* four_numbers() {
+      for (const n of [1, 2, 3, 4]) yield new DynamicOutput(n, { mappingKey: `n${n}` });
+    });
+    const plusOne = step(function plus_one_reversed(x: number) {
+      return x + 1;
+    });
+    // Each per-item function waits at its gate (gates[i] for the i-th item emitted); the
+    // pipeline function opens them last item first, so results arrive in reverse order.
+    const gates: (() => void)[] = [];
+    const arrivals: number[] = [];
+    const until = async (ready: () => boolean) => {
+      while (!ready()) await sleep(5);
+    };
+    const p = pipeline({ name: "reverse_arrival_map", dynamic: true }, async () => {
+      const gated = numbers().map(async (item) => {
+        const index = gates.length;
+        await new Promise<void>((open) => gates.push(open));
+        arrivals.push(index);
+        return item;
+      });
+      const direct = gated.collect();
+      const chained = gated.map(plusOne).collect();
+      await until(() => gates.length === 4);
+      gates[3]();
+      await until(() => arrivals.length === 1);
+      gates[2]();
+      await until(() => arrivals.length === 2);
+      // A map created now sees the last two results first, the first two only later.
+      const late = gated.map(plusOne).collect();
+      gates[1]();
+      await until(() => arrivals.length === 3);
+      gates[0]();
+      return [await direct, await chained, await late];
+    });
+    const run = await p.run();
+    expect(run.error).toBeNull();
+    expect(arrivals).toEqual([3, 2, 1, 0]);
+    expect(await run.output()).toEqual([
+      [1, 2, 3, 4],
+      [2, 3, 4, 5],
+      [2, 3, 4, 5],
+    ]);
+  });
+
   it("awaiting a dynamic output handle gives all item values", async () => {
     const p = pipeline({ name: "await_items", dynamic: true }, async () => {
       const values = await filesInDirectory(["q", "r"]);

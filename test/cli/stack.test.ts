@@ -29,6 +29,18 @@ describe("weir stack", () => {
     expect(describeActive.stdout).toMatch(/active:\s+yes/);
     expect(describeActive.stdout).toContain('{"maxParallel":2}');
     expect(describeActive.stdout).toContain(`{"path":"${artifacts}"}`);
+
+    const [listJson, describeJson, componentsJson] = await Promise.all([
+      weir(home, "stack", "list", "--json"),
+      weir(home, "stack", "describe", "fast", "--json"),
+      weir(home, "stack", "component", "list", "--json"),
+    ]);
+    const stacks = JSON.parse(listJson.stdout) as { name: string; active: boolean }[];
+    expect(stacks.find((s) => s.name === "fast")?.active).toBe(true);
+    const described = JSON.parse(describeJson.stdout) as { name: string; components: { type: string; flavor: string; config: unknown }[] };
+    expect(described.components.find((c) => c.type === "artifact_store")).toMatchObject({ flavor: "local", config: { path: artifacts } });
+    const components = JSON.parse(componentsJson.stdout) as { type: string; stacks: string[] }[];
+    expect(components.filter((c) => c.stacks.includes("fast")).map((c) => c.type).sort()).toEqual(["artifact_store", "orchestrator"]);
   });
 
   it("runs on the active stack, writing to its artifact store", async () => {

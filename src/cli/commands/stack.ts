@@ -14,7 +14,7 @@ import {
   type ComponentInput,
 } from "../../stack/stack.js";
 import type { ComponentRecord, MetadataStore, StackRecord } from "../../stores/metadata/types.js";
-import { CliError, details, formatTime, table } from "../output.js";
+import { CliError, details, formatTime, printJson, table, withJsonOption } from "../output.js";
 
 interface ComponentFlags {
   orchestrator?: string;
@@ -26,12 +26,12 @@ interface ComponentFlags {
 export function registerStackCommands(program: Command): void {
   const stack = program.command("stack").description("register, list, switch, update and delete stacks");
 
-  stack
-    .command("list")
+  withJsonOption(stack.command("list"))
     .description("registered stacks (* marks the active one)")
-    .action(async () => {
+    .action(async (flags: { json?: boolean }) => {
       const store = await registeredDefault();
       const active = await activeStackName(store);
+      if (flags.json) return printJson((await store.listStacks()).map((s) => ({ ...s, active: s.name === active })));
       const rows = (await store.listStacks()).map((s) => [
         s.name === active ? "*" : "",
         s.name,
@@ -119,14 +119,14 @@ export function registerStackCommands(program: Command): void {
       console.log(`active stack: ${name}`);
     });
 
-  stack
-    .command("describe")
+  withJsonOption(stack.command("describe"))
     .description("a stack's components and their configuration")
     .argument("[name]", "stack name (default: the active stack)")
-    .action(async (name: string | undefined) => {
+    .action(async (name: string | undefined, flags: { json?: boolean }) => {
       const store = await registeredDefault();
       const active = await activeStackName(store);
       const record = await requireStack(store, name ?? active);
+      if (flags.json) return printJson({ ...record, active: record.name === active });
       console.log(
         details([
           ["stack", record.name],
@@ -138,13 +138,13 @@ export function registerStackCommands(program: Command): void {
     });
 
   const component = stack.command("component").description("the components stacks are made of");
-  component
-    .command("list")
+  withJsonOption(component.command("list"))
     .description("every registered component, with the stacks that use it")
-    .action(async () => {
+    .action(async (flags: { json?: boolean }) => {
       const store = await registeredDefault();
       const usedBy = new Map<string, string[]>();
       for (const s of await store.listStacks()) for (const c of s.components) usedBy.set(c.id, [...(usedBy.get(c.id) ?? []), s.name]);
+      if (flags.json) return printJson((await componentRows(store)).map((c) => ({ ...c, stacks: usedBy.get(c.id) ?? [] })));
       const rows = (await componentRows(store))
         .sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name))
         .map((c) => [c.type, c.name, c.flavor, JSON.stringify(c.config), (usedBy.get(c.id) ?? []).join(", ") || "-"]);

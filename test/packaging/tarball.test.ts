@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectOk, ROOT, tempProject, weirIn, writeFiles } from "./cli.js";
 
 const exec = promisify(execFile);
-const SOURCE_FILES = ["package.json", "tsconfig.json", "tsconfig.build.json", "README.md", "src", "bin", "examples"];
+const SOURCE_FILES = ["package.json", "tsconfig.json", "tsconfig.build.json", "README.md", "src", "bin", "examples", "dashboard"];
 
 let project: string;
 let installed: string;

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/stores/metadata/sqlite/sqlite-store.js";
 import type { MetadataStore, RunRecord } from "../../src/stores/metadata/types.js";
-import { expectUserError, ROOT, tempHome, weir } from "../cli/weir.js";
+import { openPostgresStore } from "../../src/stores/metadata/postgres/postgres-store.js";
+import { expectUserError, ROOT, tempHome, weir, weirWith } from "../cli/weir.js";
+import { createTestDatabase } from "../stores/postgres-database.js";
 
 const FIXTURE = "test/fixtures/schedule-pipelines.ts";
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -19,10 +21,10 @@ async function openStore(): Promise<MetadataStore> {
   return store;
 }
 
-function startScheduler(): ChildProcess {
+function startScheduler(env: Record<string, string> = {}): ChildProcess {
   const child = spawn(process.execPath, [join(ROOT, "bin/weir.js"), "scheduler", "--poll", "100"], {
     cwd: ROOT,
-    env: { ...process.env, WEIR_HOME: home },
+    env: { ...process.env, WEIR_HOME: home, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   schedulers.push(child);
@@ -93,6 +95,33 @@ describe("weir schedule and weir scheduler", { timeout: 90_000 }, () => {
     const list = await weir(home, "runs", "list", "--schedule", "every_second", "--limit", "100");
     expect(list.stdout.match(/quick_pipeline/g)).toHaveLength(runs.length);
   }, 90_000);
+
+  it("fires each tick exactly once with three schedulers on one PostgreSQL store", async () => {
+    const database = await createTestDatabase();
+    const env = { WEIR_STORE_URL: database.url };
+    const pgStore = await openPostgresStore(database.url);
+    try {
+      const create = await weirWith(
+        { env: { WEIR_HOME: home, ...env } },
+        "schedule", "create", "pg_every_second", "--file", FIXTURE, "--pipeline", "quick_pipeline", "--cron", "* * * * * *",
+      );
+      expect(create.code, create.stderr).toBe(0);
+      startScheduler(env);
+      startScheduler(env);
+      startScheduler(env);
+      await sleep(4_000);
+      await pgStore.updateSchedule("pg_every_second", { paused: true });
+      await stopSchedulers();
+      const runs = await pgStore.listRuns({ scheduleName: "pg_every_second" });
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+      const ticks = runs.map((r) => r.scheduledFor);
+      expect(new Set(ticks).size).toBe(ticks.length);
+      expect(runs.every((r) => r.status === "completed")).toBe(true);
+    } finally {
+      await pgStore.close();
+      await database.drop();
+    }
+  });
 
   it("catches up missed ticks by policy when a scheduler comes back: all (bounded) and latest", async () => {
     const s = await openStore();

@@ -50,6 +50,12 @@ async function runsOf(schedule: string): Promise<RunRecord[]> {
   return (await (await openStore()).listRuns({ scheduleName: schedule })).sort((a, b) => a.scheduledFor! - b.scheduledFor!);
 }
 
+/** Waits (bounded) until `count` runs of the schedule exist: scheduler and run start-ups are slow on a busy machine. */
+async function untilRuns(store: MetadataStore, schedule: string, count: number, timeoutMs = 45_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await store.listRuns({ scheduleName: schedule })).length < count && Date.now() < deadline) await sleep(200);
+}
+
 afterEach(stopSchedulers);
 afterAll(async () => store?.close());
 
@@ -79,7 +85,7 @@ describe("weir schedule and weir scheduler", { timeout: 90_000 }, () => {
     startScheduler();
     startScheduler();
     startScheduler();
-    await sleep(4_000);
+    await untilRuns(await openStore(), "every_second", 3);
     await (await openStore()).updateSchedule("every_second", { paused: true });
     await stopSchedulers();
 
@@ -109,7 +115,7 @@ describe("weir schedule and weir scheduler", { timeout: 90_000 }, () => {
       startScheduler(env);
       startScheduler(env);
       startScheduler(env);
-      await sleep(4_000);
+      await untilRuns(pgStore, "pg_every_second", 3);
       await pgStore.updateSchedule("pg_every_second", { paused: true });
       await stopSchedulers();
       const runs = await pgStore.listRuns({ scheduleName: "pg_every_second" });

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isPipeline, type Pipeline } from "../authoring/pipeline.js";
 import { errorMessage } from "../authoring/errors.js";
+import { Client } from "../client/client.js";
 import { openMetadataStore } from "../config/home.js";
 import { CliError, matchesId } from "./output.js";
 
@@ -12,6 +13,9 @@ export const RUN_REFERENCE = "run name, run id, or a unique start or end of the 
 
 /** What a RUN argument names: a run name, an exact id, or a unique start or end of an id. */
 export async function resolveRunId(ref: string): Promise<string> {
+  // Through a server (WEIR_SERVER_URL), the server resolves names and id ends the same way.
+  const client = new Client();
+  if (client.isRemote) return (await client.getRun(ref)).id;
   const store = await openMetadataStore();
   if (await store.getRun(ref)) return ref;
   const runs = await store.listRuns();
@@ -25,6 +29,8 @@ export async function resolveRunId(ref: string): Promise<string> {
  * artifact name (`pipeline::step::output`, newest version) with an optional `@VERSION`.
  */
 export async function resolveArtifactId(ref: string): Promise<string> {
+  const client = new Client();
+  if (client.isRemote) return (await client.getArtifactVersion(ref)).id;
   const store = await openMetadataStore();
   if (await store.getArtifactVersion(ref)) return ref;
   const named = /^(.+?)(?:@(\d+))?$/.exec(ref)!;

@@ -4,6 +4,7 @@ import type { ArtifactVersionRecord, LogLine, MetadataStore, RunFilter, Snapshot
 import { loadStoredArtifact } from "../materializers/io.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { resolveArtifactStore } from "../stores/artifacts/resolve.js";
+import { RemoteClient, ServerRequestError } from "./remote-client.js";
 import { buildRunView, stepView, type PipelineRun, type StepRunView } from "./run-view.js";
 
 /** A step run with everything recorded about it. */
@@ -32,19 +33,44 @@ export interface ArtifactDetails extends ArtifactVersionRecord, ArtifactLineage 
 }
 
 /** Reads back everything weir recorded: runs, step runs, artifacts, logs. */
+export interface ClientOptions {
+  /** Read this home's store (default: the one `WEIR_HOME` / `.weir/` / `WEIR_STORE_URL` name). */
+  home?: string;
+  /** Read through `weir server` at this URL instead of a store (default: `WEIR_SERVER_URL`). */
+  url?: string;
+  /** The server's bearer token (default: `WEIR_SERVER_TOKEN`). */
+  token?: string;
+}
+
 export class Client {
   private readonly home: string;
+  /** Set when the client reads through a server: every read goes there. */
+  private readonly remote: RemoteClient | undefined;
 
-  constructor(options: { home?: string } = {}) {
+  constructor(options: ClientOptions = {}) {
     this.home = options.home ?? weirHome();
+    // An explicit home means a store; otherwise a server URL (given, or WEIR_SERVER_URL) wins.
+    const url = options.url ?? (options.home === undefined ? process.env.WEIR_SERVER_URL || undefined : undefined);
+    if (url) {
+      const token = options.token ?? process.env.WEIR_SERVER_TOKEN;
+      if (!token) throw new ServerRequestError(401, `reading through the server at ${url} needs its token: pass { token } or set WEIR_SERVER_TOKEN`);
+      this.remote = new RemoteClient({ url, token });
+    }
+  }
+
+  /** Whether this client reads through a server (`new Client({ url, token })`, WEIR_SERVER_URL). */
+  get isRemote(): boolean {
+    return this.remote !== undefined;
   }
 
   /** The metadata store this client reads (opened once per process). */
   store(): Promise<MetadataStore> {
+    if (this.remote) return Promise.reject(new RunNotFoundError("this Client reads through a server (WEIR_SERVER_URL); it has no store of its own"));
     return openMetadataStore(this.home);
   }
 
   async getRun(id: string): Promise<PipelineRun> {
+    if (this.remote) return this.remote.getRun(id);
     const store = await this.store();
     const run = (await store.getRun(id)) ?? (await this.findRunByName(store, id));
     if (!run) throw new RunNotFoundError(`no run with id or name "${id}"`);
@@ -52,16 +78,19 @@ export class Client {
   }
 
   async listRuns(filter: RunFilter = {}): Promise<PipelineRun[]> {
+    if (this.remote) return this.remote.listRuns(filter);
     const store = await this.store();
     return Promise.all((await store.listRuns(filter)).map((r) => buildRunView(store, r)));
   }
 
   async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
+    if (this.remote) throw new RunNotFoundError("getSnapshot is not available through the server yet: read it with a Client on the store");
     return (await this.store()).getSnapshot(id);
   }
 
   /** One step run of a run, by invocation id (`process_file[a_txt]`). */
   async getStepRun(runId: string, name: string): Promise<StepRunDetails> {
+    if (this.remote) return this.remote.getStepRun(runId, name);
     const store = await this.store();
     const run = await this.getRun(runId);
     const record = await store.findStepRun(run.id, name);
@@ -103,10 +132,12 @@ export class Client {
   }
 
   async listArtifactVersions(filter: { artifactName?: string; limit?: number } = {}): Promise<ArtifactVersionRecord[]> {
+    if (this.remote) return this.remote.listArtifactVersions(filter);
     return (await this.store()).listArtifactVersions(filter);
   }
 
   async getArtifactVersion(id: string): Promise<ArtifactVersionRecord> {
+    if (this.remote) return this.remote.getArtifactVersion(id);
     const version = await (await this.store()).getArtifactVersion(id);
     if (!version) throw new RunNotFoundError(`no artifact version with id "${id}"`);
     return version;
@@ -117,6 +148,7 @@ export class Client {
    * `weir artifacts list` show it): its newest version, or the given version number.
    */
   async getArtifact(name: string, version?: number): Promise<ArtifactDetails> {
+    if (this.remote) throw new RunNotFoundError("getArtifact is not available through the server yet: read it with a Client on the store");
     const versions = await (await this.store()).listArtifactVersions({ artifactName: name });
     if (versions.length === 0) throw new RunNotFoundError(`no artifact named "${name}" (see weir artifacts list)`);
     const found = version === undefined ? versions[0] : versions.find((v) => v.version === version);
@@ -126,6 +158,7 @@ export class Client {
 
   /** Which step run produced an artifact version, which reused it from the cache, and which consumed it. */
   async getArtifactLineage(versionId: string): Promise<ArtifactLineage> {
+    if (this.remote) throw new RunNotFoundError("getArtifactLineage is not available through the server yet: read it with a Client on the store");
     const store = await this.store();
     const { outputs, inputs } = await store.listArtifactVersionLinks(versionId);
     const stepRuns = new Map<string, StepRunRecord | undefined>();
@@ -159,6 +192,7 @@ export class Client {
 
   /** The stored value of an artifact version. */
   async loadArtifact(id: string): Promise<unknown> {
+    if (this.remote) return this.remote.loadArtifact(id);
     const version = await this.getArtifactVersion(id);
     // The store that holds it, rebuilt from its record: works for any flavor and from any process.
     const artifacts = await resolveArtifactStore(await this.store(), version);
@@ -167,6 +201,7 @@ export class Client {
 
   /** Log lines of a run, or of one of its step runs. */
   async getLogs(runId: string, stepName?: string, afterId?: number): Promise<LogLine[]> {
+    if (this.remote) return this.remote.getLogs(runId, stepName, afterId);
     const store = await this.store();
     const run = await this.getRun(runId);
     let stepRunId: string | undefined;

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunNotFoundError } from "../../src/authoring/errors.js";
 import { Client } from "../../src/client/client.js";
 import { closeMetadataStores } from "../../src/config/home.js";
-import { RemoteClient, ServerRequestError } from "../../src/server/remote-client.js";
+import { RemoteClient, ServerRequestError } from "../../src/client/remote-client.js";
 import { startServer, type RunningServer } from "../../src/server/serve.js";
+import { tempHome, weirWith } from "../cli/weir.js";
 import { useTempHome } from "../helpers.js";
 import { failingPipeline, gradientPng, showcasePipeline } from "./fixtures/pipelines.js";
 
@@ -52,5 +53,42 @@ describe("RemoteClient (the Client through weir server)", () => {
     const wrong = new RemoteClient({ url: server.url, token: "nope" });
     await expect(wrong.listRuns()).rejects.toThrow(ServerRequestError);
     await expect(wrong.listRuns()).rejects.toThrow(/answered 401/);
+  });
+});
+
+describe("new Client({ url, token }) and the CLI with WEIR_SERVER_URL", () => {
+  it("reads through the server when given a URL, and asks for the token", async () => {
+    const client = new Client({ url: server.url, token: "remote-token" });
+    expect(client.isRemote).toBe(true);
+    const run = await client.getRun("remote-showcase");
+    expect(run).toMatchObject({ name: "remote-showcase", status: "completed" });
+    expect(await run.output()).toEqual(await (await local.getRun("remote-showcase")).output());
+    await expect(client.store()).rejects.toThrow(/reads through a server/);
+    const saved = process.env.WEIR_SERVER_TOKEN;
+    delete process.env.WEIR_SERVER_TOKEN;
+    try {
+      expect(() => new Client({ url: server.url })).toThrow(/needs its token: pass \{ token \} or set WEIR_SERVER_TOKEN/);
+    } finally {
+      if (saved !== undefined) process.env.WEIR_SERVER_TOKEN = saved;
+    }
+  });
+
+  it("weir runs list, runs show and logs read through WEIR_SERVER_URL from a folder with no store", async () => {
+    const elsewhere = tempHome(); // an empty home: anything read must come from the server
+    const env = { WEIR_HOME: elsewhere, WEIR_SERVER_URL: server.url, WEIR_SERVER_TOKEN: "remote-token", WEIR_STORE_URL: undefined };
+    const [list, show, logs] = await Promise.all([
+      weirWith({ env }, "runs", "list"),
+      weirWith({ env }, "runs", "show", "remote-showcase"),
+      weirWith({ env }, "logs", "remote-showcase", "load_records"),
+    ]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain("remote-showcase");
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/status:\s+completed/);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout.trim().length).toBeGreaterThan(0);
+    const refused = await weirWith({ env: { ...env, WEIR_SERVER_TOKEN: "wrong" } }, "runs", "list");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: .*401/);
   });
 });

@@ -1,12 +1,12 @@
-import { RunNotFoundError } from "../authoring/errors.js";
-import type { StepRunDetails } from "../client/client.js";
-import type { PipelineRun, StepRunView } from "../client/run-view.js";
+import { RunNotFoundError, WeirError } from "../authoring/errors.js";
+import type { StepRunDetails } from "./client.js";
+import type { PipelineRun, StepRunView } from "./run-view.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import type { ArtifactVersionRecord, LogLine, RunFilter } from "../stores/metadata/types.js";
-import type { ApiArtifact, ApiPage, ApiRun, ApiRunDetail, ApiStepDetail, ApiStepRun } from "./types.js";
+import type { ApiArtifact, ApiPage, ApiRun, ApiRunDetail, ApiStepDetail, ApiStepRun } from "../server/types.js";
 
 /** A server refused or failed a request; `status` is its HTTP status. */
-export class ServerRequestError extends Error {
+export class ServerRequestError extends WeirError {
   constructor(
     readonly status: number,
     message: string,

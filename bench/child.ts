@@ -2,21 +2,35 @@
  * One workload at one size, in its own process (forked by bench/run.ts), so that peak RSS
  * belongs to this workload alone. Prints nothing on success; sends one result message.
  *
- *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold]
+ *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3]
  *
  * `--cold` measures what a user's `weir run` is: one run in a fresh process, the store
  * created by it, nothing warmed (no warm-up run; the floor runs after the measured run).
+ *
+ * `--store postgres`: the metadata store is a throw-away PostgreSQL database on 127.0.0.1:5432
+ * (created here, selected with WEIR_STORE_URL, dropped at the end), artifacts local files.
+ * `--store postgres+s3`: the same, with the artifacts in S3 (s3rver on loopback, started here
+ * in a process of its own before anything is measured). The warm-up run uses the same
+ * database, so a warm run finds its connections open; a cold run opens them itself.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import Database from "better-sqlite3";
+import { LocalOrchestrator, S3ArtifactStore, Stack } from "weir";
+import { openStore } from "../src/stores/metadata/open.js";
+import { createTestDatabase } from "../test/stores/postgres-database.js";
+import { startS3rver } from "../test/stores/s3rver.js";
 import { workloads } from "./workloads.js";
+
+export const STORES = ["sqlite", "postgres", "postgres+s3"] as const;
+export type StoreKind = (typeof STORES)[number];
 
 export interface ChildResult {
   workload: string;
   n: number;
+  /** Where the run was recorded (metadata store + artifact store). */
+  store: StoreKind;
   stepRuns: number;
   /** Wall time of `pipeline.run(params, { enableCache: false })`, ms. */
   wallMs: number;
@@ -43,6 +57,21 @@ async function main(): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`bad size ${nText}`);
   const keep = flags.includes("--keep");
   const cold = flags.includes("--cold");
+  const storeFlag = flags.indexOf("--store");
+  const store = (storeFlag >= 0 ? flags[storeFlag + 1] : "sqlite") as StoreKind;
+  if (!STORES.includes(store)) throw new Error(`unknown store ${store} (known: ${STORES.join(", ")})`);
+
+  // Set up outside the measurement: the database exists and s3rver listens before any run.
+  const database = store === "sqlite" ? undefined : await createTestDatabase();
+  if (database) process.env.WEIR_STORE_URL = database.url;
+  const s3 = store === "postgres+s3" ? await startS3rver(["bench"]) : undefined;
+  const stack = s3
+    ? new Stack({
+        name: "bench-s3",
+        orchestrator: new LocalOrchestrator({ name: "local" }),
+        artifactStore: new S3ArtifactStore({ name: "bench", bucket: "bench", endpoint: s3.endpoint, forcePathStyle: true }),
+      })
+    : undefined;
 
   // Floor first (unless cold): it is small, so it does not set the peak RSS; best of three (JIT warm-up).
   let floorMs = Infinity;
@@ -56,14 +85,14 @@ async function main(): Promise<void> {
   };
   if (!cold) await floor();
 
-  // A small warm-up run in its own home: loads weir's modules, opens SQLite, warms the JIT.
+  // A small warm-up run in its own home: loads weir's modules, opens the store, warms the JIT.
   const warmupN = cold || flags.includes("--no-warmup") ? 0 : Math.max(2, Math.min(200, Math.floor(n / 10)));
   const homes: string[] = [];
   if (warmupN > 0) {
     const home = mkdtempSync(join(tmpdir(), "weir-bench-warmup-"));
     homes.push(home);
     process.env.WEIR_HOME = home;
-    const warm = await workload.pipeline.run({ n: warmupN }, { enableCache: false });
+    const warm = await workload.pipeline.run({ n: warmupN }, { stack, enableCache: false });
     if (warm.status !== "completed") throw new Error(`warm-up run failed: ${warm.error}`);
   }
 
@@ -71,32 +100,20 @@ async function main(): Promise<void> {
   homes.push(home);
   process.env.WEIR_HOME = home;
   const start = performance.now();
-  const run = await workload.pipeline.run({ n }, { enableCache: false });
+  const run = await workload.pipeline.run({ n }, { stack, enableCache: false });
   const sinceProcessStartMs = performance.now();
   const wallMs = sinceProcessStartMs - start;
   const maxRssKiB = process.resourceUsage().maxRSS;
   if (cold) await floor();
 
   const output = run.status === "completed" ? await run.output() : undefined;
-  const db = new Database(join(home, "weir.db"), { readonly: true });
-  const count = (sql: string) => (db.prepare(sql).pluck().get(run.id) as number) ?? 0;
-  const recorded = {
-    stepRuns: count(`SELECT COUNT(*) FROM step_runs WHERE run_id = ?`),
-    completed: count(`SELECT COUNT(*) FROM step_runs WHERE run_id = ? AND status = 'completed'`),
-    artifactVersions: count(
-      `SELECT COUNT(DISTINCT o.artifact_version_id) FROM step_run_outputs o JOIN step_runs s ON s.id = o.step_run_id
-       WHERE s.run_id = ?`,
-    ),
-    outputLinks: count(
-      `SELECT COUNT(*) FROM step_run_outputs o JOIN step_runs s ON s.id = o.step_run_id WHERE s.run_id = ?`,
-    ),
-  };
-  db.close();
+  const recorded = await countRecorded(database?.url ?? `sqlite:${join(home, "weir.db")}`, run.id);
   if (!keep) for (const dir of homes) rmSync(dir, { recursive: true, force: true });
 
   const result: ChildResult = {
     workload: name,
     n,
+    store,
     stepRuns: workload.stepRuns(n),
     wallMs,
     floorMs,
@@ -110,6 +127,31 @@ async function main(): Promise<void> {
   };
   if (process.send) await new Promise<void>((resolve) => process.send!(result, () => resolve()));
   else console.log(JSON.stringify(result));
+  // After the result: dropping the database cuts the run's own connections (FORCE).
+  await s3?.stop();
+  if (database && !keep) await database.drop();
+}
+
+/** What the store holds for the run, read through its URL like any other process would. */
+async function countRecorded(url: string, runId: string): Promise<ChildResult["recorded"]> {
+  const reader = await openStore(url);
+  try {
+    const stepRuns = await reader.listStepRuns(runId);
+    const links = [];
+    // A few queries in flight at a time: one per step run, 10,000 of them on PostgreSQL.
+    for (let i = 0; i < stepRuns.length; i += 256) {
+      const chunk = stepRuns.slice(i, i + 256);
+      links.push(...(await Promise.all(chunk.map((s) => reader.listStepOutputs(s.id)))).flat());
+    }
+    return {
+      stepRuns: stepRuns.length,
+      completed: stepRuns.filter((s) => s.status === "completed").length,
+      artifactVersions: new Set(links.map((l) => l.artifactVersionId)).size,
+      outputLinks: links.length,
+    };
+  } finally {
+    await reader.close();
+  }
 }
 
 main().then(

@@ -45,6 +45,11 @@ interface Row {
   stepsPerSec: number;
   usPerStep: number;
   ok: string;
+  /** For bench/run.ts: step runs, completed ones, what the merge saw, the engine process's peak RSS (KiB). */
+  stepRuns: number;
+  completed: number;
+  merged: number;
+  engineMaxRssKiB: number;
 }
 
 function startWorker(home: string, stackName: string): Promise<ChildProcess> {
@@ -92,7 +97,9 @@ async function benchCase(workerCount: number): Promise<Row[]> {
       const stepRuns = run.steps.length;
       const sound = run.status === "completed" && stepRuns === n + 2 && output.shards === n && run.steps.every((s) => s.status === "completed" && s.attempts === 1);
       const ok = sound ? "yes" : `NO (status ${run.status}, ${stepRuns} step runs, merge saw ${output?.shards}, ${run.error ?? ""})`;
-      rows.push({ workers: workerCount, run: r, wallMs, stepsPerSec: ((n + 2) / wallMs) * 1000, usPerStep: (wallMs * 1000) / (n + 2), ok });
+      const completed = run.steps.filter((s) => s.status === "completed").length;
+      const engineMaxRssKiB = process.resourceUsage().maxRSS;
+      rows.push({ workers: workerCount, run: r, wallMs, stepsPerSec: ((n + 2) / wallMs) * 1000, usPerStep: (wallMs * 1000) / (n + 2), ok, stepRuns, completed, merged: output?.shards ?? 0, engineMaxRssKiB });
       console.log(JSON.stringify(rows[rows.length - 1]));
     }
   } finally {

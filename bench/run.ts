@@ -1,8 +1,12 @@
 /**
  * The weir benchmark suite: orchestration overhead on the default stack (SQLite metadata
- * store + local artifact files), every step run and artifact recorded, caching off.
+ * store + local artifact files), every step run and artifact recorded, caching off; and the
+ * fan-out on PostgreSQL (127.0.0.1:5432, a throw-away database per case) with local or S3
+ * artifacts (s3rver on loopback).
  *
- *   npm run bench                      full suite (several minutes)
+ *   npm run bench                      full suite (several minutes; needs PostgreSQL)
+ *   npm run bench -- --queue           also the queue orchestrator rows (Redis on 127.0.0.1:6379)
+ *   npm run bench -- --only queue      the queue rows alone (--only takes workloads, stores or "queue")
  *   npm run bench -- --quick           small sizes, under a minute
  *   npm run bench -- --only fan_out    one workload (all its sizes)
  *   npm run bench -- --profile         also write a CPU profile per workload to bench/results/profiles/
@@ -20,7 +24,7 @@ import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import Table from "cli-table3";
-import type { ChildResult } from "./child.js";
+import type { ChildResult, StoreKind } from "./child.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, "results");
@@ -31,7 +35,22 @@ interface Case {
   n: number;
   /** One run in a fresh process, nothing warmed: what a user's `weir run` pays. */
   cold?: boolean;
+  /** Metadata + artifact store (default: SQLite + local files). */
+  store?: StoreKind;
+  /** Queue orchestrator rows: this many worker processes (bench/queue-bench.ts). */
+  workers?: number;
 }
+
+/** Both stores on PostgreSQL, warm and cold, at the sizes the issue asks about. */
+const POSTGRES: Case[] = (["postgres", "postgres+s3"] as const).flatMap((store) =>
+  [1_000, 10_000].flatMap((n) => [
+    { workload: "fan_out", n, store },
+    { workload: "fan_out", n, store, cold: true },
+  ]),
+);
+
+/** Fan-out 10,000 on the queue orchestrator (Redis, SQLite): behind --queue, about a minute. */
+const QUEUE: Case[] = [1, 2, 4].map((workers) => ({ workload: "queue_fan_out", n: 10_000, workers }));
 
 const FULL: Case[] = [
   { workload: "fan_out", n: 1_000 },
@@ -42,6 +61,7 @@ const FULL: Case[] = [
   { workload: "chain", n: 1_000 },
   { workload: "wide", n: 10_000 },
   { workload: "map_collect", n: 10_000 },
+  ...POSTGRES,
 ];
 
 const QUICK: Case[] = [
@@ -54,6 +74,7 @@ const QUICK: Case[] = [
 ];
 
 export interface BenchRow extends ChildResult {
+  workers?: number;
   stepsPerSec: number;
   overheadUsPerStep: number;
   ratio: number;
@@ -66,6 +87,7 @@ function parseArgs(argv: string[]) {
     quick: false,
     profile: false,
     cold: false,
+    queue: false,
     only: [] as string[],
     label: "",
     sizes: [] as number[],
@@ -81,6 +103,7 @@ function parseArgs(argv: string[]) {
     if (arg === "--quick") options.quick = true;
     else if (arg === "--profile") options.profile = true;
     else if (arg === "--cold") options.cold = true;
+    else if (arg === "--queue") options.queue = true;
     else if (arg.startsWith("--only")) options.only.push(...value().split(","));
     else if (arg.startsWith("--label")) options.label = value();
     else if (arg.startsWith("--sizes")) options.sizes = value().split(",").map(Number);
@@ -91,20 +114,32 @@ function parseArgs(argv: string[]) {
   return options;
 }
 
+/** A case's name in messages, profile folders and `--only`. */
+function caseName(c: Case): string {
+  if (c.workers) return `${c.workload}-${c.workers}w`;
+  return `${c.workload}${c.store && c.store !== "sqlite" ? `@${c.store}` : ""}`;
+}
+
 function runChild(c: Case, profile: boolean, tmpDir: string): Promise<ChildResult> {
+  if (c.workers) return runQueueCase(c, tmpDir);
   const execArgv = ["--import", "tsx"];
   if (profile) {
     // One folder per case: V8 writes one profile per thread (the main thread's is the biggest;
     // tsx's module-loader thread writes one too).
-    const dir = join(profilesDir, `${c.workload}-${c.n}${c.cold ? "-cold" : ""}`);
+    const dir = join(profilesDir, `${caseName(c).replace("+", "-")}-${c.n}${c.cold ? "-cold" : ""}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     execArgv.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
   }
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: join(here, "tsconfig.json") };
+    // The AWS SDK (S3 rows) otherwise warns in every process that its 2027 releases need Node 22.
+    const env: NodeJS.ProcessEnv = {
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      ...process.env,
+      TSX_TSCONFIG_PATH: join(here, "tsconfig.json"),
+    };
     if (tmpDir) env.TMPDIR = tmpDir;
-    const args = [c.workload, String(c.n), ...(c.cold ? ["--cold"] : [])];
+    const args = [c.workload, String(c.n), ...(c.cold ? ["--cold"] : []), "--store", c.store ?? "sqlite"];
     const child = fork(join(here, "child.ts"), args, { execArgv, env, stdio: "inherit" });
     let result: ChildResult | undefined;
     child.on("message", (message) => (result = message as ChildResult));
@@ -116,6 +151,42 @@ function runChild(c: Case, profile: boolean, tmpDir: string): Promise<ChildResul
   });
 }
 
+/**
+ * One queue case: bench/queue-bench.ts with `--workers W` (it starts the workers and checks that
+ * no step was lost or doubled). There is no floor: the row's overhead is the wall time per step.
+ */
+function runQueueCase(c: Case, tmpDir: string): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: join(here, "tsconfig.json") };
+    if (tmpDir) env.TMPDIR = tmpDir;
+    const args = ["--n", String(c.n), "--workers", String(c.workers), "--runs", "1"];
+    const child = fork(join(here, "queue-bench.ts"), args, { execArgv: ["--import", "tsx"], env, stdio: ["ignore", "pipe", "inherit", "ipc"] });
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (!line) return reject(new Error(`${caseName(c)} N=${c.n}: queue-bench exited with ${signal ?? code} and no result:\n${out}`));
+      const q = JSON.parse(line) as { wallMs: number; stepRuns: number; completed: number; merged: number; engineMaxRssKiB: number };
+      resolve({
+        workload: c.workload,
+        n: c.n,
+        store: "sqlite",
+        stepRuns: c.n + 2,
+        wallMs: q.wallMs,
+        floorMs: 0,
+        maxRssKiB: q.engineMaxRssKiB,
+        recorded: { stepRuns: q.stepRuns, completed: q.completed, artifactVersions: 0, outputLinks: 0 },
+        status: code === 0 && q.completed === q.stepRuns ? "completed" : `exit ${signal ?? code}`,
+        outputMatchesFloor: q.merged === c.n,
+        warmupN: 0,
+        cold: false,
+        sinceProcessStartMs: 0,
+      });
+    });
+  });
+}
+
 function toRow(results: ChildResult[]): BenchRow {
   const sorted = [...results].sort((a, b) => a.wallMs - b.wallMs);
   const r = sorted[Math.floor((sorted.length - 1) / 2)];
@@ -123,7 +194,7 @@ function toRow(results: ChildResult[]): BenchRow {
     ...r,
     stepsPerSec: r.stepRuns / (r.wallMs / 1000),
     overheadUsPerStep: ((r.wallMs - r.floorMs) * 1000) / r.stepRuns,
-    ratio: r.wallMs / r.floorMs,
+    ratio: r.floorMs > 0 ? r.wallMs / r.floorMs : NaN,
     repeats: results.map(({ wallMs, floorMs, maxRssKiB }) => ({ wallMs, floorMs, maxRssKiB })),
   };
 }
@@ -131,21 +202,22 @@ function toRow(results: ChildResult[]): BenchRow {
 const fmt = {
   int: (x: number) => Math.round(x).toLocaleString("en-US"),
   ms: (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`),
-  floor: (x: number) => (x >= 1 ? `${x.toFixed(2)} ms` : `${(x * 1000).toFixed(0)} µs`),
+  floor: (x: number) => (x === 0 ? "—" : x >= 1 ? `${x.toFixed(2)} ms` : `${(x * 1000).toFixed(0)} µs`),
   us: (x: number) => `${x.toFixed(1)} µs`,
-  ratio: (x: number) => `${x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(1)}×`,
+  ratio: (x: number) => Number.isNaN(x) ? "—" : `${x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(1)}×`,
   mib: (kib: number) => `${(kib / 1024).toFixed(0)} MiB`,
 };
 
 export function renderTable(rows: BenchRow[]): string {
   const table = new Table({
-    head: ["workload", "N", "step runs", "wall", "floor", "steps/s", "overhead/step", "weir/floor", "peak RSS"],
-    colAligns: ["left", "right", "right", "right", "right", "right", "right", "right", "right"],
+    head: ["workload", "store", "N", "step runs", "wall", "floor", "steps/s", "overhead/step", "weir/floor", "peak RSS"],
+    colAligns: ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right"],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
     table.push([
-      r.cold ? `${r.workload} (cold)` : r.workload,
+      r.workers ? `${r.workload} (${r.workers} worker${r.workers > 1 ? "s" : ""})` : r.cold ? `${r.workload} (cold)` : r.workload,
+      storeLabel(r),
       fmt.int(r.n),
       fmt.int(r.stepRuns),
       fmt.ms(r.wallMs),
@@ -159,10 +231,24 @@ export function renderTable(rows: BenchRow[]): string {
   return table.toString();
 }
 
+function storeLabel(r: { store?: StoreKind; workers?: number }): string {
+  if (r.workers) return "SQLite + local, queue (Redis)";
+  return { sqlite: "SQLite + local", postgres: "PostgreSQL + local", "postgres+s3": "PostgreSQL + S3" }[r.store ?? "sqlite"];
+}
+
 /** The issue's targets, checked on whatever rows this run has. */
 export function checkTargets(rows: BenchRow[]): string[] {
-  const find = (w: string, n: number, cold = false) => rows.find((r) => r.workload === w && r.n === n && !!r.cold === cold);
+  const find = (w: string, n: number, cold = false, store: StoreKind = "sqlite") =>
+    rows.find((r) => r.workload === w && r.n === n && !!r.cold === cold && (r.store ?? "sqlite") === store && !r.workers);
   const lines: string[] = [];
+  for (const [store, target] of [["postgres", 300], ["postgres+s3", 500]] as const) {
+    for (const cold of [false, true]) {
+      const r = find("fan_out", 10_000, cold, store);
+      if (!r) continue;
+      const ok = r.overheadUsPerStep <= target;
+      lines.push(`${ok ? "MET " : "MISS"} fan_out N=10,000${cold ? " cold" : ""} on ${storeLabel(r)} overhead/step ≤ ${target} µs: ${fmt.us(r.overheadUsPerStep)}`);
+    }
+  }
   const f10k = find("fan_out", 10_000);
   if (f10k) {
     const ok = f10k.overheadUsPerStep <= 100;
@@ -190,7 +276,7 @@ export function checkTargets(rows: BenchRow[]): string[] {
     const complete = r.recorded.stepRuns === r.stepRuns && r.recorded.completed === r.stepRuns;
     if (r.status !== "completed" || !complete || !r.outputMatchesFloor) {
       lines.push(
-        `FAIL ${r.workload} N=${r.n}: status ${r.status}, recorded ${JSON.stringify(r.recorded)}, ` +
+        `FAIL ${caseName(r)} N=${r.n}: status ${r.status}, recorded ${JSON.stringify(r.recorded)}, ` +
           `output ${r.outputMatchesFloor ? "matches" : "differs from"} the floor`,
       );
     }
@@ -226,10 +312,18 @@ function gitCommit(): string | null {
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   let cases = options.quick ? QUICK : FULL;
-  if (options.only.length > 0) cases = cases.filter((c) => options.only.includes(c.workload));
+  if (options.queue || options.only.includes("queue")) cases = [...cases, ...QUEUE];
+  if (options.only.length > 0) {
+    const selects = (c: Case) =>
+      [c.workload, c.store ?? "sqlite", caseName(c), ...(c.workers ? ["queue"] : [])].some((token) => options.only.includes(token));
+    cases = cases.filter(selects);
+  }
   if (options.sizes.length > 0) {
-    const names = [...new Set(cases.map((c) => c.workload))];
-    cases = names.flatMap((workload) => options.sizes.flatMap((n) => [{ workload, n }, { workload, n, cold: true }]));
+    // The same workloads, stores and worker counts at other sizes (queue rows have no cold run).
+    const kinds = [...new Map(cases.map((c) => [caseName(c), c])).values()];
+    cases = kinds.flatMap(({ workload, store, workers }) =>
+      options.sizes.flatMap((n): Case[] => (workers ? [{ workload, n, workers }] : [{ workload, n, store }, { workload, n, store, cold: true }])),
+    );
   }
   if (options.cold) cases = cases.filter((c) => c.cold);
   if (cases.length === 0) throw new Error("no workload selected");
@@ -240,14 +334,14 @@ async function main(): Promise<void> {
   process.stderr.write(`WEIR_HOME of each workload: a fresh folder in ${homesIn} (${fileSystem ?? "unknown file system"})\n`);
   const rows: BenchRow[] = [];
   for (const c of cases) {
-    process.stderr.write(`running ${c.workload}${c.cold ? " (cold)" : ""} N=${c.n.toLocaleString("en-US")} … `);
+    process.stderr.write(`running ${caseName(c)}${c.cold ? " (cold)" : ""} N=${c.n.toLocaleString("en-US")} … `);
     const results: ChildResult[] = [];
     for (let i = 0; i < options.repeat; i++) {
       const result = await runChild(c, options.profile, options.tmpdir);
       results.push(result);
       process.stderr.write(`${i > 0 ? ", " : ""}${fmt.ms(result.wallMs)}`);
     }
-    const row = toRow(results);
+    const row = { ...toRow(results), workers: c.workers };
     rows.push(row);
     process.stderr.write(` → ${fmt.us(row.overheadUsPerStep)}/step\n`);
   }
@@ -278,7 +372,7 @@ async function main(): Promise<void> {
   // latest.json / latest-quick.json hold the standard suite only (not a selection, other
   // sizes, another file system or a profiled run).
   const standard =
-    options.only.length === 0 && options.sizes.length === 0 && !options.tmpdir && !options.profile && !options.cold;
+    options.only.length === 0 && options.sizes.length === 0 && !options.tmpdir && !options.profile && !options.cold && !options.queue;
   if (standard) files.unshift(join(resultsDir, `latest${options.quick ? "-quick" : ""}.json`));
   for (const file of files) writeFileSync(file, JSON.stringify(report, null, 2) + "\n");
   console.log(`results: ${files.map((f) => relative(process.cwd(), f)).join(", ")}`);

@@ -148,8 +148,7 @@ export class Client {
    * `weir artifacts list` show it): its newest version, or the given version number.
    */
   async getArtifact(name: string, version?: number): Promise<ArtifactDetails> {
-    if (this.remote) throw new RunNotFoundError("getArtifact is not available through the server yet: read it with a Client on the store");
-    const versions = await (await this.store()).listArtifactVersions({ artifactName: name });
+    const versions = await this.listArtifactVersions({ artifactName: name });
     if (versions.length === 0) throw new RunNotFoundError(`no artifact named "${name}" (see weir artifacts list)`);
     const found = version === undefined ? versions[0] : versions.find((v) => v.version === version);
     if (!found) throw new RunNotFoundError(`artifact "${name}" has no version ${version} (it has 1 to ${versions[0].version})`);
@@ -158,7 +157,7 @@ export class Client {
 
   /** Which step run produced an artifact version, which reused it from the cache, and which consumed it. */
   async getArtifactLineage(versionId: string): Promise<ArtifactLineage> {
-    if (this.remote) throw new RunNotFoundError("getArtifactLineage is not available through the server yet: read it with a Client on the store");
+    if (this.remote) return this.remote.getArtifactLineage(versionId);
     const store = await this.store();
     const { outputs, inputs } = await store.listArtifactVersionLinks(versionId);
     const stepRuns = new Map<string, StepRunRecord | undefined>();

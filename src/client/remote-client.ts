@@ -1,5 +1,5 @@
 import { RunNotFoundError, WeirError } from "../authoring/errors.js";
-import type { StepRunDetails } from "./client.js";
+import type { ArtifactLineage, StepRunDetails } from "./client.js";
 import type { PipelineRun, StepRunView } from "./run-view.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import type { ArtifactVersionRecord, LogLine, RunFilter } from "../stores/metadata/types.js";
@@ -70,6 +70,10 @@ export class RemoteClient {
     const dataType = decodeURIComponent(response.headers.get("x-weir-data-type") ?? "");
     if (!materializer) throw new ServerRequestError(response.status, `the server sent artifact ${id} without its materializer`);
     return defaultMaterializers().byName(materializer).load(new Uint8Array(await response.arrayBuffer()), dataType);
+  }
+
+  async getArtifactLineage(versionId: string): Promise<ArtifactLineage> {
+    return this.json<ArtifactLineage>(`/api/artifacts/${encodeURIComponent(versionId)}/lineage`);
   }
 
   async getLogs(runId: string, stepName?: string, afterId?: number): Promise<LogLine[]> {

@@ -1,6 +1,7 @@
 import { resolve, sep } from "node:path";
 import { inspect } from "node:util";
 import { defaultMaterializers } from "../materializers/registry.js";
+import { artifactStoreFromComponent } from "../stores/artifacts/resolve.js";
 import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
 import type { ArtifactVersionRecord, MetadataStore } from "../stores/metadata/types.js";
 import type { ApiArtifact, ApiPreview } from "./types.js";
@@ -26,8 +27,19 @@ export async function artifactStores(store: MetadataStore, home: string): Promis
   return [...roots].map((path) => new LocalArtifactStore({ path, name: path }));
 }
 
-/** The bytes of an artifact version, read only through a store whose root holds its URI. */
-export async function readArtifactBytes(version: ArtifactVersionRecord, stores: LocalArtifactStore[]): Promise<Uint8Array> {
+/**
+ * The bytes of an artifact version, read only through a store this metadata store knows: the
+ * registered component its row names (any flavor, S3 included: the store checks the URI is its
+ * own), else, for older rows, a registered local store whose root holds the URI.
+ */
+export async function readArtifactBytes(version: ArtifactVersionRecord, stores: LocalArtifactStore[], metadata?: MetadataStore): Promise<Uint8Array> {
+  if (version.artifactStoreId && metadata) {
+    const component = await metadata.getComponent(version.artifactStoreId);
+    if (!component || component.type !== "artifact_store") {
+      throw new ArtifactAccessError(`artifact version ${version.id} is held by an artifact store this server does not know`);
+    }
+    return artifactStoreFromComponent(component).read(version.uri);
+  }
   const file = resolve(version.uri.replace(/#\d+\+\d+$/, ""));
   const owner = stores.find((s) => file.startsWith(s.root.endsWith(sep) ? s.root : s.root + sep));
   if (!owner) throw new ArtifactAccessError(`artifact version ${version.id} is not in any artifact store this server reads`);
@@ -50,11 +62,11 @@ export function imageMime(bytes: Uint8Array): "image/png" | "image/jpeg" | undef
 }
 
 /** What the dashboard shows for an artifact version: JSON tree, table, text or image. */
-export async function previewArtifact(version: ArtifactVersionRecord, stores: LocalArtifactStore[]): Promise<ApiPreview> {
+export async function previewArtifact(version: ArtifactVersionRecord, stores: LocalArtifactStore[], metadata?: MetadataStore): Promise<ApiPreview> {
   if (version.size > PREVIEW_MAX_BYTES) {
     return { kind: "unavailable", reason: `too large to preview (${version.size} bytes; the limit is ${PREVIEW_MAX_BYTES})` };
   }
-  const bytes = await readArtifactBytes(version, stores);
+  const bytes = await readArtifactBytes(version, stores, metadata);
   if (version.materializer === "weir.bytes") {
     const mime = imageMime(bytes);
     if (mime) return { kind: "image", mime, contentUrl: `/api/artifacts/${encodeURIComponent(version.id)}/content` };

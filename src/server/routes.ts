@@ -198,12 +198,18 @@ export const routes: Route[] = [
     handle: async (c, { params }, api) => c.json(toApiArtifact(await api.client.getArtifactVersion(params.id))),
   },
   {
+    path: "/api/artifacts/:id/lineage",
+    summary: "Which step run produced an artifact version, which reused it from the cache, and which consumed it",
+    params: runId,
+    handle: async (c, { params }, api) => c.json(await api.client.getArtifactLineage((await api.client.getArtifactVersion(params.id)).id)),
+  },
+  {
     path: "/api/artifacts/:id/preview",
     summary: "A preview of an artifact version's value: JSON, a table for arrays of records, text, or an image",
     params: runId,
     async handle(c, { params }, api) {
       const version = await api.client.getArtifactVersion(params.id);
-      return c.json(await previewArtifact(version, await artifactStores(api.store, api.home)));
+      return c.json(await previewArtifact(version, await artifactStores(api.store, api.home), api.store));
     },
   },
   {
@@ -213,7 +219,7 @@ export const routes: Route[] = [
     produces: "application/octet-stream",
     async handle(c, { params }, api) {
       const version = await api.client.getArtifactVersion(params.id);
-      const bytes = await readArtifactBytes(version, await artifactStores(api.store, api.home));
+      const bytes = await readArtifactBytes(version, await artifactStores(api.store, api.home), api.store);
       const mime = version.materializer === "weir.bytes" ? imageMime(bytes) : undefined;
       c.header("Content-Type", mime ?? "application/octet-stream");
       if (!mime) c.header("Content-Disposition", `attachment; filename="${version.id}.bin"`);

@@ -64,6 +64,11 @@ describe("new Client({ url, token }) and the CLI with WEIR_SERVER_URL", () => {
     expect(run).toMatchObject({ name: "remote-showcase", status: "completed" });
     expect(await run.output()).toEqual(await (await local.getRun("remote-showcase")).output());
     await expect(client.store()).rejects.toThrow(/reads through a server/);
+    // Lineage and named artifacts too: the same answers as a Client on the store.
+    const produced = (await local.getStepRun(run.id, "load_records")).outputs[0].artifact;
+    expect(await client.getArtifactLineage(produced.id)).toEqual(await local.getArtifactLineage(produced.id));
+    const named = await client.getArtifact(produced.artifactName);
+    expect(named.id).toBe((await local.getArtifact(produced.artifactName)).id);
     const saved = process.env.WEIR_SERVER_TOKEN;
     delete process.env.WEIR_SERVER_TOKEN;
     try {

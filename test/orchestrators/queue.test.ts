@@ -64,12 +64,14 @@ describe("queue orchestrator", () => {
     await until("the step to start", () => fx.marks(dir, "started").length > 0);
     const [pid] = fx.marks(dir, "started");
     try {
-      const listed = JSON.parse(await weirSource("workers", "--stack", stack.name, "--json")) as {
-        id: string;
-        pid: number;
-        capacity: { cpus: number };
-        current: { invocationId: string }[];
-      }[];
+      type Listed = { id: string; pid: number; capacity: { cpus: number }; current: { invocationId: string }[] }[];
+      const list = async () => JSON.parse(await weirSource("workers", "--stack", stack.name, "--json")) as Listed;
+      // A worker publishes its current steps with its heartbeat: the step shows up at the next one.
+      let listed = await list();
+      for (let i = 0; i < 10 && !listed.find((w) => w.pid === pid)?.current.some((c) => c.invocationId === "marked"); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        listed = await list();
+      }
       expect(listed.map((w) => w.id).sort()).toEqual(workers.map((w) => w.id).sort());
       expect(listed.every((w) => w.capacity.cpus > 0)).toBe(true);
       // (An in-process step abandoned by a timeout may still be listed: it runs until it returns.)

@@ -116,7 +116,8 @@ describe("which home a command uses", () => {
     const project = mkdtempSync(join(tmpdir(), "weir-project-"));
     const deep = join(project, "src", "deep");
     mkdirSync(deep, { recursive: true });
-    const unset = { WEIR_HOME: undefined };
+    // The home's own store: a store URL in the environment (the PostgreSQL pass) would win over it.
+    const unset = { WEIR_HOME: undefined, WEIR_STORE_URL: undefined };
     expect((await weirWith({ cwd: project, env: unset }, "init")).code).toBe(0);
     const [status, list, help] = await Promise.all([
       weirWith({ cwd: deep, env: unset }, "status"),

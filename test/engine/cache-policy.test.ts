@@ -6,6 +6,9 @@ import { useTempHome } from "../helpers.js";
 import { expectOk, tempProject, weirIn } from "../packaging/cli.js";
 
 const home = useTempHome("weir-cache-policy-");
+// The CLI runs in a temp project on its home's own SQLite store (weirIn drops WEIR_STORE_URL),
+// so this process reads that store too, also in the PostgreSQL pass of the suite.
+delete process.env.WEIR_STORE_URL;
 
 // A user's project: the steps call a helper that imports another local file. One step
 // keeps the default policy (its source and the local files its module imports), the

@@ -22,6 +22,7 @@ import {
   outputArtifactIds,
   patchOf,
   RUN_PATCH_COLUMNS,
+  newRunRecord,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
   stepConfigurationRow,
@@ -294,31 +295,8 @@ export class PostgresMetadataStore implements VersionedStore {
   // Runs
 
   async createRun(run: NewRun): Promise<RunRecord> {
-    const createdAt = Date.now();
-    const status = run.status ?? "initializing";
-    const record: RunRecord = {
-      id: run.id ?? timeOrderedId(),
-      name: run.name,
-      pipelineName: run.pipelineName,
-      snapshotId: run.snapshotId,
-      stackName: run.stackName,
-      isDynamic: run.isDynamic,
-      status,
-      orchestratorRunId: null,
-      createdAt,
-      startedAt: status === "running" ? createdAt : null,
-      endedAt: null,
-      error: null,
-      output: null,
-      enableCache: run.enableCache,
-      fingerprint: null,
-      heartbeatAt: run.heartbeatAt ?? null,
-      owner: run.owner ?? null,
-      cancelRequestedAt: null,
-      seq: 0,
-      scheduleName: run.scheduleName ?? null,
-      scheduledFor: run.scheduledFor ?? null,
-    };
+    const record = newRunRecord(run, run.id ?? timeOrderedId());
+    const { createdAt } = record;
     return this.enqueue(
       w.single("create run", [record.id], 1, async (db, seq): Promise<RunRecord> => {
         const pipelineId = (await db.query<{ id: string }>(PIPELINE_ID, [timeOrderedId(), run.pipelineName, createdAt])).rows[0]
@@ -335,7 +313,7 @@ export class PostgresMetadataStore implements VersionedStore {
             record.snapshotId,
             record.stackName,
             record.isDynamic ? 1 : 0,
-            status,
+            record.status,
             createdAt,
             record.startedAt,
             record.enableCache ? 1 : 0,

@@ -5,6 +5,7 @@
 import { timeOrderedId } from "../../../ids.js";
 import type {
   ArtifactVersionRecord,
+  NewRun,
   NewArtifactVersion,
   NewStepConfiguration,
   ComponentRecord,
@@ -198,6 +199,35 @@ export function toRunRecord(row: RunRow): RunRecord {
     seq: row.seq,
     scheduleName: row.schedule_name ?? null,
     scheduledFor: row.scheduled_for ?? null,
+  };
+}
+
+/** The record of a run as both stores create it (`seq` is set when its write is applied). */
+export function newRunRecord(run: NewRun, id: string, createdAt = Date.now()): RunRecord {
+  const status = run.status ?? "initializing";
+  return {
+    id,
+    name: run.name,
+    pipelineName: run.pipelineName,
+    snapshotId: run.snapshotId,
+    stackName: run.stackName,
+    isDynamic: run.isDynamic,
+    status,
+    orchestratorRunId: null,
+    createdAt,
+    // A run created as running has started now.
+    startedAt: status === "running" ? createdAt : null,
+    endedAt: null,
+    error: null,
+    output: null,
+    enableCache: run.enableCache,
+    fingerprint: null,
+    heartbeatAt: run.heartbeatAt ?? null,
+    owner: run.owner ?? null,
+    cancelRequestedAt: null,
+    seq: 0,
+    scheduleName: run.scheduleName ?? null,
+    scheduledFor: run.scheduledFor ?? null,
   };
 }
 

@@ -22,6 +22,7 @@ import {
   FINAL_STATUSES,
   fromJson,
   outputArtifactIds,
+  newRunRecord,
   patchOf,
   RUN_PATCH_COLUMNS,
   runFilterParams,
@@ -528,32 +529,8 @@ export class SqliteMetadataStore implements VersionedStore {
   // Runs
 
   async createRun(run: NewRun): Promise<RunRecord> {
-    const createdAt = Date.now();
-    const status = run.status ?? "initializing";
-    const record: RunRecord = {
-      id: run.id ?? timeOrderedId(),
-      name: run.name,
-      pipelineName: run.pipelineName,
-      snapshotId: run.snapshotId,
-      stackName: run.stackName,
-      isDynamic: run.isDynamic,
-      status,
-      orchestratorRunId: null,
-      createdAt,
-      // A run created as running has started now.
-      startedAt: status === "running" ? createdAt : null,
-      endedAt: null,
-      error: null,
-      output: null,
-      enableCache: run.enableCache,
-      fingerprint: null,
-      heartbeatAt: run.heartbeatAt ?? null,
-      owner: run.owner ?? null,
-      cancelRequestedAt: null,
-      seq: 0,
-      scheduleName: run.scheduleName ?? null,
-      scheduledFor: run.scheduledFor ?? null,
-    };
+    const record = newRunRecord(run, run.id ?? timeOrderedId());
+    const { createdAt } = record;
     const row = { ...record, isDynamic: record.isDynamic ? 1 : 0, enableCache: record.enableCache ? 1 : 0 };
     return this.enqueue((): RunRecord => {
       record.seq = this.nextSeq();

@@ -572,6 +572,9 @@ export class RunEngine implements GraphBuilder {
 
   private async tryCache(node: Node, cacheKey: string, upstream: string[] | undefined): Promise<boolean> {
     const hit = await findCacheHit(this.options.store, this.options.artifacts, cacheKey);
+    // The run may have stopped during the lookup (a network store's round trip): the node was
+    // skipped then, and nothing new starts; returning true keeps it from being launched.
+    if (node.settled) return true;
     if (!hit) return false;
     const { original, outputs } = hit;
     for (const { link, artifact } of outputs) {

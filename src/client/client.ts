@@ -84,7 +84,7 @@ export class Client {
   }
 
   async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
-    if (this.remote) throw new RunNotFoundError("getSnapshot is not available through the server yet: read it with a Client on the store");
+    if (this.remote) return this.remote.getSnapshot(id);
     return (await this.store()).getSnapshot(id);
   }
 

@@ -2,7 +2,7 @@ import { RunNotFoundError, WeirError } from "../authoring/errors.js";
 import type { ArtifactLineage, StepRunDetails } from "./client.js";
 import type { PipelineRun, StepRunView } from "./run-view.js";
 import { defaultMaterializers } from "../materializers/registry.js";
-import type { ArtifactVersionRecord, LogLine, RunFilter } from "../stores/metadata/types.js";
+import type { ArtifactVersionRecord, LogLine, RunFilter, SnapshotRecord } from "../stores/metadata/types.js";
 import type { ApiArtifact, ApiPage, ApiRun, ApiRunDetail, ApiStepDetail, ApiStepRun } from "../server/types.js";
 
 /** A server refused or failed a request; `status` is its HTTP status. */
@@ -38,6 +38,16 @@ export class RemoteClient {
     if (filter.status) query.set("status", filter.status);
     const page = await this.json<ApiPage<ApiRun>>(`/api/runs?${query}`);
     return Promise.all(page.items.map((r) => this.getRun(r.id)));
+  }
+
+  /** Undefined for an unknown id, as a store answers. */
+  async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
+    try {
+      return await this.json<SnapshotRecord>(`/api/snapshots/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (error instanceof RunNotFoundError) return undefined;
+      throw error;
+    }
   }
 
   async getStepRun(runId: string, name: string): Promise<StepRunDetails> {
@@ -92,6 +102,7 @@ export class RemoteClient {
       isDynamic: run.isDynamic,
       error: run.error,
       stackName: run.stackName,
+      snapshotId: run.snapshotId,
       orchestratorRunId: run.orchestratorRunId,
       scheduleName: run.scheduleName,
       scheduledFor: toDate(run.scheduledFor),

@@ -3,7 +3,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod/v4";
 import { RunNotFoundError } from "../authoring/errors.js";
 import type { Client } from "../client/client.js";
-import type { MetadataStore, RunRecord } from "../stores/metadata/types.js";
+import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
 import { artifactStores, imageMime, previewArtifact, readArtifactBytes, toApiArtifact } from "./artifacts.js";
 import { newCursor, readStepRunChanges } from "./changes.js";
 import type { ApiPage, ApiRun, ApiRunDetail, ApiSchedule, ApiStack, ApiStepDetail } from "./types.js";
@@ -95,6 +95,16 @@ export const routes: Route[] = [
     summary: "A run (by id, unique id prefix or name) with all its step runs",
     params: runId,
     handle: async (c, { params }, api) => c.json(await runDetail(api, params.id)),
+  },
+  {
+    path: "/api/snapshots/:id",
+    summary: "A pipeline snapshot (a run's `snapshotId`): the pipeline as submitted, its parameters and, for static pipelines, the compiled graph",
+    params: runId,
+    async handle(c, { params }, api) {
+      const snapshot = await api.store.getSnapshot(params.id);
+      if (!snapshot) throw new RunNotFoundError(`no snapshot with id "${params.id}"`);
+      return c.json(snapshot satisfies SnapshotRecord);
+    },
   },
   {
     path: "/api/runs/:id/events",

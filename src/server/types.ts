@@ -11,6 +11,8 @@ export interface ApiRun {
   status: RunStatus;
   isDynamic: boolean;
   stackName: string;
+  /** The pipeline snapshot it executes (`/api/snapshots/:id`). */
+  snapshotId: string;
   orchestratorRunId: string | null;
   /** Runs a schedule started: its name and the planned tick. */
   scheduleName: string | null;

@@ -63,6 +63,11 @@ export class Client {
     return this.remote !== undefined;
   }
 
+  /** The server this client reads through, if any (the CLI reads stacks, schedules and status there). */
+  get server(): RemoteClient | undefined {
+    return this.remote;
+  }
+
   /** The metadata store this client reads (opened once per process). */
   store(): Promise<MetadataStore> {
     if (this.remote) return Promise.reject(new RunNotFoundError("this Client reads through a server (WEIR_SERVER_URL); it has no store of its own"));

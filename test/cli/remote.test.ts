@@ -4,9 +4,10 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeMetadataStores, openMetadataStore } from "../../src/config/home.js";
+import { closeMetadataStores, openMetadataStore, storeUrl } from "../../src/config/home.js";
 import { startServer, type RunningServer } from "../../src/server/serve.js";
 import { registerStack } from "../../src/stack/stack.js";
+import { redact } from "../../src/stores/metadata/open.js";
 import { useTempHome } from "../helpers.js";
 import { showcasePipeline } from "../server/fixtures/pipelines.js";
 import { expectUserError, tempHome, weirWith } from "./weir.js";
@@ -70,7 +71,7 @@ describe("stack, schedule and status commands through WEIR_SERVER_URL", () => {
     expect(JSON.parse(json.stdout)).toMatchObject({
       server: server.url,
       home,
-      metadataStore: expect.stringMatching(/^sqlite:/),
+      metadataStore: redact(storeUrl(home)),
       activeStack: "gpu-box",
       runs: 0,
     });

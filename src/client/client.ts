@@ -63,6 +63,11 @@ export class Client {
     return this.remote !== undefined;
   }
 
+  /** The server this client reads through, if any (the CLI reads stacks, schedules and status there). */
+  get server(): RemoteClient | undefined {
+    return this.remote;
+  }
+
   /** The metadata store this client reads (opened once per process). */
   store(): Promise<MetadataStore> {
     if (this.remote) return Promise.reject(new RunNotFoundError("this Client reads through a server (WEIR_SERVER_URL); it has no store of its own"));
@@ -84,7 +89,7 @@ export class Client {
   }
 
   async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
-    if (this.remote) throw new RunNotFoundError("getSnapshot is not available through the server yet: read it with a Client on the store");
+    if (this.remote) return this.remote.getSnapshot(id);
     return (await this.store()).getSnapshot(id);
   }
 

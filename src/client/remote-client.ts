@@ -2,8 +2,8 @@ import { RunNotFoundError, WeirError } from "../authoring/errors.js";
 import type { ArtifactLineage, StepRunDetails } from "./client.js";
 import type { PipelineRun, StepRunView } from "./run-view.js";
 import { defaultMaterializers } from "../materializers/registry.js";
-import type { ArtifactVersionRecord, LogLine, RunFilter } from "../stores/metadata/types.js";
-import type { ApiArtifact, ApiPage, ApiRun, ApiRunDetail, ApiStepDetail, ApiStepRun } from "../server/types.js";
+import type { ArtifactVersionRecord, LogLine, RunFilter, SnapshotRecord } from "../stores/metadata/types.js";
+import type { ApiArtifact, ApiPage, ApiRun, ApiRunDetail, ApiSchedule, ApiStack, ApiStatus, ApiStepDetail, ApiStepRun } from "../server/types.js";
 
 /** A server refused or failed a request; `status` is its HTTP status. */
 export class ServerRequestError extends WeirError {
@@ -21,7 +21,7 @@ export class ServerRequestError extends WeirError {
  * with this process's materializers, as a local Client would. URIs stay on the server.
  */
 export class RemoteClient {
-  private readonly url: string;
+  readonly url: string;
 
   constructor(private readonly options: { url: string; token: string }) {
     this.url = options.url.replace(/\/+$/, "");
@@ -38,6 +38,16 @@ export class RemoteClient {
     if (filter.status) query.set("status", filter.status);
     const page = await this.json<ApiPage<ApiRun>>(`/api/runs?${query}`);
     return Promise.all(page.items.map((r) => this.getRun(r.id)));
+  }
+
+  /** Undefined for an unknown id, as a store answers. */
+  async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
+    try {
+      return await this.json<SnapshotRecord>(`/api/snapshots/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (error instanceof RunNotFoundError) return undefined;
+      throw error;
+    }
   }
 
   async getStepRun(runId: string, name: string): Promise<StepRunDetails> {
@@ -83,6 +93,20 @@ export class RemoteClient {
     return (await this.json<{ lines: LogLine[] }>(`/api/runs/${encodeURIComponent(runId)}/logs?${query}`)).lines;
   }
 
+  // Stacks, schedules and the server's status are not Client methods: `weir stack`,
+  // `weir schedule list` and `weir status` read them here when WEIR_SERVER_URL is set.
+  async listStacks(): Promise<ApiStack[]> {
+    return (await this.json<{ items: ApiStack[] }>("/api/stacks")).items;
+  }
+
+  async listSchedules(): Promise<ApiSchedule[]> {
+    return (await this.json<{ items: ApiSchedule[] }>("/api/schedules")).items;
+  }
+
+  async status(): Promise<ApiStatus> {
+    return this.json<ApiStatus>("/api/status");
+  }
+
   private runView(run: ApiRun, steps: ApiStepRun[], output: unknown, parameters: Record<string, unknown>): PipelineRun {
     return {
       id: run.id,
@@ -92,6 +116,7 @@ export class RemoteClient {
       isDynamic: run.isDynamic,
       error: run.error,
       stackName: run.stackName,
+      snapshotId: run.snapshotId,
       orchestratorRunId: run.orchestratorRunId,
       scheduleName: run.scheduleName,
       scheduledFor: toDate(run.scheduledFor),

@@ -32,6 +32,8 @@ export interface PipelineRun {
   isDynamic: boolean;
   error: string | null;
   stackName: string;
+  /** The pipeline snapshot it executes (`client.getSnapshot(run.snapshotId)`). */
+  snapshotId: string;
   orchestratorRunId: string | null;
   /** Runs a schedule started: the schedule's name and the tick the run was planned for. */
   scheduleName: string | null;
@@ -88,6 +90,7 @@ export async function buildRunView(store: MetadataStore, run: RunRecord, known: 
     isDynamic: run.isDynamic,
     error: run.error,
     stackName: run.stackName,
+    snapshotId: run.snapshotId,
     orchestratorRunId: run.orchestratorRunId,
     scheduleName: run.scheduleName,
     scheduledFor: toDate(run.scheduledFor),

@@ -3,10 +3,12 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod/v4";
 import { RunNotFoundError } from "../authoring/errors.js";
 import type { Client } from "../client/client.js";
-import type { MetadataStore, RunRecord } from "../stores/metadata/types.js";
+import { storeUrl } from "../config/home.js";
+import { redact } from "../stores/metadata/open.js";
+import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
 import { artifactStores, imageMime, previewArtifact, readArtifactBytes, toApiArtifact } from "./artifacts.js";
 import { newCursor, readStepRunChanges } from "./changes.js";
-import type { ApiPage, ApiRun, ApiRunDetail, ApiSchedule, ApiStack, ApiStepDetail } from "./types.js";
+import type { ApiPage, ApiRun, ApiRunDetail, ApiSchedule, ApiStack, ApiStatus, ApiStepDetail } from "./types.js";
 import { countSteps, diffRuns, listRunRecords, runSummaries, toApiRun, toApiStepRun } from "./views.js";
 
 export interface ApiContext {
@@ -62,6 +64,22 @@ export const routes: Route[] = [
     handle: (c) => c.json({ ok: true }),
   },
   {
+    path: "/api/status",
+    summary: "Which weir home and metadata store this server reads, its active stack and how many runs it holds",
+    async handle(c, _input, api) {
+      const activeStack = (await api.store.getActiveStackName()) ?? "default";
+      const components = (await api.store.getStack(activeStack))?.components ?? [];
+      const status: ApiStatus = {
+        home: api.home,
+        metadataStore: redact(storeUrl(api.home)),
+        activeStack,
+        components: components.map(({ type, name, flavor, config }) => ({ type, name, flavor, config })),
+        runs: (await api.store.listRuns()).length,
+      };
+      return c.json(status);
+    },
+  },
+  {
     path: "/api/runs",
     summary: "Runs, newest first: filter by pipeline, status, name or a search text; paginated",
     query: z.object({
@@ -95,6 +113,16 @@ export const routes: Route[] = [
     summary: "A run (by id, unique id prefix or name) with all its step runs",
     params: runId,
     handle: async (c, { params }, api) => c.json(await runDetail(api, params.id)),
+  },
+  {
+    path: "/api/snapshots/:id",
+    summary: "A pipeline snapshot (a run's `snapshotId`): the pipeline as submitted, its parameters and, for static pipelines, the compiled graph",
+    params: runId,
+    async handle(c, { params }, api) {
+      const snapshot = await api.store.getSnapshot(params.id);
+      if (!snapshot) throw new RunNotFoundError(`no snapshot with id "${params.id}"`);
+      return c.json(snapshot satisfies SnapshotRecord);
+    },
   },
   {
     path: "/api/runs/:id/events",
@@ -251,6 +279,7 @@ export const routes: Route[] = [
       const stacks: ApiStack[] = (await api.store.listStacks()).map((s) => ({
         name: s.name,
         active: s.name === active,
+        createdAt: s.createdAt,
         components: s.components.map(({ type, name, flavor, config }) => ({ type, name, flavor, config })),
       }));
       return c.json({ items: stacks });

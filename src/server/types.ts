@@ -1,6 +1,6 @@
 // The JSON shapes of the server's API (`/api/…`). The dashboard imports these types only.
 // Times are milliseconds since the epoch, as in the metadata store.
-import type { ArtifactVersionRecord, LogLine, RunStatus, ScheduleRecord, StepStatus } from "../stores/metadata/types.js";
+import type { ArtifactVersionRecord, ComponentRecord, LogLine, RunStatus, ScheduleRecord, StepStatus } from "../stores/metadata/types.js";
 
 export type { RunStatus, StepStatus, LogLine };
 
@@ -11,6 +11,8 @@ export interface ApiRun {
   status: RunStatus;
   isDynamic: boolean;
   stackName: string;
+  /** The pipeline snapshot it executes (`/api/snapshots/:id`). */
+  snapshotId: string;
   orchestratorRunId: string | null;
   /** Runs a schedule started: its name and the planned tick. */
   scheduleName: string | null;
@@ -97,10 +99,22 @@ export interface ApiRunDiff {
   common: number;
 }
 
+export type ApiComponent = Pick<ComponentRecord, "type" | "name" | "flavor" | "config">;
+
 export interface ApiStack {
   name: string;
   active: boolean;
-  components: { type: string; name: string; flavor: string; config: Record<string, unknown> }[];
+  createdAt: number;
+  components: ApiComponent[];
+}
+
+/** What `weir status` shows of a server: the home and store it reads (password redacted). */
+export interface ApiStatus {
+  home: string;
+  metadataStore: string;
+  activeStack: string;
+  components: ApiComponent[];
+  runs: number;
 }
 
 /** One SSE `change` event of `/api/runs/:id/events`. */

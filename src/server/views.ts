@@ -20,6 +20,7 @@ export function toApiRun(run: RunRecord, stepCounts: StepCounts, now = Date.now(
     status: run.status,
     isDynamic: run.isDynamic,
     stackName: run.stackName,
+    snapshotId: run.snapshotId,
     orchestratorRunId: run.orchestratorRunId,
     scheduleName: run.scheduleName ?? null,
     scheduledFor: run.scheduledFor ?? null,

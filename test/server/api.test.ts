@@ -162,9 +162,11 @@ describe("weir server: API", () => {
     expect((await get("/api/runs/no-such-run")).status).toBe(404);
   });
 
-  it("gives a run with its step runs, by id or name", async () => {
+  it("gives a run with its step runs, by id or name, and its snapshot", async () => {
     const detail = await json<ApiRunDetail>("/api/runs/showcase-1");
     expect(detail.run.id).toBe(showcaseId);
+    expect(await json(`/api/snapshots/${detail.run.snapshotId}`)).toMatchObject({ pipelineName: "showcase_pipeline", parameters: { count: 12 } });
+    expect((await get("/api/snapshots/no-such-snapshot")).status).toBe(404);
     expect(detail.steps.map((s) => s.name)).toEqual(
       expect.arrayContaining(["load_records", "render_chart", "split_shards", "score_shard[shard_0]", "score_shard[shard_3]", "report"]),
     );
@@ -211,8 +213,9 @@ describe("weir server: API", () => {
     expect(diff.onlyB).toEqual(["always_fails"]);
   });
 
-  it("lists stacks and serves an OpenAPI document of every route", async () => {
+  it("lists stacks, says which store it reads and serves an OpenAPI document of every route", async () => {
     expect((await json("/api/stacks")).items.map((s: any) => s.name)).toContain("default");
+    expect(await json("/api/status")).toMatchObject({ home, activeStack: "default", runs: expect.any(Number) });
     const doc = await json("/api/openapi.json");
     expect(doc.openapi).toBe("3.1.0");
     for (const route of routes) expect(Object.keys(doc.paths)).toContain(route.path.replace(/:(\w+)/g, "{$1}"));

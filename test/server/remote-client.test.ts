@@ -48,6 +48,16 @@ describe("RemoteClient (the Client through weir server)", () => {
     expect(await remote.getArtifactVersion(chart.outputs[0].artifact.id)).toMatchObject({ materializer: "weir.bytes", uri: expect.stringMatching(/^weir-server:/) });
   });
 
+  it("gives a run's snapshot in the shape a local Client does", async () => {
+    const run = await local.getRun("remote-showcase");
+    const client = new Client({ url: server.url, token: "remote-token" });
+    expect((await client.getRun(run.id)).snapshotId).toBe(run.snapshotId);
+    const snapshot = await client.getSnapshot(run.snapshotId);
+    expect(snapshot).toEqual(await local.getSnapshot(run.snapshotId));
+    expect(snapshot).toMatchObject({ pipelineName: "showcase_pipeline", isDynamic: false, parameters: { count: 6 } });
+    expect(await client.getSnapshot("no-such-snapshot")).toBeUndefined();
+  });
+
   it("names what went wrong: an unknown run, a refused token", async () => {
     await expect(remote.getRun("no-such-run")).rejects.toBeInstanceOf(RunNotFoundError);
     const wrong = new RemoteClient({ url: server.url, token: "nope" });

@@ -6,6 +6,7 @@ import { nextTick } from "../../schedules/cron.js";
 import { Scheduler } from "../../schedules/scheduler.js";
 import type { ScheduleRecord } from "../../stores/metadata/types.js";
 import { CliError, formatTime, table } from "../output.js";
+import { refuseThroughServer, remoteServer } from "../remote.js";
 import { importPipelines, pickPipeline } from "../resolve.js";
 import { parseParams } from "./run.js";
 
@@ -42,6 +43,7 @@ export function registerScheduleCommands(program: Command): void {
     .option("--overlap <policy>", "a tick while the previous run still runs: allow (default), skip", policy(["allow", "skip"]))
     .option("--paused", "create it paused")
     .action(async (name: string, flags: CreateFlags) => {
+      refuseThroughServer("schedule create");
       const pipeline = pickPipeline(flags.file, await importPipelines(flags.file), flags.pipeline);
       const created = await createSchedule(await openMetadataStore(), pipeline.definition, {
         name,
@@ -64,7 +66,10 @@ export function registerScheduleCommands(program: Command): void {
     .description("schedules with their next fire times")
     .option("--json", "print JSON")
     .action(async (flags: { json?: boolean }) => {
-      const schedules = await (await openMetadataStore()).listSchedules();
+      const server = remoteServer();
+      const schedules: ScheduleRecord[] = server
+        ? (await server.listSchedules()).map(({ recentRuns: _recentRuns, ...s }) => s)
+        : await (await openMetadataStore()).listSchedules();
       if (flags.json) {
         console.log(JSON.stringify(schedules, null, 2));
         return;
@@ -96,6 +101,7 @@ export function registerScheduleCommands(program: Command): void {
     .description("stop firing a schedule (runs already started go on)")
     .argument("<name>")
     .action(async (name: string) => {
+      refuseThroughServer("schedule pause");
       const store = await openMetadataStore();
       await existing(name);
       await store.updateSchedule(name, { paused: true });
@@ -107,6 +113,7 @@ export function registerScheduleCommands(program: Command): void {
     .description("fire a paused schedule again, from its next tick (ticks during the pause are not run)")
     .argument("<name>")
     .action(async (name: string) => {
+      refuseThroughServer("schedule resume");
       const store = await openMetadataStore();
       const s = await existing(name);
       const next = nextTick(s.cron, s.timezone, Date.now());
@@ -119,6 +126,7 @@ export function registerScheduleCommands(program: Command): void {
     .description("delete a schedule (its runs keep its name)")
     .argument("<name>")
     .action(async (name: string) => {
+      refuseThroughServer("schedule delete");
       const store = await openMetadataStore();
       await deleteSchedule(store, await existing(name));
       console.log(`schedule ${name} deleted`);
@@ -130,6 +138,7 @@ export function registerScheduleCommands(program: Command): void {
     .option("--poll <ms>", "how often to look for due schedules", positiveInteger, 500)
     .option("--once", "one pass, then wait for the runs it started and exit")
     .action(async (flags: { poll: number; once?: boolean }) => {
+      refuseThroughServer("scheduler");
       const store = await openMetadataStore();
       const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
       const scheduler = new Scheduler({ store, pollMs: flags.poll, isRunning: (run) => isAlive(run), log });

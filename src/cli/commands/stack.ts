@@ -14,7 +14,9 @@ import {
   type ComponentInput,
 } from "../../stack/stack.js";
 import type { ComponentRecord, MetadataStore, StackRecord } from "../../stores/metadata/types.js";
+import type { ApiStack } from "../../server/types.js";
 import { CliError, details, formatTime, printJson, table, withJsonOption } from "../output.js";
+import { refuseThroughServer, remoteServer } from "../remote.js";
 
 interface ComponentFlags {
   orchestrator?: string;
@@ -29,15 +31,9 @@ export function registerStackCommands(program: Command): void {
   withJsonOption(stack.command("list"))
     .description("registered stacks (* marks the active one)")
     .action(async (flags: { json?: boolean }) => {
-      const store = await registeredDefault();
-      const active = await activeStackName(store);
-      if (flags.json) return printJson((await store.listStacks()).map((s) => ({ ...s, active: s.name === active })));
-      const rows = (await store.listStacks()).map((s) => [
-        s.name === active ? "*" : "",
-        s.name,
-        componentSummary(s, "orchestrator"),
-        componentSummary(s, "artifact_store"),
-      ]);
+      const stacks = await listStacks();
+      if (flags.json) return printJson(stacks);
+      const rows = stacks.map((s) => [s.active ? "*" : "", s.name, componentSummary(s, "orchestrator"), componentSummary(s, "artifact_store")]);
       console.log(table(["active", "name", "orchestrator", "artifact store"], rows));
     });
 
@@ -47,6 +43,7 @@ export function registerStackCommands(program: Command): void {
       .description("register a stack: an orchestrator and an artifact store, each a flavor with its config")
       .argument("<name>", "stack name"),
   ).action(async (name: string, flags: ComponentFlags) => {
+    refuseThroughServer("stack register");
     if (!flags.orchestrator) throw new CliError("weir stack register needs --orchestrator FLAVOR");
     const store = await registeredDefault();
     if (await store.getStack(name)) throw new CliError(`a stack named "${name}" is already registered (change it with: weir stack update ${name} …)`);
@@ -67,6 +64,7 @@ export function registerStackCommands(program: Command): void {
       .description("change a registered stack's orchestrator or artifact store (flavor, config or both)")
       .argument("<name>", "stack name"),
   ).action(async (name: string, flags: ComponentFlags) => {
+    refuseThroughServer("stack update");
     const store = await registeredDefault();
     const record = await requireStack(store, name);
     if (!flags.orchestrator && !flags.orchestratorConfig && !flags.artifactStore && !flags.artifactStoreConfig) {
@@ -98,6 +96,7 @@ export function registerStackCommands(program: Command): void {
     .description("delete a registered stack (its runs keep their records; component rows stay for them)")
     .argument("<name>", "stack name")
     .action(async (name: string) => {
+      refuseThroughServer("stack delete");
       const store = await registeredDefault();
       await requireStack(store, name);
       if (name === "default") throw new CliError('the "default" stack cannot be deleted (it is recreated whenever it is needed)');
@@ -113,6 +112,7 @@ export function registerStackCommands(program: Command): void {
     .description("make a registered stack the active one")
     .argument("<name>", "stack name")
     .action(async (name: string) => {
+      refuseThroughServer("stack set");
       const store = await registeredDefault();
       await requireStack(store, name);
       await store.setActiveStack(name);
@@ -123,14 +123,15 @@ export function registerStackCommands(program: Command): void {
     .description("a stack's components and their configuration")
     .argument("[name]", "stack name (default: the active stack)")
     .action(async (name: string | undefined, flags: { json?: boolean }) => {
-      const store = await registeredDefault();
-      const active = await activeStackName(store);
-      const record = await requireStack(store, name ?? active);
-      if (flags.json) return printJson({ ...record, active: record.name === active });
+      const stacks = await listStacks();
+      const wanted = name ?? stacks.find((s) => s.active)?.name ?? "default";
+      const record = stacks.find((s) => s.name === wanted);
+      if (!record) throw new CliError(`no stack named "${wanted}" is registered (known: ${stacks.map((s) => s.name).join(", ")})`);
+      if (flags.json) return printJson(record);
       console.log(
         details([
           ["stack", record.name],
-          ["active", record.name === active ? "yes" : "no"],
+          ["active", record.active ? "yes" : "no"],
           ["created", formatTime(new Date(record.createdAt))],
         ]),
       );
@@ -141,6 +142,8 @@ export function registerStackCommands(program: Command): void {
   withJsonOption(component.command("list"))
     .description("every registered component, with the stacks that use it")
     .action(async (flags: { json?: boolean }) => {
+      // Component rows (with their ids) are not in the API.
+      refuseThroughServer("stack component list");
       const store = await registeredDefault();
       const usedBy = new Map<string, string[]>();
       for (const s of await store.listStacks()) for (const c of s.components) usedBy.set(c.id, [...(usedBy.get(c.id) ?? []), s.name]);
@@ -201,11 +204,20 @@ async function registeredDefault(): Promise<MetadataStore> {
   return store;
 }
 
+/** Registered stacks, `active` marking one: through the server under WEIR_SERVER_URL, else from the store. */
+async function listStacks(): Promise<ApiStack[]> {
+  const server = remoteServer();
+  if (server) return server.listStacks();
+  const store = await registeredDefault();
+  const active = await activeStackName(store);
+  return (await store.listStacks()).map((s) => ({ ...s, active: s.name === active }));
+}
+
 async function activeStackName(store: MetadataStore): Promise<string> {
   return (await store.getActiveStackName()) ?? "default";
 }
 
-function componentSummary(stack: StackRecord, type: ComponentRecord["type"]): string {
+function componentSummary(stack: ApiStack, type: ComponentRecord["type"]): string {
   const component = stack.components.find((c) => c.type === type);
   if (!component) return "-";
   const path = typeof component.config.path === "string" ? ` ${component.config.path}` : "";

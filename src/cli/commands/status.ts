@@ -2,7 +2,9 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { locateHome, openMetadataStore, storeUrl } from "../../config/home.js";
 import { redact, sqlitePath } from "../../stores/metadata/open.js";
+import type { RemoteClient } from "../../client/remote-client.js";
 import { details, printJson, withJsonOption } from "../output.js";
+import { remoteServer } from "../remote.js";
 
 const HOME_SOURCES = {
   WEIR_HOME: "from $WEIR_HOME",
@@ -20,6 +22,8 @@ export function registerStatusCommand(program: Command): void {
   withJsonOption(
     program.command("status").description("which weir home, metadata store and stack the commands use from here (creates nothing)"),
   ).action(async (flags: { json?: boolean }) => {
+    const server = remoteServer();
+    if (server) return printServerStatus(server, flags.json);
     const { home, source } = locateHome();
     const url = storeUrl(home);
     // A SQLite file that does not exist yet is "not created"; a server store is asked.
@@ -46,4 +50,20 @@ export function registerStatusCommand(program: Command): void {
       ]),
     );
   });
+}
+
+/** Under WEIR_SERVER_URL the commands that read go to the server: its home and store are the ones in use. */
+async function printServerStatus(server: RemoteClient, json: boolean | undefined): Promise<void> {
+  const status = { server: server.url, ...(await server.status()) };
+  if (json) return printJson(status);
+  console.log(`reads through the weir server at ${server.url} (WEIR_SERVER_URL); the server reports:`);
+  console.log(
+    details([
+      ["weir home", `${status.home} (on the server)`],
+      ["metadata store", status.metadataStore],
+      ["active stack", status.activeStack],
+      ...status.components.map((c): [string, string] => [`  ${c.type}`, `${c.name} (${c.flavor}) ${JSON.stringify(c.config)}`]),
+      ["runs", status.runs],
+    ]),
+  );
 }

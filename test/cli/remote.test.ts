@@ -89,6 +89,10 @@ describe("stack, schedule and status commands through WEIR_SERVER_URL", () => {
       ["schedule", "pause", "nightly-remote"],
       ["schedule", "resume", "nightly-remote"],
       ["schedule", "delete", "nightly-remote"],
+      // Run commands that act on a run's record (found through the server, kept in its store).
+      ["runs", "cancel", "some-run"],
+      ["runs", "delete", "some-run", "--yes"],
+      ["runs", "resume", "some-run"],
     ];
     for (let i = 0; i < attempts.length; i += 4) {
       const results = await Promise.all(attempts.slice(i, i + 4).map((args) => remoteWeir(...args)));

@@ -9,6 +9,7 @@ import { openMetadataStore } from "../../config/home.js";
 import type { MetadataStore, RunRecord } from "../../stores/metadata/types.js";
 import { markRunStopped } from "../interrupt.js";
 import { CliError } from "../output.js";
+import { refuseThroughServer } from "../remote.js";
 import { resolveRunId, RUN_REFERENCE } from "../resolve.js";
 
 /** How long `weir runs cancel` waits for an interrupted process to mark its run. */
@@ -21,6 +22,7 @@ export function registerCancelAndDeleteCommands(runs: Command): void {
     .description("stop a running run: interrupts the process driving it (this host), or marks a dead run cancelled")
     .argument("<run>", RUN_REFERENCE)
     .action(async (ref: string) => {
+      refuseThroughServer("runs cancel");
       const store = await openMetadataStore();
       const run = (await store.getRun(await resolveRunId(ref)))!;
       console.log(await cancelRun(store, run));
@@ -32,6 +34,7 @@ export function registerCancelAndDeleteCommands(runs: Command): void {
     .argument("<run>", RUN_REFERENCE)
     .option("-y, --yes", "do not ask for confirmation")
     .action(async (ref: string, flags: { yes?: boolean }) => {
+      refuseThroughServer("runs delete");
       const store = await openMetadataStore();
       const run = (await store.getRun(await resolveRunId(ref)))!;
       if (isAlive(run)) throw new CliError(`run ${run.id} is still running; stop it first with: weir runs cancel ${run.id}`);

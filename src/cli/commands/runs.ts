@@ -18,6 +18,7 @@ import {
   withJsonOption,
 } from "../output.js";
 import { resolveRunId, RUN_REFERENCE } from "../resolve.js";
+import { refuseThroughServer } from "../remote.js";
 import { registerCancelAndDeleteCommands } from "./runs-stop.js";
 import { driveRun } from "./run.js";
 
@@ -125,6 +126,7 @@ export function registerRunsCommands(program: Command): void {
     .argument("<run>", RUN_REFERENCE)
     .option("--stack <name>", "stack to resume on (default: the run's own stack)")
     .action(async (ref: string, flags: { stack?: string }) => {
+      refuseThroughServer("runs resume");
       exitWhenCommandEnds();
       const runId = await resolveRunId(ref);
       const run = await driveRun(runId, () => resumeRun(runId, { stack: flags.stack }));

@@ -539,9 +539,15 @@ export class RunEngine implements GraphBuilder {
     this.log(node, "stderr", failure.stack);
   }
 
-  /** Why the attempt waits, durable so `weir runs show` can say it; removed once it is no longer true. */
+  /**
+   * Why the attempt waits, durable so `weir runs show` can say it; removed once it is no
+   * longer true. `since` is when it began waiting, kept while the reason's wording changes.
+   */
   private recordWaiting(node: Node, reason: string | undefined): void {
-    if (reason !== undefined) return this.recorder.mergeMetadata(node, { waiting: { reason, since: Date.now() } });
+    if (reason !== undefined) {
+      const since = (node.metadata.waiting as { since?: number } | undefined)?.since ?? Date.now();
+      return this.recorder.mergeMetadata(node, { waiting: { reason, since } });
+    }
     if (!("waiting" in node.metadata)) return;
     delete node.metadata.waiting;
     this.recorder.mergeMetadata(node, {});

@@ -4,11 +4,13 @@
  *
  *   node --import tsx bench/queue-bench.ts                      n=10,000, workers 1,2,4, one run each
  *   node --import tsx bench/queue-bench.ts --n 2000 --workers 2 --runs 10
+ *   node --import tsx bench/queue-bench.ts --store postgres --runs 10   a throw-away PostgreSQL database per case
  *   node --cpu-prof --cpu-prof-dir P --import tsx bench/queue-bench.ts --profile P   CPU profiles of the engine and the workers
- *   WEIR_STORE_URL=postgresql://… node --import tsx bench/queue-bench.ts   another metadata store (when supported)
  *
- * For each run it checks that no step was lost or doubled (n + 2 step runs, all completed
- * in one attempt, the merge saw n results) and prints steps/s and the wall time per step.
+ * For each run it counts the steps lost (an expected step run missing or not completed, or
+ * the merge saw fewer than n results) and doubled (a step run recorded twice, run in a second
+ * attempt, or run again after its worker was thought lost), prints steps/s and the wall time
+ * per step, and at the end the lost and doubled steps summed over all runs.
  * Workers run attempts in-process and are given `cpu=64` so that their concurrency, not
  * their CPU count, bounds how many tiny steps they run at once.
  */
@@ -19,8 +21,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { QueueOrchestrator, Stack } from "weir";
+import { QueueOrchestrator, Stack, type PipelineRun } from "weir";
 import { closeMetadataStores, openMetadataStore } from "../src/config/home.js";
+import { createTestDatabase } from "../test/stores/postgres-database.js";
 import { queueFanOut } from "./queue-workload.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -31,20 +34,26 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     concurrency: { type: "string", default: "64" },
     redis: { type: "string", default: "redis://127.0.0.1:6379" },
+    /** `postgres`: the metadata store is a throw-away database on 127.0.0.1:5432, as in bench/child.ts. */
+    store: { type: "string", default: "sqlite" },
     /** Also write the workers' CPU profiles to this folder (run this script with --cpu-prof for the engine's). */
     profile: { type: "string" },
   },
 });
 const n = Number(values.n);
 const runs = Number(values.runs);
+if (values.store !== "sqlite" && values.store !== "postgres") throw new Error(`--store ${values.store}: sqlite or postgres`);
 
 interface Row {
+  store: string;
   workers: number;
   run: number;
   wallMs: number;
   stepsPerSec: number;
   usPerStep: number;
   ok: string;
+  lost: number;
+  doubled: number;
   /** For bench/run.ts: step runs, completed ones, what the merge saw, the engine process's peak RSS (KiB). */
   stepRuns: number;
   completed: number;
@@ -79,9 +88,23 @@ async function deleteKeys(prefix: string): Promise<void> {
   redis.disconnect();
 }
 
+/** Lost and doubled steps of one run of `queueFanOut` (n + 2 step runs: count, n shards, merge). */
+function lostAndDoubled(run: PipelineRun, merged: number): { lost: number; doubled: number } {
+  const completed = new Set(run.steps.filter((s) => s.status === "completed").map((s) => s.name));
+  const recordedTwice = run.steps.length - new Set(run.steps.map((s) => s.name)).size;
+  const reRun = run.steps.reduce((sum, s) => {
+    const lostExecutions = (s.metadata.queue as { lostExecutions?: unknown[] } | undefined)?.lostExecutions?.length ?? 0;
+    return sum + (s.attempts - 1) + lostExecutions;
+  }, 0);
+  return { lost: Math.max(n + 2 - completed.size, n - merged), doubled: recordedTwice + reRun };
+}
+
 async function benchCase(workerCount: number): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), "weir-queue-bench-"));
   process.env.WEIR_HOME = home;
+  // Created outside the measurement; the workers inherit WEIR_STORE_URL.
+  const database = values.store === "postgres" ? await createTestDatabase() : undefined;
+  if (database) process.env.WEIR_STORE_URL = database.url;
   const prefix = `weirbench-${process.pid}-${workerCount}`;
   const stack = new Stack({ name: "queue-bench", orchestrator: new QueueOrchestrator({ redisUrl: values.redis, prefix, maxParallel: 20_000 }) });
   const store = await openMetadataStore();
@@ -93,18 +116,22 @@ async function benchCase(workerCount: number): Promise<Row[]> {
       const started = performance.now();
       const run = await queueFanOut.run({ n }, { stack, enableCache: false });
       const wallMs = performance.now() - started;
-      const output = (await run.output()) as { shards: number };
+      const output = run.status === "completed" ? ((await run.output()) as { shards: number }) : undefined;
+      const merged = output?.shards ?? 0;
       const stepRuns = run.steps.length;
-      const sound = run.status === "completed" && stepRuns === n + 2 && output.shards === n && run.steps.every((s) => s.status === "completed" && s.attempts === 1);
-      const ok = sound ? "yes" : `NO (status ${run.status}, ${stepRuns} step runs, merge saw ${output?.shards}, ${run.error ?? ""})`;
+      const { lost, doubled } = lostAndDoubled(run, merged);
+      const sound = run.status === "completed" && stepRuns === n + 2 && lost === 0 && doubled === 0;
+      const ok = sound ? "yes" : `NO (status ${run.status}, ${stepRuns} step runs, merge saw ${merged}, ${run.error ?? ""})`;
       const completed = run.steps.filter((s) => s.status === "completed").length;
       const engineMaxRssKiB = process.resourceUsage().maxRSS;
-      rows.push({ workers: workerCount, run: r, wallMs, stepsPerSec: ((n + 2) / wallMs) * 1000, usPerStep: (wallMs * 1000) / (n + 2), ok, stepRuns, completed, merged: output?.shards ?? 0, engineMaxRssKiB });
+      rows.push({ store: values.store, workers: workerCount, run: r, wallMs, stepsPerSec: ((n + 2) / wallMs) * 1000, usPerStep: (wallMs * 1000) / (n + 2), ok, lost, doubled, stepRuns, completed, merged, engineMaxRssKiB });
       console.log(JSON.stringify(rows[rows.length - 1]));
     }
   } finally {
     await Promise.all(workers.map((w) => new Promise((done) => (w.once("exit", done), w.kill("SIGTERM")))));
     await closeMetadataStores();
+    await database?.drop();
+    delete process.env.WEIR_STORE_URL;
     await deleteKeys(prefix);
     rmSync(home, { recursive: true, force: true });
   }
@@ -113,10 +140,12 @@ async function benchCase(workerCount: number): Promise<Row[]> {
 
 const all: Row[] = [];
 for (const count of values.workers.split(",").map(Number)) all.push(...(await benchCase(count)));
-console.log(`\nfan-out n=${n} on the queue orchestrator (caching off)`);
-console.log("| workers | run | wall | steps/s | per step | nothing lost or doubled |");
-console.log("|--:|--:|--:|--:|--:|:--|");
+console.log(`\nfan-out n=${n} on the queue orchestrator, ${values.store === "postgres" ? "PostgreSQL" : "SQLite"} store (caching off)`);
+console.log("| workers | run | wall | steps/s | per step | lost | doubled |");
+console.log("|--:|--:|--:|--:|--:|--:|--:|");
 for (const r of all) {
-  console.log(`| ${r.workers} | ${r.run} | ${(r.wallMs / 1000).toFixed(2)} s | ${Math.round(r.stepsPerSec)} | ${Math.round(r.usPerStep)} µs | ${r.ok} |`);
+  console.log(`| ${r.workers} | ${r.run} | ${(r.wallMs / 1000).toFixed(2)} s | ${Math.round(r.stepsPerSec)} | ${Math.round(r.usPerStep)} µs | ${r.lost} | ${r.doubled} |`);
 }
+const sum = (key: "lost" | "doubled") => all.reduce((total, r) => total + r[key], 0);
+console.log(`\nacross ${all.length} runs (${runs} per worker count) of ${n + 2} steps: ${sum("lost")} lost, ${sum("doubled")} doubled`);
 process.exit(0);

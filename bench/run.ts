@@ -49,8 +49,8 @@ const POSTGRES: Case[] = (["postgres", "postgres+s3"] as const).flatMap((store) 
   ]),
 );
 
-/** Fan-out 10,000 on the queue orchestrator (Redis, SQLite): behind --queue, about a minute. */
-const QUEUE: Case[] = [1, 2, 4].map((workers) => ({ workload: "queue_fan_out", n: 10_000, workers }));
+/** Fan-out 10,000 on the queue orchestrator (Redis; SQLite, then PostgreSQL): behind --queue, a few minutes. */
+const QUEUE: Case[] = (["sqlite", "postgres"] as const).flatMap((store) => [1, 2, 4].map((workers) => ({ workload: "queue_fan_out", n: 10_000, workers, store })));
 
 const FULL: Case[] = [
   { workload: "fan_out", n: 1_000 },
@@ -116,8 +116,8 @@ function parseArgs(argv: string[]) {
 
 /** A case's name in messages, profile folders and `--only`. */
 function caseName(c: Case): string {
-  if (c.workers) return `${c.workload}-${c.workers}w`;
-  return `${c.workload}${c.store && c.store !== "sqlite" ? `@${c.store}` : ""}`;
+  const store = c.store && c.store !== "sqlite" ? `@${c.store}` : "";
+  return c.workers ? `${c.workload}-${c.workers}w${store}` : `${c.workload}${store}`;
 }
 
 function runChild(c: Case, profile: boolean, tmpDir: string): Promise<ChildResult> {
@@ -159,7 +159,7 @@ function runQueueCase(c: Case, tmpDir: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: join(here, "tsconfig.json") };
     if (tmpDir) env.TMPDIR = tmpDir;
-    const args = ["--n", String(c.n), "--workers", String(c.workers), "--runs", "1"];
+    const args = ["--n", String(c.n), "--workers", String(c.workers), "--runs", "1", "--store", c.store ?? "sqlite"];
     const child = fork(join(here, "queue-bench.ts"), args, { execArgv: ["--import", "tsx"], env, stdio: ["ignore", "pipe", "inherit", "ipc"] });
     let out = "";
     child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
@@ -167,17 +167,18 @@ function runQueueCase(c: Case, tmpDir: string): Promise<ChildResult> {
     child.on("exit", (code, signal) => {
       const line = out.split("\n").find((l) => l.startsWith("{"));
       if (!line) return reject(new Error(`${caseName(c)} N=${c.n}: queue-bench exited with ${signal ?? code} and no result:\n${out}`));
-      const q = JSON.parse(line) as { wallMs: number; stepRuns: number; completed: number; merged: number; engineMaxRssKiB: number };
+      const q = JSON.parse(line) as { wallMs: number; stepRuns: number; completed: number; merged: number; lost: number; doubled: number; engineMaxRssKiB: number };
+      const sound = code === 0 && q.completed === q.stepRuns && q.lost === 0 && q.doubled === 0;
       resolve({
         workload: c.workload,
         n: c.n,
-        store: "sqlite",
+        store: c.store ?? "sqlite",
         stepRuns: c.n + 2,
         wallMs: q.wallMs,
         floorMs: 0,
         maxRssKiB: q.engineMaxRssKiB,
         recorded: { stepRuns: q.stepRuns, completed: q.completed, artifactVersions: 0, outputLinks: 0 },
-        status: code === 0 && q.completed === q.stepRuns ? "completed" : `exit ${signal ?? code}`,
+        status: sound ? "completed" : `exit ${signal ?? code}, ${q.lost} lost, ${q.doubled} doubled`,
         outputMatchesFloor: q.merged === c.n,
         warmupN: 0,
         cold: false,
@@ -232,8 +233,8 @@ export function renderTable(rows: BenchRow[]): string {
 }
 
 function storeLabel(r: { store?: StoreKind; workers?: number }): string {
-  if (r.workers) return "SQLite + local, queue (Redis)";
-  return { sqlite: "SQLite + local", postgres: "PostgreSQL + local", "postgres+s3": "PostgreSQL + S3" }[r.store ?? "sqlite"];
+  const label = { sqlite: "SQLite + local", postgres: "PostgreSQL + local", "postgres+s3": "PostgreSQL + S3" }[r.store ?? "sqlite"];
+  return r.workers ? `${label}, queue (Redis)` : label;
 }
 
 /** The issue's targets, checked on whatever rows this run has. */
@@ -322,7 +323,7 @@ async function main(): Promise<void> {
     // The same workloads, stores and worker counts at other sizes (queue rows have no cold run).
     const kinds = [...new Map(cases.map((c) => [caseName(c), c])).values()];
     cases = kinds.flatMap(({ workload, store, workers }) =>
-      options.sizes.flatMap((n): Case[] => (workers ? [{ workload, n, workers }] : [{ workload, n, store }, { workload, n, store, cold: true }])),
+      options.sizes.flatMap((n): Case[] => (workers ? [{ workload, n, workers, store }] : [{ workload, n, store }, { workload, n, store, cold: true }])),
     );
   }
   if (options.cold) cases = cases.filter((c) => c.cold);

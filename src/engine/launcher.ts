@@ -69,6 +69,11 @@ export interface AttemptHooks {
   /** A dynamic output item was stored: record it now so mapped steps can start (streaming). */
   onItem(item: ProducedArtifact): Promise<void>;
   onLog(stream: "stdout" | "stderr" | "log", message: string): void;
+  /**
+   * A launcher that holds attempts (queue: no live worker can give the resources) says why,
+   * or `undefined` once that no longer holds; kept in the step run's `metadata.waiting`.
+   */
+  onWaiting?(reason: string | undefined): void;
   /** Loads an input value; the engine answers from memory for values produced in its process. */
   loadArtifact(ref: ArtifactRef): Promise<unknown>;
 }

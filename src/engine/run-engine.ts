@@ -491,6 +491,7 @@ export class RunEngine implements GraphBuilder {
             {
               onItem: held ? (item) => (held.push(item), Promise.resolve()) : (item) => this.recordItem(node, item),
               onLog: (stream, message) => this.log(node, stream, message),
+              onWaiting: (reason) => this.recordWaiting(node, reason),
               loadArtifact: this.refs.loadArtifact,
             },
             () => this.recorder.started(node, attempt, upstream),
@@ -536,6 +537,20 @@ export class RunEngine implements GraphBuilder {
     if (final) Object.assign(node.metadata, patch);
     else this.recorder.mergeMetadata(node, patch);
     this.log(node, "stderr", failure.stack);
+  }
+
+  /**
+   * Why the attempt waits, durable so `weir runs show` can say it; removed once it is no
+   * longer true. `since` is when it began waiting, kept while the reason's wording changes.
+   */
+  private recordWaiting(node: Node, reason: string | undefined): void {
+    if (reason !== undefined) {
+      const since = (node.metadata.waiting as { since?: number } | undefined)?.since ?? Date.now();
+      return this.recorder.mergeMetadata(node, { waiting: { reason, since } });
+    }
+    if (!("waiting" in node.metadata)) return;
+    delete node.metadata.waiting;
+    this.recorder.mergeMetadata(node, {});
   }
 
   private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {

@@ -87,19 +87,31 @@ describe("queue orchestrator", () => {
   it("holds a step no live worker can give, says why, and runs it once a worker can", async () => {
     const running = fx.needsBig.run({}, { stack, enableCache: false });
     const store = await openMetadataStore();
+    const runId = async () => (await store.listRuns({})).find((r) => r.pipelineName === "queue_needs_big")?.id;
     const why = async () => {
-      const run = (await store.listRuns({})).find((r) => r.pipelineName === "queue_needs_big");
-      const logs = run ? await store.listLogs(run.id) : [];
+      const id = await runId();
+      const logs = id ? await store.listLogs(id) : [];
       return logs.map((l) => l.message).find((m) => m.startsWith("waiting:"));
     };
     await until("the waiting reason", async () => (await why()) !== undefined);
-    expect(await why()).toMatch(/^waiting: no live worker can give cpu=16 \(live workers: .*cpu=\d+,memory=/);
+    const reason = /^waiting: no live worker can give cpu=16 \(live workers: .*cpu=\d+,memory=.*\)$/;
+    expect(await why()).toMatch(reason);
+    // The reason is also on the step run's record, so `weir runs show` (and --json) say it.
+    const id = (await runId())!;
+    await until("the recorded waiting reason", async () => (await store.listStepRuns(id))[0]?.metadata.waiting !== undefined);
+    const shown = await weirSource("runs", "show", id);
+    expect(shown).toMatch(/^big: waiting: no live worker can give cpu=16 \(live workers: .*\) \(since .+\)$/m);
+    type Shown = { steps: { name: string; metadata: { waiting?: { reason: string; since: number } } }[] };
+    const json = JSON.parse(await weirSource("runs", "show", id, "--json")) as Shown;
+    expect(json.steps[0].metadata.waiting).toMatchObject({ reason: expect.stringMatching(reason), since: expect.any(Number) });
     const bigWorker = await startWorker(["--stack", stack.name, "--resources", "cpu=16,memory=4GB"]);
     try {
       const run = await running;
       expect(run.error).toBe(null);
       expect(await run.output()).toBe("ran with 16 CPUs");
       expect(run.steps[0].metadata.queue).toMatchObject({ worker: bigWorker.id });
+      expect(run.steps[0].metadata.waiting).toBeUndefined(); // cleared when it started
+      expect(await weirSource("runs", "show", id)).not.toContain("waiting:");
     } finally {
       await bigWorker.kill();
     }

@@ -98,6 +98,11 @@ export function registerRunsCommands(program: Command): void {
             ]),
           ),
         );
+        // Recorded by a launcher that holds the step (queue: no live worker can give its resources).
+        for (const s of run.steps) {
+          const waiting = s.metadata.waiting as { reason: string; since: number } | undefined;
+          if (waiting) console.log(`${s.name}: ${waiting.reason} (since ${formatTime(new Date(waiting.since))})`);
+        }
       }
       if (run.status === "completed") console.log(`output:\n${formatValue(await run.output())}`);
     });

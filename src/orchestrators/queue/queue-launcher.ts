@@ -30,7 +30,7 @@ interface Pending {
   lost: { worker: string; detectedAt: number }[];
   /** Mapping keys already recorded: a re-run after a lost execution cannot map a key twice. */
   keys: Set<string>;
-  /** The last "why it waits" line logged, so it is logged again only when it changes. */
+  /** The last "why it waits" logged and recorded, so it is logged again only when it changes. */
   waitingReason?: string;
   /** When the current execution's worker was first seen gone. */
   workerGoneAt?: number;
@@ -221,6 +221,7 @@ export class QueueLauncher implements StepLauncher {
         p.execution = event.execution;
         p.worker = event.worker;
         if (event.previous > 0) p.lost.push({ worker: "unknown", detectedAt: Date.now() });
+        stopWaiting(p);
         p.hooks.started();
       } else if (p.execution !== event.execution) {
         // BullMQ gave the job to another worker: the one we heard from was lost.
@@ -265,6 +266,7 @@ export class QueueLauncher implements StepLauncher {
     if (!p) return;
     this.pending.delete(jobId);
     this.watched.get(p.hooks.signal)?.delete(jobId);
+    stopWaiting(p); // a run torn down while the attempt waited: the reason no longer holds
     if (error) p.reject(error);
     else p.resolve(result!);
   }
@@ -309,7 +311,10 @@ export class QueueLauncher implements StepLauncher {
     for (const [jobId, p] of this.pending) {
       if (p.execution === undefined) {
         const reason = waitingReason(p.request, workers);
-        if (reason !== p.waitingReason && reason !== undefined) p.hooks.onLog("log", reason);
+        if (reason !== p.waitingReason) {
+          if (reason !== undefined) p.hooks.onLog("log", reason);
+          p.hooks.onWaiting?.(reason);
+        }
         p.waitingReason = reason;
         continue;
       }
@@ -339,6 +344,12 @@ export function waitingReason(request: ResourceRequest, workers: WorkerInfo[]): 
   if (workers.length === 0) return `waiting: no live worker (start one with \`weir worker\`); this step needs ${describeRequest(request)}`;
   const offers = workers.map((w) => `${w.id}: ${describeCapacity(w.capacity)}`).join("; ");
   return `waiting: no live worker can give ${describeRequest(request)} (live workers: ${offers})`;
+}
+
+/** The attempt started or ended: a recorded waiting reason no longer holds. */
+function stopWaiting(p: Pending): void {
+  if (p.waitingReason !== undefined) p.hooks.onWaiting?.(undefined);
+  p.waitingReason = undefined;
 }
 
 function sleep(ms: number): Promise<void> {

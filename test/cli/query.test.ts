@@ -18,8 +18,9 @@ describe("weir output and references", () => {
       weir(home, "run", FIXTURE, "--pipeline", "many_steps_pipeline", "--param", "count=60"),
       weir(home, "run", FIXTURE, "--pipeline", "schema_pipeline", "--param", "epochs=3", "--param", "tag=007", "--run-name", "with-params"),
     ]);
-    expect(many.code).toBe(0);
-    expect(schema.code).toBe(0);
+    // The message is the child's stderr: why a run failed, if it does.
+    expect(many.code, many.stderr).toBe(0);
+    expect(schema.code, schema.stderr).toBe(0);
     [mapped, schemaRun] = [runIdOf(many), runIdOf(schema)];
     // A large run is summarised per step, mapped runs grouped, instead of 62 rows.
     expect(many.stdout).toMatch(/double_item\[…\] ×60 │ 60 completed/);

@@ -1,7 +1,7 @@
 import { OrchestratorNotSupportedError, ResumeError, RunLeaseError, RunNotFoundError } from "../authoring/errors.js";
 import type { PipelineDefinition, PipelineRunner } from "../authoring/pipeline.js";
 import { buildRunView, type PipelineRun } from "../client/run-view.js";
-import { openMetadataStore, weirHome } from "../config/home.js";
+import { openMetadataStore, storeUrlOf, weirHome } from "../config/home.js";
 import { RUN_OWNER_ENV, runCauses } from "../engine/orchestrate.js";
 import { compileDefinition, createRun, failRun } from "../engine/submit.js";
 import { createSchedule } from "../schedules/create.js";
@@ -52,8 +52,9 @@ export async function runPipeline(definition: PipelineDefinition, params: Record
     enableCache: options.enableCache,
     schedule: options.schedule,
   });
-  // A process the orchestrator starts for this run takes over the lease through WEIR_RUN_OWNER.
-  const environment = { WEIR_HOME: home, WEIR_RUN_ID: run.id, WEIR_STACK: recordedAs, [RUN_OWNER_ENV]: run.owner ?? "" };
+  // A process the orchestrator starts for this run takes over the lease through WEIR_RUN_OWNER;
+  // it finds the store by URL, never by this process's home folder.
+  const environment = { WEIR_STORE_URL: storeUrlOf(store), WEIR_RUN_ID: run.id, WEIR_STACK: recordedAs, [RUN_OWNER_ENV]: run.owner ?? "" };
   try {
     const submit = definition.isDynamic ? orchestrator.submitDynamicPipeline : orchestrator.submitPipeline;
     const submission = await submit.call(orchestrator, snapshot, stack, environment, run);

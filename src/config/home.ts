@@ -62,20 +62,37 @@ export function storeUrl(home = weirHome()): string {
 }
 
 const stores = new Map<string, Promise<MetadataStore>>();
+/** The URL each store of this process was opened from: what its child processes are given. */
+const urlOfStore = new WeakMap<MetadataStore, string>();
 
 /**
  * The metadata store, opened (and migrated) once per process per URL: by default the one
  * `storeUrl()` names; given a home, the one that home's settings name.
  */
 export function openMetadataStore(home = weirHome()): Promise<MetadataStore> {
-  const url = storeUrl(home);
+  return openMetadataStoreAt(storeUrl(home));
+}
+
+/** The metadata store at `url`, opened (and migrated) once per process. */
+export function openMetadataStoreAt(url: string): Promise<MetadataStore> {
   let store = stores.get(url);
   if (!store) {
-    store = openStore(url);
+    store = openStore(url).then((opened) => {
+      urlOfStore.set(opened, url);
+      return opened;
+    });
     stores.set(url, store);
     store.catch(() => stores.delete(url));
   }
   return store;
+}
+
+/**
+ * The URL a store was opened from, to hand to another process (WEIR_STORE_URL); for a store
+ * this process did not open by URL (a test's own instance), the default URL.
+ */
+export function storeUrlOf(store: MetadataStore): string {
+  return urlOfStore.get(store) ?? storeUrl();
 }
 
 /** Closes every store this process opened (CLI exit, test teardown). */

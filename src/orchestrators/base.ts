@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { OrchestratorNotSupportedError } from "../authoring/errors.js";
-import { openMetadataStore } from "../config/home.js";
+import { openMetadataStoreAt, storeUrl } from "../config/home.js";
 import type { StepLauncher } from "../engine/launcher.js";
 import { orchestrateRun } from "../engine/orchestrate.js";
 import { orchestratedRunId } from "../engine/run-context.js";
@@ -101,8 +101,11 @@ export abstract class BaseOrchestrator {
     return this.scheduleNatively !== BaseOrchestrator.prototype.scheduleNatively;
   }
 
-  /** Launchers the engine uses for steps; orchestrators that run the engine here provide one. */
-  createLauncher(_stack: Stack): StepLauncher {
+  /**
+   * Launchers the engine uses for steps; orchestrators that run the engine here provide one.
+   * `store` is the run's metadata store (a launcher whose steps run elsewhere hands them its URL).
+   */
+  createLauncher(_stack: Stack, _store?: MetadataStore): StepLauncher {
     throw new Error(`orchestrator "${this.name}" does not launch steps from this process`);
   }
 }
@@ -125,15 +128,15 @@ export async function orchestrateOnStack(options: {
     runId: options.runId,
     store: options.store,
     artifacts: stack.artifactStore,
-    launcher: orchestrator.createLauncher(stack),
+    launcher: orchestrator.createLauncher(stack, options.store),
     orchestratorRunId: () => orchestrator.getOrchestratorRunId(),
     resume: options.resume,
   });
 }
 
-/** The metadata store a submission's environment names (WEIR_HOME today; a store URL once stores are addressed by URL). */
+/** The metadata store a submission's environment names by URL (WEIR_STORE_URL; else this process's default). */
 export function storeOfEnvironment(environment: Record<string, string>): Promise<MetadataStore> {
-  return openMetadataStore(environment.WEIR_HOME);
+  return openMetadataStoreAt(environment.WEIR_STORE_URL ?? storeUrl());
 }
 
 /** An orchestrator whose steps run in container images (Kubernetes, Docker, …). */

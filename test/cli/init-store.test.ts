@@ -1,6 +1,7 @@
 // `weir init --store URL`: the store is chosen by URL and kept in .weir/config.json, so every
 // later command (and every process it starts) uses it.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +39,33 @@ describe("weir init --store", () => {
     }
     const status = await weirWith(inHome(home), "status");
     expect(status.stdout).toContain(database.name);
+  });
+
+  it("gives step processes the store's URL, never the home folder (a scratch-folder .mjs on local_process)", async () => {
+    // A project whose .weir/ is found from the working directory, with its store elsewhere.
+    const project = mkdtempSync(join(tmpdir(), "weir-url-project-"));
+    mkdirSync(join(project, ".weir"));
+    const storeFile = join(mkdtempSync(join(tmpdir(), "weir-url-store-")), "team.db");
+    const here = { cwd: project, env: { WEIR_HOME: undefined, WEIR_STORE_URL: undefined } };
+    expect((await weirWith(here, "init", "--store", `sqlite:${storeFile}`)).code).toBe(0);
+    writeFileSync(
+      join(project, "where.mjs"),
+      `import { writeFileSync } from "node:fs";
+import { pipeline, step } from "weir";
+const where = step(function where() {
+  const seen = { storeUrl: process.env.WEIR_STORE_URL ?? null, home: process.env.WEIR_HOME ?? null };
+  writeFileSync(new URL("./seen.json", import.meta.url), JSON.stringify(seen));
+});
+export const p = pipeline(function where_pipeline() { where(); });
+`,
+    );
+    const register = await weirWith(here, "stack", "register", "isolated", "--orchestrator", "local_process");
+    expect(register.code, register.stderr).toBe(0);
+    const run = await weirWith(here, "run", "where.mjs", "--stack", "isolated");
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(project, "seen.json"), "utf8"))).toEqual({ storeUrl: `sqlite:${storeFile}`, home: null });
+    expect(existsSync(storeFile)).toBe(true);
+    expect(existsSync(join(project, ".weir", "weir.db"))).toBe(false);
   });
 
   it("refuses a store it cannot open, and keeps no config for it", async () => {

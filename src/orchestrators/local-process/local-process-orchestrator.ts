@@ -2,12 +2,13 @@ import { availableParallelism, totalmem } from "node:os";
 import { z } from "zod";
 import { StackError } from "../../authoring/errors.js";
 import { parseMemory } from "../../authoring/resources.js";
-import { openMetadataStore } from "../../config/home.js";
+import { openMetadataStore, storeUrl, storeUrlOf } from "../../config/home.js";
 import type { StepLauncher } from "../../engine/launcher.js";
 import { checkComponentConfig } from "../../stack/config.js";
 import { artifactStoreFlavorNames } from "../../stack/flavors.js";
 import { artifactStoreComponent, type Stack } from "../../stack/stack.js";
 import type { OrchestratorConfig } from "../base.js";
+import type { MetadataStore } from "../../stores/metadata/types.js";
 import { localConfigSchema, LocalOrchestrator } from "../local/local-orchestrator.js";
 import { ProcessLauncher } from "./process-launcher.js";
 import type { Capacity } from "./resource-pool.js";
@@ -55,7 +56,7 @@ export class LocalProcessOrchestrator extends LocalOrchestrator {
     this.capacity = capacityOf(config);
   }
 
-  override createLauncher(stack: Stack): StepLauncher {
+  override createLauncher(stack: Stack, runStore?: MetadataStore): StepLauncher {
     const store = stack.artifactStore;
     // A step process rebuilds the run's artifact store from its component row, by flavor.
     if (!artifactStoreFlavorNames().includes(store.flavor)) {
@@ -69,7 +70,8 @@ export class LocalProcessOrchestrator extends LocalOrchestrator {
       capacity: this.capacity,
       // The engine hands over at most this many attempts; admission by resources is the real gate.
       maxParallel: this.config.maxParallel ?? Math.max(1, Math.floor(this.capacity.cpus)),
-      store: () => openMetadataStore(),
+      store: runStore ? () => Promise.resolve(runStore) : () => openMetadataStore(),
+      storeUrl: runStore ? storeUrlOf(runStore) : storeUrl(),
       artifactStore: artifactStoreComponent(store),
       orchestratorRunId: (runId) => `${this.flavor}-${runId}`,
       echoOutput: this.config.echoOutput,

@@ -1,9 +1,9 @@
 import { fork, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { errorMessage, ResourceRequestError, WeirError } from "../../authoring/errors.js";
-import { weirHome } from "../../config/home.js";
 import { projectRoot, recordedModulePath } from "../../config/project.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask, StoredStepTask } from "../../engine/launcher.js";
 import type { MetadataStore } from "../../stores/metadata/types.js";
@@ -19,6 +19,8 @@ export interface ProcessLauncherOptions {
   maxParallel: number;
   /** The metadata store of the runs: step processes read their task there (and the run's artifact store). */
   store(): Promise<MetadataStore>;
+  /** That store's URL: step processes are given it (WEIR_STORE_URL), never a home folder. */
+  storeUrl: string;
   /** The stack's artifact store as a component: step processes rebuild it by flavor. */
   artifactStore: NonNullable<StoredStepTask["artifactStore"]>;
   /** The id `getOrchestratorRunId()` answers inside a step process (WEIR_ORCHESTRATOR_RUN_ID). */
@@ -43,6 +45,31 @@ export const STEP_ENTRYPOINT = resolve(dirname(HERE), "../../entrypoints", FROM_
  */
 function tsxImport(): string {
   return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-typescript.js")).href;
+}
+
+/** Only the hooks that resolve "weir" to this copy (for JavaScript modules that cannot resolve it themselves). */
+function weirResolutionImport(): string {
+  return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-weir-resolution.js")).href;
+}
+
+const resolvesWeir = new Map<string, boolean>();
+
+/**
+ * Whether a step module can import "weir" from its own folder. One that cannot (a script in
+ * a scratch folder, as `weir run` accepts it) gets the weir that runs it, as under `weir run`.
+ */
+function moduleResolvesWeir(module: string): boolean {
+  let found = resolvesWeir.get(module);
+  if (found === undefined) {
+    try {
+      createRequire(module).resolve("weir");
+      found = true;
+    } catch {
+      found = false;
+    }
+    resolvesWeir.set(module, found);
+  }
+  return found;
 }
 
 /** V8's messages when the heap limit is reached (it then aborts: SIGABRT / exit code 134). */
@@ -121,10 +148,11 @@ export class ProcessLauncher implements StepLauncher {
     const heapLimitMiB = task.resources.memoryBytes ? Math.max(1, Math.floor(task.resources.memoryBytes / 2 ** 20)) : undefined;
     const execArgv: string[] = [];
     if (FROM_SOURCE || /\.[cm]?tsx?$/.test(task.module ?? "")) execArgv.push("--import", tsxImport());
+    else if (task.module && !moduleResolvesWeir(task.module)) execArgv.push("--import", weirResolutionImport());
     if (heapLimitMiB !== undefined) execArgv.push(`--max-old-space-size=${heapLimitMiB}`);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      WEIR_HOME: weirHome(),
+      WEIR_STORE_URL: this.options.storeUrl,
       WEIR_PROJECT_ROOT: projectRoot(),
       WEIR_ORCHESTRATOR_RUN_ID: this.options.orchestratorRunId(task.runId),
     };

@@ -5,7 +5,7 @@ import { Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import { errorMessage, StackError } from "../../../authoring/errors.js";
 import { lookupStep } from "../../../authoring/step.js";
-import { openMetadataStore } from "../../../config/home.js";
+import { openMetadataStore, storeUrl } from "../../../config/home.js";
 import { executeStep, loadStoredArtifact, type ExecutionEnvironment } from "../../../engine/executor.js";
 import type { AttemptHooks, AttemptResult, StepTask } from "../../../engine/launcher.js";
 import { HEARTBEAT_MS, isAlive } from "../../../stores/metadata/liveness.js";
@@ -238,6 +238,7 @@ export class QueueWorker {
         // Step processes rebuild the store from its component record, whatever its flavor.
         artifactStore: artifactStoreComponent(artifacts),
         store: () => openMetadataStore(),
+        storeUrl: storeUrl(),
         orchestratorRunId: (runId) => `queue-${runId}`,
         echoOutput: this.options.echoOutput ?? false,
       });

@@ -46,13 +46,39 @@ export function launchAttempt(
   started: () => void,
   timeoutMs: number | undefined,
 ): Promise<AttemptResult> {
+  return runAttempt((t, h) => launcher.launch(t, h), task, hooks, started, timeoutMs);
+}
+
+/**
+ * Resume: follows an attempt an earlier driver of the run started, if the launcher can and
+ * the attempt is still alive (`StepLauncher.adopt`); resolves `undefined` when it is not, and
+ * the caller launches a new attempt. The timeout counts from the adoption.
+ */
+export function adoptAttempt(
+  launcher: StepLauncher,
+  task: StepTask,
+  hooks: Omit<AttemptHooks, "started" | "signal">,
+  started: () => void,
+  timeoutMs: number | undefined,
+): Promise<AttemptResult | undefined> {
+  if (!launcher.adopt) return Promise.resolve(undefined);
+  return runAttempt((t, h) => launcher.adopt!(t, h), task, hooks, started, timeoutMs);
+}
+
+function runAttempt<R>(
+  start: (task: StepTask, hooks: AttemptHooks) => Promise<R>,
+  task: StepTask,
+  hooks: Omit<AttemptHooks, "started" | "signal">,
+  started: () => void,
+  timeoutMs: number | undefined,
+): Promise<R> {
   // Only attempts that can time out need a signal of their own (this is the per-step hot path).
-  if (timeoutMs === undefined) return launcher.launch(task, { ...hooks, started, signal: NEVER_ABORTED });
+  if (timeoutMs === undefined) return start(task, { ...hooks, started, signal: NEVER_ABORTED });
 
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let timedOut: (error: Error) => void = () => undefined;
-  const attempt = launcher.launch(task, {
+  const attempt = start(task, {
     ...hooks,
     started: () => {
       started();

@@ -32,6 +32,8 @@ export class Node implements Waitable {
   readonly itemsByKey = new Map<string, ArtifactRef>();
   readonly groups: MapGroup[] = [];
   attempt = 0;
+  /** Resume: the attempt an earlier driver of the run left running, which the launcher may still be able to follow. */
+  unfinishedAttempt: number | undefined;
   unmetDeps = 0;
   /** Everything recorded in the step run's metadata so far; every write carries all of it (patches merge). */
   metadata: Record<string, unknown> = {};

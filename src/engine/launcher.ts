@@ -93,6 +93,16 @@ export interface StepLauncher {
   /** How many attempts may run at once. */
   readonly maxParallel: number;
   launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult>;
+  /**
+   * Resume: attempt `task.attempt` was started by an earlier driver of the run, which ended
+   * before recording its outcome. A launcher whose attempts outlive that driver (queue jobs,
+   * pods) follows the attempt if it is still alive, so it is not run a second time: its
+   * reports reach `hooks` as a launched attempt's do, and it resolves to its result (or
+   * rejects with its error). It resolves `undefined` when the attempt is not alive; the
+   * engine then launches the next attempt. Launchers whose attempts end with their driver
+   * (in-process, local_process) leave it out.
+   */
+  adopt?(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult | undefined>;
   /** Checks, before the run starts, that a step can ever be launched (e.g. resources fit). */
   admissible?(task: Pick<StepTask, "invocationId" | "resources">): string | undefined;
   close?(): Promise<void>;

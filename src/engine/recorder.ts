@@ -55,6 +55,11 @@ export class RunRecorder {
     this.patch(step, patch);
   }
 
+  /** Resume: an attempt an earlier driver started is running still, and this run follows it (its start time stays). */
+  adopted(step: RecordedStep, attempt: number): void {
+    this.patch(step, { status: "running", attempt, error: null });
+  }
+
   /** A dynamic-output item, recorded as soon as it is stored (streaming map). */
   item(artifact: NewArtifactVersion, link: StepOutputLink): void {
     this.write(() => this.store.addStepOutput(this.held(artifact), link));

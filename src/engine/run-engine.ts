@@ -18,7 +18,7 @@ import { cacheKeyOf } from "./cache-key.js";
 import { materialize, metadataOfFailure } from "./executor.js";
 import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, newExpansion, StepNamer } from "./naming.js";
-import { launchAttempt, RetrySchedule, runStepHook, sleep } from "./attempts.js";
+import { adoptAttempt, launchAttempt, RetrySchedule, runStepHook, sleep } from "./attempts.js";
 import { findCacheHit } from "./cache.js";
 import { RunRecorder } from "./recorder.js";
 import { Replay, type RecordedStepRun } from "./replay.js";
@@ -209,6 +209,7 @@ export class RunEngine implements GraphBuilder {
     if (recorded) {
       node.attempt = recorded.record.attempt;
       node.metadata = { ...recorded.record.metadata };
+      if (recorded.record.status === "running" && recorded.record.attempt > 0) node.unfinishedAttempt = recorded.record.attempt;
     }
     if (recorded && (recorded.record.status === "completed" || recorded.record.status === "cached")) {
       // Resume: this step already ran in this run; answer from the record.
@@ -478,25 +479,48 @@ export class RunEngine implements GraphBuilder {
       const holdItems = node.step.dynamicOutput && (retry?.maxRetries ?? 0) > 0;
       // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
       let schedule: RetrySchedule | undefined; // made on the first failure (most steps never fail)
+      // Resume: the attempt an earlier driver left running is followed, not run again, while it is alive.
+      let unfinished = node.unfinishedAttempt;
+      node.unfinishedAttempt = undefined;
       for (;;) {
-        node.attempt += 1;
         node.status = "running";
-        const attempt = node.attempt;
         const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
+        const hooks = {
+          onItem: held ? (item: ProducedArtifact) => (held.push(item), Promise.resolve()) : (item: ProducedArtifact) => this.recordItem(node, item),
+          onLog: (stream: "stdout" | "stderr" | "log", message: string) => this.log(node, stream, message),
+          onWaiting: (reason: string | undefined) => this.recordWaiting(node, reason),
+          loadArtifact: this.refs.loadArtifact,
+        };
+        let attempt = node.attempt;
         let result: AttemptResult;
         try {
-          result = await launchAttempt(
-            this.options.launcher,
-            { ...task, attempt },
-            {
-              onItem: held ? (item) => (held.push(item), Promise.resolve()) : (item) => this.recordItem(node, item),
-              onLog: (stream, message) => this.log(node, stream, message),
-              onWaiting: (reason) => this.recordWaiting(node, reason),
-              loadArtifact: this.refs.loadArtifact,
-            },
-            () => this.recorder.started(node, attempt, upstream),
-            timeoutMs,
-          );
+          let adopted: AttemptResult | undefined;
+          if (unfinished !== undefined) {
+            const following = unfinished;
+            unfinished = undefined;
+            adopted = await adoptAttempt(
+              this.options.launcher,
+              { ...task, attempt: following },
+              hooks,
+              () => {
+                this.recorder.adopted(node, following);
+                this.log(node, "log", `attempt ${following} is still running (started before the resume): following it instead of starting another`);
+              },
+              timeoutMs,
+            );
+          }
+          if (adopted) {
+            result = adopted;
+          } else {
+            attempt = node.attempt += 1;
+            result = await launchAttempt(
+              this.options.launcher,
+              { ...task, attempt },
+              hooks,
+              () => this.recorder.started(node, attempt, upstream),
+              timeoutMs,
+            );
+          }
         } catch (thrown) {
           const error = thrown instanceof Error ? thrown : new Error(String(thrown));
           const delayMs = (schedule ??= new RetrySchedule(retry)).next(this.stopping);

@@ -6,6 +6,7 @@ import { Client, LocalArtifactStore, QueueOrchestrator, Stack } from "weir";
 import { closeMetadataStores, openMetadataStore } from "../../src/config/home.js";
 import { deleteKeys, killAllWorkers, REDIS_URL, startWorker, uniquePrefix } from "../worker/workers.js";
 import * as fx from "../worker/fixtures/queue-pipelines.js";
+import { startWeir } from "../cli/weir.js";
 
 process.env.WEIR_HOME = mkdtempSync(join(tmpdir(), "weir-queue-faults-"));
 const tmp = mkdtempSync(join(tmpdir(), "weir-queue-faults-data-"));
@@ -107,6 +108,30 @@ describe("queue orchestrator faults", () => {
     // The attempt that died with the first orchestrator is on record; the second one counted.
     expect(run.steps[0].attempts).toBe(2);
     expect(run.steps[0].metadata.queue).toMatchObject({ worker: b.id });
+  }, 60_000);
+
+  it("resume follows a step still running on a worker after its driver was SIGKILLed, instead of running it again", async () => {
+    const dir = mkdtempSync(join(tmp, "adopt-"));
+    const a = await worker();
+    // The engine runs in a `weir run` process of its own, which is killed mid-step.
+    const driver = startWeir(process.env.WEIR_HOME!, "run", "test/worker/fixtures/queue-pipelines.ts", "--pipeline", "queue_held_counted", "--stack", stack.name, "--param", `dir=${dir}`);
+    await until("the step to start on the worker", () => fx.marks(dir, "ran").length === 1);
+    driver.child.kill("SIGKILL");
+    const { stdout } = await driver.result;
+    const runId = /^run:\s+(\S+)$/m.exec(stdout)![1];
+
+    const store = await openMetadataStore();
+    const resumed = fx.heldCounted.resume(runId);
+    await until("the resume to follow the running attempt", async () =>
+      (await store.listLogs(runId)).some((l) => /attempt 1 is still running \(started before the resume\): following it/.test(l.message)),
+    );
+    fx.release(dir, a.process.pid!);
+    const run = await resumed;
+    expect(run.status).toBe("completed");
+    expect(await run.output()).toBe(a.process.pid);
+    // One execution, one attempt: the resume did not start the step again.
+    expect(fx.marks(dir, "ran")).toEqual([a.process.pid]);
+    expect(run.steps[0].attempts).toBe(1);
   }, 60_000);
 
   it("maps no key twice when the worker of a streaming producer dies", async () => {

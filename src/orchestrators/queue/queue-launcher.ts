@@ -14,6 +14,9 @@ import { classQueueName, describeCapacity, describeRequest, fits, requestOfSetti
 /** A job BullMQ gave up on (it was found abandoned more often than `maxStalledCount`). */
 export class LostAttemptError extends WeirError {}
 
+/** BullMQ job states of an attempt that is running or will run (`adopt` follows those). */
+const ALIVE_JOB_STATES = new Set<string>(["active", "waiting", "delayed", "prioritized", "waiting-children"]);
+
 /** How often the launcher looks at its waiting and running attempts (waiting reasons, lost jobs). */
 const TICK_MS = 1_000;
 
@@ -57,6 +60,8 @@ export class QueueLauncher implements StepLauncher {
   private readonly watched = new WeakMap<AbortSignal, Set<string>>();
   private readonly toEnqueue = new Map<string, { name: string; data: { stepRunId: string; attempt: number }; opts: JobsOptions }[]>();
   private flushing: Promise<void> | undefined;
+  private readonly toReplay = new Set<string>();
+  private replaying: Promise<void> | undefined;
   private runId: string | undefined;
   private reading: Promise<void> | undefined;
   private ticker: NodeJS.Timeout | undefined;
@@ -95,6 +100,51 @@ export class QueueLauncher implements StepLauncher {
         .then((store) => store.saveStepTask(task.stepRunId, task.attempt, task))
         .then(() => this.enqueue(queueName, jobId, task))
         .catch((error: unknown) => this.settle(jobId, error instanceof Error ? error : new Error(String(error))));
+    });
+  }
+
+  /**
+   * Resume: follows attempt `task.attempt` if its job is still in Redis (waiting for a worker,
+   * or being run by one), so a step that outlived the run's earlier driver is not run twice.
+   * A job Redis no longer has (it ended, or Redis lost it) is not alive: the engine launches
+   * the next attempt. The job's earlier reports are read back from the run's stream.
+   */
+  async adopt(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult | undefined> {
+    if (hooks.signal.aborted) throw hooks.signal.reason;
+    await this.ready;
+    const request = requestOfSettings(task.resources);
+    const queueName = classQueueName(request);
+    const jobId = attemptJobId(task.stepRunId, task.attempt);
+    const state = await this.queueOf(queueName).getJobState(jobId);
+    if (!ALIVE_JOB_STATES.has(state)) return undefined;
+    return new Promise<AttemptResult>((resolve, reject) => {
+      this.pending.set(jobId, { task, hooks, queueName, request, lost: [], keys: new Set(), resolve, reject });
+      this.watch(hooks.signal, jobId);
+      this.follow(task.runId);
+      this.replayHistory(jobId);
+    });
+  }
+
+  /**
+   * The reports an adopted job made before this launcher listened: the run's stream from its
+   * start, once per turn for every job adopted in it. Events the read loop also delivers are
+   * harmless twice (a known execution, a recorded key, a settled attempt).
+   */
+  private replayHistory(jobId: string): void {
+    this.toReplay.add(jobId);
+    this.replaying ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const jobs = new Set(this.toReplay);
+      this.toReplay.clear();
+      this.replaying = undefined;
+      try {
+        const entries = (await this.redis.xrange(this.keys.runEvents(this.runId!), "-", "+")) as [string, string[]][];
+        for (const event of eventsOf(entries)) {
+          if (jobs.has(attemptJobId(event.stepRunId, event.attempt))) await this.dispatch(event);
+        }
+      } catch (error) {
+        const cause = new Error(`could not read the reports of an adopted attempt from Redis (${this.config.redisUrl}): ${errorMessage(error)}`);
+        for (const id of jobs) this.settle(id, cause);
+      }
     });
   }
 

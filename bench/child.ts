@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
+import Database from "better-sqlite3";
 import { LocalOrchestrator, S3ArtifactStore, Stack } from "weir";
 import { openStore } from "../src/stores/metadata/open.js";
 import { createTestDatabase } from "../test/stores/postgres-database.js";
@@ -36,6 +37,11 @@ export interface ChildResult {
   wallMs: number;
   /** Wall time of the same functions called directly (best of three), ms. */
   floorMs: number;
+  /**
+   * One autocommit SQLite INSERT per step run, in this process after the run (WAL,
+   * synchronous=NORMAL, as weir's store): the cost of one durable write per step, ms.
+   */
+  insertFloorMs: number;
   /** process.resourceUsage().maxRSS at the end, KiB. */
   maxRssKiB: number;
   /** What the metadata store holds after the run (proves everything was recorded). */
@@ -105,6 +111,7 @@ async function main(): Promise<void> {
   const wallMs = sinceProcessStartMs - start;
   const maxRssKiB = process.resourceUsage().maxRSS;
   if (cold) await floor();
+  const insertFloorMs = insertFloor(workload.stepRuns(n));
 
   const output = run.status === "completed" ? await run.output() : undefined;
   const recorded = await countRecorded(database?.url ?? `sqlite:${join(home, "weir.db")}`, run.id);
@@ -117,6 +124,7 @@ async function main(): Promise<void> {
     stepRuns: workload.stepRuns(n),
     wallMs,
     floorMs,
+    insertFloorMs,
     maxRssKiB,
     recorded,
     status: run.status,
@@ -130,6 +138,25 @@ async function main(): Promise<void> {
   // After the result: dropping the database cuts the run's own connections (FORCE).
   await s3?.stop();
   if (database && !keep) await database.drop();
+}
+
+/** `count` single-row autocommit inserts into a fresh SQLite file in tmpdir (see ChildResult.insertFloorMs). */
+function insertFloor(count: number): number {
+  const dir = mkdtempSync(join(tmpdir(), "weir-bench-insert-"));
+  const db = new Database(join(dir, "floor.db"));
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.exec("CREATE TABLE step_runs (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, body TEXT NOT NULL)");
+    const insert = db.prepare("INSERT INTO step_runs (id, run_id, body) VALUES (?, ?, ?)");
+    const body = JSON.stringify({ status: "completed", invocationId: "step", padding: "x".repeat(160) });
+    const start = performance.now();
+    for (let i = 0; i < count; i++) insert.run(`step-run-${i}`, "run", body);
+    return performance.now() - start;
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** What the store holds for the run, read through its URL like any other process would. */

@@ -78,6 +78,8 @@ export interface BenchRow extends ChildResult {
   stepsPerSec: number;
   overheadUsPerStep: number;
   ratio: number;
+  /** wallMs / insertFloorMs: weir against one autocommit SQLite insert per step. */
+  insertRatio: number;
   /** Every repetition (the row shows the one with the median wall time). */
   repeats: { wallMs: number; floorMs: number; maxRssKiB: number }[];
 }
@@ -176,6 +178,7 @@ function runQueueCase(c: Case, tmpDir: string): Promise<ChildResult> {
         stepRuns: c.n + 2,
         wallMs: q.wallMs,
         floorMs: 0,
+        insertFloorMs: 0,
         maxRssKiB: q.engineMaxRssKiB,
         recorded: { stepRuns: q.stepRuns, completed: q.completed, artifactVersions: 0, outputLinks: 0 },
         status: sound ? "completed" : `exit ${signal ?? code}, ${q.lost} lost, ${q.doubled} doubled`,
@@ -196,6 +199,7 @@ function toRow(results: ChildResult[]): BenchRow {
     stepsPerSec: r.stepRuns / (r.wallMs / 1000),
     overheadUsPerStep: ((r.wallMs - r.floorMs) * 1000) / r.stepRuns,
     ratio: r.floorMs > 0 ? r.wallMs / r.floorMs : NaN,
+    insertRatio: r.insertFloorMs > 0 ? r.wallMs / r.insertFloorMs : NaN,
     repeats: results.map(({ wallMs, floorMs, maxRssKiB }) => ({ wallMs, floorMs, maxRssKiB })),
   };
 }
@@ -211,8 +215,8 @@ const fmt = {
 
 export function renderTable(rows: BenchRow[]): string {
   const table = new Table({
-    head: ["workload", "store", "N", "step runs", "wall", "floor", "steps/s", "overhead/step", "weir/floor", "peak RSS"],
-    colAligns: ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right"],
+    head: ["workload", "store", "N", "step runs", "wall", "floor", "steps/s", "overhead/step", "weir/floor", "1 insert/step", "weir/insert", "peak RSS"],
+    colAligns: ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     style: { head: [], border: [] },
   });
   for (const r of rows) {
@@ -226,6 +230,8 @@ export function renderTable(rows: BenchRow[]): string {
       fmt.int(r.stepsPerSec),
       fmt.us(r.overheadUsPerStep),
       fmt.ratio(r.ratio),
+      r.insertFloorMs ? fmt.ms(r.insertFloorMs) : "—",
+      fmt.ratio(r.insertRatio ?? NaN),
       fmt.mib(r.maxRssKiB),
     ]);
   }

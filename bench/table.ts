@@ -23,15 +23,16 @@ for (const file of process.argv.slice(2)) {
   const report = JSON.parse(readFileSync(file, "utf8")) as Report;
   const where = report.homesIn ? `, homes in ${report.homesIn} (${report.fileSystem?.split("\n")[0] ?? "?"})` : "";
   console.log(`${file}: ${report.date}${report.label ? `, ${report.label}` : ""}${where}, median of ${report.repeat ?? 1}\n`);
-  console.log("| workload | store | N | step runs | wall | floor | steps/s | overhead/step | weir/floor | peak RSS |");
-  console.log("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+  console.log("| workload | store | N | step runs | wall | floor | steps/s | overhead/step | weir/floor | 1 insert/step | weir/insert | peak RSS |");
+  console.log("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const r of report.rows) {
     // Rows written before the store column existed are SQLite + local files.
     const name = r.workers ? `${r.workload} (${r.workers} workers)` : r.cold ? `${r.workload} (cold)` : r.workload;
     const store = r.workers ? "SQLite + local, queue" : { sqlite: "SQLite + local", postgres: "PostgreSQL + local", "postgres+s3": "PostgreSQL + S3" }[r.store ?? "sqlite"];
     console.log(
       `| ${name} | ${store} | ${int(r.n)} | ${int(r.stepRuns)} | ${wall(r.wallMs)} | ${floor(r.floorMs)} | ${int(r.stepsPerSec)} | ` +
-        `${r.overheadUsPerStep.toFixed(0)} µs | ${r.ratio ? `${int(r.ratio)}×` : "—"} | ${(r.maxRssKiB / 1024).toFixed(0)} MiB |`,
+        `${r.overheadUsPerStep.toFixed(0)} µs | ${r.ratio ? `${int(r.ratio)}×` : "—"} | ` +
+        `${r.insertFloorMs ? wall(r.insertFloorMs) : "—"} | ${r.insertFloorMs ? `${(r.wallMs / r.insertFloorMs).toFixed(1)}×` : "—"} | ${(r.maxRssKiB / 1024).toFixed(0)} MiB |`,
     );
   }
   console.log();

@@ -128,7 +128,8 @@ export class QueueLauncher implements StepLauncher {
   /**
    * The reports an adopted job made before this launcher listened: the run's stream from its
    * start, once per turn for every job adopted in it. Events the read loop also delivers are
-   * harmless twice (a known execution, a recorded key, a settled attempt).
+   * harmless twice (a known execution, a recorded key, a settled attempt), except that a log
+   * line written while this history is read may be recorded twice.
    */
   private replayHistory(jobId: string): void {
     this.toReplay.add(jobId);

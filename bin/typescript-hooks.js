@@ -1,9 +1,35 @@
 // Node module hooks (see bin/register-typescript.js), run in Node's loader thread.
-import { URL } from "node:url";
+import { readFileSync } from "node:fs";
+import { URL, fileURLToPath } from "node:url";
+import { Script } from "node:vm";
 
 // Self-resolving "weir" from weir's own package.json finds this copy (its "exports").
 const WEIR_PACKAGE = new URL("../package.json", import.meta.url).href;
 const TYPESCRIPT = /\.tsx?$/;
+const JAVASCRIPT = /\.js$/;
+// What compiling ES module syntax as CommonJS reports (Node's own module detection looks for these).
+const MODULE_SYNTAX_ERRORS = [
+  "Cannot use import statement outside a module",
+  "Unexpected token 'export'",
+  "Cannot use 'import.meta' outside a module",
+  "await is only valid in async functions",
+];
+const hasModuleSyntax = new Map();
+
+/** Whether a .js file is written as an ES module (import/export), found the way Node detects it. */
+function writtenAsModule(url) {
+  let found = hasModuleSyntax.get(url);
+  if (found === undefined) {
+    found = false;
+    try {
+      new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(fileURLToPath(url), "utf8")}\n})`);
+    } catch (error) {
+      found = error instanceof SyntaxError && MODULE_SYNTAX_ERRORS.some((message) => error.message.includes(message));
+    }
+    hasModuleSyntax.set(url, found);
+  }
+  return found;
+}
 
 /** @type {import("node:module").ResolveHook} */
 export async function resolve(specifier, context, nextResolve) {
@@ -19,10 +45,12 @@ export async function resolve(specifier, context, nextResolve) {
   }
   // Without "type": "module" a .ts file counts as CommonJS, and its `import`s then reach
   // Node's require(esm) in a cycle with the import that loads it. Pipeline files are ES
-  // modules (weir is ESM-only), so the user's own TypeScript is loaded as one.
+  // modules (weir is ESM-only), so the user's own TypeScript is loaded as one, and so is a
+  // .js file written with import/export (else the TypeScript loader turns its imports into
+  // require() calls, and "weir" is not found from a folder that does not install it).
   const { url, format } = resolved;
-  if (format === "commonjs" && url.startsWith("file:") && TYPESCRIPT.test(url) && !url.includes("/node_modules/")) {
-    return { ...resolved, format: "module" };
+  if (format === "commonjs" && url.startsWith("file:") && !url.includes("/node_modules/")) {
+    if (TYPESCRIPT.test(url) || (JAVASCRIPT.test(url) && writtenAsModule(url))) return { ...resolved, format: "module" };
   }
   return resolved;
 }

@@ -47,3 +47,34 @@ describe("weir run FILE.ts from any folder", () => {
     expect(result.stdout).toContain('"hello ada"');
   });
 });
+
+// The same in plain JavaScript: a .js file written with import/export, which Node would
+// detect as an ES module, but the TypeScript loader would turn into require() calls.
+const JS_PIPELINE_FILES = {
+  "pipeline.js": `
+import { pipeline, step } from "weir";
+import { greet } from "./helper.js";
+
+const hello = step(function hello(name) {
+  return greet(name);
+});
+export const greeting = pipeline(function greeting() {
+  return hello("ada");
+});
+`,
+  "helper.js": "export const greet = (name) => `hello ${name}`;\n",
+};
+
+describe("weir run FILE.js (ES module syntax) from any folder", () => {
+  for (const [label, extra] of Object.entries(FOLDERS)) {
+    it(`runs it in-process and in step processes in a folder ${label}`, async () => {
+      const cwd = tempProject("weir-module-type-js-", { ...JS_PIPELINE_FILES, ...extra });
+      const home = mkdtempSync(join(tmpdir(), "weir-module-type-home-"));
+      const here = expectOk(await weirIn({ cwd, home }, "run", "pipeline.js"));
+      expect(here.stdout).toContain('"hello ada"');
+      expectOk(await weirIn({ cwd, home }, "stack", "register", "processes", "--orchestrator", "local_process"));
+      const isolated = expectOk(await weirIn({ cwd, home }, "run", "pipeline.js", "--stack", "processes"));
+      expect(isolated.stdout).toContain('"hello ada"');
+    });
+  }
+});

@@ -56,8 +56,8 @@ export class QueueLauncher implements StepLauncher {
   private readonly queues = new Map<string, Queue>();
   private readonly announced = new Set<string>();
   private readonly pending = new Map<string, Pending>();
-  /** The attempts (job ids) that each abort signal stops. */
-  private readonly watched = new WeakMap<AbortSignal, Set<string>>();
+  /** The attempts (job ids) that each abort signal stops, and the listener that stops them. */
+  private readonly watched = new WeakMap<AbortSignal, { jobs: Set<string>; onAbort: () => void }>();
   private readonly toEnqueue = new Map<string, { name: string; data: { stepRunId: string; attempt: number }; opts: JobsOptions }[]>();
   private flushing: Promise<void> | undefined;
   private readonly toReplay = new Set<string>();
@@ -152,18 +152,30 @@ export class QueueLauncher implements StepLauncher {
   /**
    * One listener per signal: the engine gives every attempt without a timeout the same
    * never-aborting signal, and thousands of listeners on one target make adding one slow.
+   * It is removed once none of its attempts is pending (else every run's launcher would
+   * stay referenced from that process-wide signal).
    */
   private watch(signal: AbortSignal, jobId: string): void {
-    let jobs = this.watched.get(signal);
-    if (!jobs) {
-      const watchedJobs = (jobs = new Set());
-      this.watched.set(signal, jobs);
+    let watch = this.watched.get(signal);
+    if (!watch) {
+      const jobs = new Set<string>();
       const onAbort = () => {
-        for (const id of watchedJobs) this.abandon(id, signal.reason ?? new Error("aborted"));
+        for (const id of jobs) this.abandon(id, signal.reason ?? new Error("aborted"));
       };
+      watch = { jobs, onAbort };
+      this.watched.set(signal, watch);
       signal.addEventListener("abort", onAbort, { once: true });
     }
-    jobs.add(jobId);
+    watch.jobs.add(jobId);
+  }
+
+  private unwatch(signal: AbortSignal, jobId: string): void {
+    const watch = this.watched.get(signal);
+    if (!watch) return;
+    watch.jobs.delete(jobId);
+    if (watch.jobs.size > 0) return;
+    signal.removeEventListener("abort", watch.onAbort);
+    this.watched.delete(signal);
   }
 
   async close(): Promise<void> {
@@ -316,7 +328,7 @@ export class QueueLauncher implements StepLauncher {
     const p = this.pending.get(jobId);
     if (!p) return;
     this.pending.delete(jobId);
-    this.watched.get(p.hooks.signal)?.delete(jobId);
+    this.unwatch(p.hooks.signal, jobId);
     stopWaiting(p); // a run torn down while the attempt waited: the reason no longer holds
     if (error) p.reject(error);
     else p.resolve(result!);

@@ -2,7 +2,7 @@
  * One workload at one size, in its own process (forked by bench/run.ts), so that peak RSS
  * belongs to this workload alone. Prints nothing on success; sends one result message.
  *
- *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3]
+ *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3] [--orchestrator local_process]
  *
  * `--cold` measures what a user's `weir run` is: one run in a fresh process, the store
  * created by it, nothing warmed (no warm-up run; the floor runs after the measured run).
@@ -12,12 +12,16 @@
  * `--store postgres+s3`: the same, with the artifacts in S3 (s3rver on loopback, started here
  * in a process of its own before anything is measured). The warm-up run uses the same
  * database, so a warm run finds its connections open; a cold run opens them itself.
+ *
+ * `--orchestrator local_process`: every step attempt in a child process of its own (the
+ * `local_process` orchestrator with its defaults: the machine's CPUs, no memory limit), on the
+ * SQLite store; the step processes import the steps from bench/workloads.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { LocalOrchestrator, S3ArtifactStore, Stack } from "weir";
+import { LocalOrchestrator, LocalProcessOrchestrator, S3ArtifactStore, Stack } from "weir";
 import { openStore } from "../src/stores/metadata/open.js";
 import { createTestDatabase } from "../test/stores/postgres-database.js";
 import { startS3rver } from "../test/stores/s3rver.js";
@@ -25,12 +29,16 @@ import { workloads } from "./workloads.js";
 
 export const STORES = ["sqlite", "postgres", "postgres+s3"] as const;
 export type StoreKind = (typeof STORES)[number];
+export const ORCHESTRATORS = ["local", "local_process"] as const;
+export type OrchestratorKind = (typeof ORCHESTRATORS)[number];
 
 export interface ChildResult {
   workload: string;
   n: number;
   /** Where the run was recorded (metadata store + artifact store). */
   store: StoreKind;
+  /** Where the steps ran: in the engine's process (local) or one child process per attempt (local_process). */
+  orchestrator?: OrchestratorKind;
   stepRuns: number;
   /** Wall time of `pipeline.run(params, { enableCache: false })`, ms. */
   wallMs: number;
@@ -60,6 +68,10 @@ async function main(): Promise<void> {
   const storeFlag = flags.indexOf("--store");
   const store = (storeFlag >= 0 ? flags[storeFlag + 1] : "sqlite") as StoreKind;
   if (!STORES.includes(store)) throw new Error(`unknown store ${store} (known: ${STORES.join(", ")})`);
+  const orchestratorFlag = flags.indexOf("--orchestrator");
+  const orchestrator = (orchestratorFlag >= 0 ? flags[orchestratorFlag + 1] : "local") as OrchestratorKind;
+  if (!ORCHESTRATORS.includes(orchestrator)) throw new Error(`unknown orchestrator ${orchestrator} (known: ${ORCHESTRATORS.join(", ")})`);
+  if (orchestrator === "local_process" && store !== "sqlite") throw new Error("--orchestrator local_process runs on the SQLite store only");
 
   // Set up outside the measurement: the database exists and s3rver listens before any run.
   const database = store === "sqlite" ? undefined : await createTestDatabase();
@@ -71,7 +83,9 @@ async function main(): Promise<void> {
         orchestrator: new LocalOrchestrator({ name: "local" }),
         artifactStore: new S3ArtifactStore({ name: "bench", bucket: "bench", endpoint: s3.endpoint, forcePathStyle: true }),
       })
-    : undefined;
+    : orchestrator === "local_process"
+      ? new Stack({ name: "bench-process", orchestrator: new LocalProcessOrchestrator({ name: "process", echoOutput: false }) })
+      : undefined;
 
   // Floor first (unless cold): it is small, so it does not set the peak RSS; best of three (JIT warm-up).
   let floorMs = Infinity;
@@ -114,6 +128,7 @@ async function main(): Promise<void> {
     workload: name,
     n,
     store,
+    orchestrator,
     stepRuns: workload.stepRuns(n),
     wallMs,
     floorMs,

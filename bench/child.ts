@@ -17,9 +17,11 @@
  * `local_process` orchestrator with its defaults: the machine's CPUs, no memory limit), on the
  * SQLite store; the step processes import the steps from bench/workloads.ts.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { fork } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { LocalOrchestrator, LocalProcessOrchestrator, S3ArtifactStore, Stack } from "weir";
 import { openStore } from "../src/stores/metadata/open.js";
@@ -55,6 +57,13 @@ export interface ChildResult {
   cold: boolean;
   /** The measured run's end, from the process's start (start-up and module loading included), ms. */
   sinceProcessStartMs: number;
+  /** local_process rows: CPU time (user + system) of the step processes of the measured run, ms (Linux). */
+  childrenCpuMs?: number;
+  /**
+   * local_process rows: what booting one step process ahead costs (fork → ready, as the launcher
+   * forks it for this workload's module), measured alone after the run: CPU ms (Linux) and wall ms, median of 5.
+   */
+  boot?: { cpuMs: number; wallMs: number };
 }
 
 async function main(): Promise<void> {
@@ -113,12 +122,15 @@ async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), `weir-bench-${name}-`));
   homes.push(home);
   process.env.WEIR_HOME = home;
+  const childrenCpuBefore = childrenCpuMs();
   const start = performance.now();
   const run = await workload.pipeline.run({ n }, { stack, enableCache: false });
   const sinceProcessStartMs = performance.now();
   const wallMs = sinceProcessStartMs - start;
   const maxRssKiB = process.resourceUsage().maxRSS;
+  const childrenCpu = childrenCpuMs() - childrenCpuBefore;
   if (cold) await floor();
+  const boot = orchestrator === "local_process" ? await measureBoot() : undefined;
 
   const output = run.status === "completed" ? await run.output() : undefined;
   const recorded = await countRecorded(database?.url ?? `sqlite:${join(home, "weir.db")}`, run.id);
@@ -139,12 +151,55 @@ async function main(): Promise<void> {
     warmupN,
     cold,
     sinceProcessStartMs,
+    ...(orchestrator === "local_process" ? { childrenCpuMs: childrenCpu, boot } : {}),
   };
   if (process.send) await new Promise<void>((resolve) => process.send!(result, () => resolve()));
   else console.log(JSON.stringify(result));
   // After the result: dropping the database cuts the run's own connections (FORCE).
   await s3?.stop();
   if (database && !keep) await database.drop();
+}
+
+/** CPU time of this process's children that have exited and were waited for (Linux: /proc/self/stat), ms; NaN elsewhere. */
+function childrenCpuMs(): number {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 16 and 17 of stat(5), cutime and cstime, in clock ticks (USER_HZ = 100 on Linux).
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Boots a step process ahead (`step.js --warm`, with weir's TypeScript hooks as the launcher
+ * forks it for bench/workloads.ts) until it reports ready, then kills it; five times, one at a
+ * time. Its CPU time counts once it has been waited for.
+ */
+async function measureBoot(): Promise<{ cpuMs: number; wallMs: number }> {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+  const execArgv = ["--import", pathToFileURL(join(root, "bin", "register-typescript.js")).href];
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const cpuBefore = childrenCpuMs();
+    const started = performance.now();
+    const child = fork(join(root, "dist", "entrypoints", "step.js"), ["--warm"], { execArgv, stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "advanced" });
+    await new Promise<void>((resolve, reject) => {
+      child.on("message", (message: { type?: string }) => message.type === "ready" && resolve());
+      child.once("exit", (code) => reject(new Error(`a step process forked ahead exited with ${code} before it was ready`)));
+    });
+    wall.push(performance.now() - started);
+    await new Promise((resolve) => {
+      child.removeAllListeners("exit");
+      child.once("exit", resolve);
+      child.kill("SIGKILL");
+    });
+    cpu.push(childrenCpuMs() - cpuBefore);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { cpuMs: median(cpu), wallMs: median(wall) };
 }
 
 /** What the store holds for the run, read through its URL like any other process would. */

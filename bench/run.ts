@@ -290,6 +290,21 @@ export function checkTargets(rows: BenchRow[]): string[] {
         `(${fmt.us(f100k.overheadUsPerStep)} vs ${fmt.us(f1k.overheadUsPerStep)})`,
     );
   }
+  // local_process: each step run needs a process booted for it, so the machine's cores bound the
+  // rate: (step runs × CPU time to boot one process ahead) / cores is the fastest a run can be.
+  for (const r of rows.filter((row) => row.orchestrator === "local_process" && row.boot)) {
+    const cores = availableParallelism();
+    const idealMs = (r.stepRuns * r.boot!.cpuMs) / cores;
+    const ratio = r.wallMs / idealMs;
+    const name = `${caseName(r)} N=${fmt.int(r.n)}${r.cold ? " cold" : ""}`;
+    const perStep = `step processes' CPU ${fmt.ms(r.childrenCpuMs! / r.stepRuns)}/step run`;
+    const bound = `boot one ahead ${fmt.ms(r.boot!.cpuMs)} CPU (${fmt.ms(r.boot!.wallMs)} wall), ${fmt.int(r.stepRuns)} × that / ${cores} cores = ${fmt.ms(idealMs)}`;
+    if (r.workload === "fan_out" && r.n === 1_000) {
+      lines.push(`${ratio <= 2 ? "MET " : "MISS"} ${name} within 2× of (processes booted ahead) / cores: wall ${fmt.ms(r.wallMs)} = ${ratio.toFixed(2)}× (${bound}; ${perStep})`);
+    } else {
+      lines.push(`INFO ${name}: wall ${fmt.ms(r.wallMs)} = ${ratio.toFixed(2)}× (${bound}; ${perStep})`);
+    }
+  }
   const processChain = find("chain", 100, false, "sqlite", "local_process");
   if (processChain) {
     const ok = processChain.overheadUsPerStep <= 20_000;

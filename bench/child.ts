@@ -20,8 +20,7 @@
 import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { LocalOrchestrator, LocalProcessOrchestrator, S3ArtifactStore, Stack } from "weir";
 import { openStore } from "../src/stores/metadata/open.js";
@@ -173,19 +172,19 @@ function childrenCpuMs(): number {
 }
 
 /**
- * Boots a step process ahead (`step.js --warm`, with weir's TypeScript hooks as the launcher
- * forks it for bench/workloads.ts) until it reports ready, then kills it; five times, one at a
- * time. Its CPU time counts once it has been waited for.
+ * Boots a step process ahead until it reports ready, forked as the launcher forks one for a
+ * TypeScript module (bench/workloads.ts), then kills it; five times, one at a time. Its CPU
+ * time counts once it has been waited for.
  */
 async function measureBoot(): Promise<{ cpuMs: number; wallMs: number }> {
-  const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-  const execArgv = ["--import", pathToFileURL(join(root, "bin", "register-typescript.js")).href];
+  const { STEP_ENTRYPOINT, tsxImport, warmForkArguments } = await import("../dist/orchestrators/local-process/process-launcher.js");
+  const { execArgv, args } = warmForkArguments(["--import", tsxImport()]);
   const cpu: number[] = [];
   const wall: number[] = [];
   for (let i = 0; i < 5; i++) {
     const cpuBefore = childrenCpuMs();
     const started = performance.now();
-    const child = fork(join(root, "dist", "entrypoints", "step.js"), ["--warm"], { execArgv, stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "advanced" });
+    const child = fork(STEP_ENTRYPOINT, ["--warm", ...args], { execArgv, stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "advanced" });
     await new Promise<void>((resolve, reject) => {
       child.on("message", (message: { type?: string }) => message.type === "ready" && resolve());
       child.once("exit", (code) => reject(new Error(`a step process forked ahead exited with ${code} before it was ready`)));

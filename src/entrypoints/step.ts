@@ -107,13 +107,16 @@ export async function stepProcessMain(stepRunId: string, attempt: number): Promi
  * attempt it is given (`assign`). It then sets the environment variables the message
  * carries and runs exactly what `step.js STEP_RUN_ID --attempt N` runs, and exits.
  */
-export async function warmStepProcessMain(): Promise<void> {
+export async function warmStepProcessMain(options: { register?: string } = {}): Promise<void> {
   // The parent went away (crashed, killed) before or after handing out an attempt: stop.
   process.on("disconnect", () => process.exit(1));
   process.title = "weir step (warm)";
   // Failures here are the attempt's to report (it opens the store again), not the pool's.
   await import("../index.js").catch(() => undefined);
   await openMetadataStore().catch(() => undefined);
+  // Module hooks (`--register URL`: weir's TypeScript hooks) registered only now, after weir's
+  // own modules were loaded without them: they load the step's module as `--import URL` would.
+  if (options.register) await import(options.register);
   // A disconnect during the boot may have come before the listener above.
   if (!process.connected) process.exit(1);
   let assigned = false;
@@ -148,7 +151,8 @@ function drain(stream: NodeJS.WriteStream): Promise<void> {
 // Started as a program (not imported): run the attempt its arguments name.
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   if (process.argv[2] === "--warm" && process.send) {
-    void warmStepProcessMain();
+    const { values } = parseArgs({ args: process.argv.slice(3), options: { register: { type: "string" } } });
+    void warmStepProcessMain({ register: values.register });
   } else {
     const { stepRunId, attempt } = parseStepArguments(process.argv.slice(2));
     void stepProcessMain(stepRunId, attempt);

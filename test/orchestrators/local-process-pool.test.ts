@@ -1,7 +1,8 @@
-import { spawn } from "node:child_process";
+import { fork, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { LocalArtifactStore, LocalProcessOrchestrator, Stack, type PipelineRun } from "weir";
 import { closeMetadataStores } from "../../src/config/home.js";
@@ -94,6 +95,26 @@ describe.runIf(existsSync("/proc/self/stat"))("local_process: step processes for
     for (const w of seen.filter((w) => w.label.startsWith("n"))) {
       expect(w.cuda).toBe("");
       expect(w.cudaAtImport).toBe("");
+    }
+  });
+
+  it("registers the module --register names (from dist/: the TypeScript hooks) before it reports ready", async () => {
+    const marker = join(tmp, "registered.json");
+    const hooks = pathToFileURL(join(ROOT, "test", "fixtures", "process", "register-marker.mjs")).href;
+    const child = fork(join(ROOT, "src", "entrypoints", "step.ts"), ["--warm", "--register", hooks], {
+      execArgv: ["--import", "tsx"],
+      env: { ...process.env, WEIR_TEST_REGISTER_MARKER: marker },
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      serialization: "advanced",
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.on("message", (message: { type?: string }) => message.type === "ready" && resolve());
+        child.once("exit", (code) => reject(new Error(`exited with ${code} before it was ready`)));
+      });
+      expect(JSON.parse(readFileSync(marker, "utf8"))).toEqual({ registered: true });
+    } finally {
+      child.kill("SIGKILL");
     }
   });
 

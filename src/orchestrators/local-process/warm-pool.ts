@@ -52,6 +52,8 @@ export interface WarmPoolOptions {
   size: number;
   /** At most this many idle or booting processes in all (several kinds: the least recently used give way). */
   maxTotal?: number;
+  /** How a process of a kind is forked (default: with the kind's execArgv, `--warm` alone). */
+  forkArguments?(execArgv: string[]): { execArgv: string[]; args: string[] };
 }
 
 interface Warm {
@@ -182,8 +184,9 @@ export class WarmPool {
 
   private forkWarm(kind: Kind): void {
     const env = kind.env;
-    const child = fork(this.options.entrypoint, ["--warm"], {
-      execArgv: kind.execArgv,
+    const { execArgv, args } = this.options.forkArguments?.(kind.execArgv) ?? { execArgv: kind.execArgv, args: [] };
+    const child = fork(this.options.entrypoint, ["--warm", ...args], {
+      execArgv,
       env,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",

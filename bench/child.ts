@@ -2,7 +2,7 @@
  * One workload at one size, in its own process (forked by bench/run.ts), so that peak RSS
  * belongs to this workload alone. Prints nothing on success; sends one result message.
  *
- *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3] [--orchestrator local_process]
+ *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3] [--orchestrator local_process [--no-boot]]
  *
  * `--cold` measures what a user's `weir run` is: one run in a fresh process, the store
  * created by it, nothing warmed (no warm-up run; the floor runs after the measured run).
@@ -15,7 +15,9 @@
  *
  * `--orchestrator local_process`: every step attempt in a child process of its own (the
  * `local_process` orchestrator with its defaults: the machine's CPUs, no memory limit), on the
- * SQLite store; the step processes import the steps from bench/workloads.ts.
+ * SQLite store; the step processes import the steps from bench/workloads.ts. After the run it
+ * boots five step processes ahead, one at a time, for the `boot` figure (`--no-boot`: not, e.g.
+ * to time the whole process against an older checkout).
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -129,7 +131,7 @@ async function main(): Promise<void> {
   const maxRssKiB = process.resourceUsage().maxRSS;
   const childrenCpu = childrenCpuMs() - childrenCpuBefore;
   if (cold) await floor();
-  const boot = orchestrator === "local_process" ? await measureBoot() : undefined;
+  const boot = orchestrator === "local_process" && !flags.includes("--no-boot") ? await measureBoot() : undefined;
 
   const output = run.status === "completed" ? await run.output() : undefined;
   const recorded = await countRecorded(database?.url ?? `sqlite:${join(home, "weir.db")}`, run.id);

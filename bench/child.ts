@@ -2,7 +2,7 @@
  * One workload at one size, in its own process (forked by bench/run.ts), so that peak RSS
  * belongs to this workload alone. Prints nothing on success; sends one result message.
  *
- *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3]
+ *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3] [--orchestrator local_process [--no-boot]]
  *
  * `--cold` measures what a user's `weir run` is: one run in a fresh process, the store
  * created by it, nothing warmed (no warm-up run; the floor runs after the measured run).
@@ -12,13 +12,20 @@
  * `--store postgres+s3`: the same, with the artifacts in S3 (s3rver on loopback, started here
  * in a process of its own before anything is measured). The warm-up run uses the same
  * database, so a warm run finds its connections open; a cold run opens them itself.
+ *
+ * `--orchestrator local_process`: every step attempt in a child process of its own (the
+ * `local_process` orchestrator with its defaults: the machine's CPUs, no memory limit), on the
+ * SQLite store; the step processes import the steps from bench/workloads.ts. After the run it
+ * boots five step processes ahead, one at a time, for the `boot` figure (`--no-boot`: not, e.g.
+ * to time the whole process against an older checkout).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { fork } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import Database from "better-sqlite3";
-import { LocalOrchestrator, S3ArtifactStore, Stack } from "weir";
+import { LocalOrchestrator, LocalProcessOrchestrator, S3ArtifactStore, Stack } from "weir";
 import { openStore } from "../src/stores/metadata/open.js";
 import { createTestDatabase } from "../test/stores/postgres-database.js";
 import { startS3rver } from "../test/stores/s3rver.js";
@@ -26,12 +33,16 @@ import { workloads } from "./workloads.js";
 
 export const STORES = ["sqlite", "postgres", "postgres+s3"] as const;
 export type StoreKind = (typeof STORES)[number];
+export const ORCHESTRATORS = ["local", "local_process"] as const;
+export type OrchestratorKind = (typeof ORCHESTRATORS)[number];
 
 export interface ChildResult {
   workload: string;
   n: number;
   /** Where the run was recorded (metadata store + artifact store). */
   store: StoreKind;
+  /** Where the steps ran: in the engine's process (local) or one child process per attempt (local_process). */
+  orchestrator?: OrchestratorKind;
   stepRuns: number;
   /** Wall time of `pipeline.run(params, { enableCache: false })`, ms. */
   wallMs: number;
@@ -53,6 +64,13 @@ export interface ChildResult {
   cold: boolean;
   /** The measured run's end, from the process's start (start-up and module loading included), ms. */
   sinceProcessStartMs: number;
+  /** local_process rows: CPU time (user + system) of the step processes of the measured run, ms (Linux). */
+  childrenCpuMs?: number;
+  /**
+   * local_process rows: what booting one step process ahead costs (fork → ready, as the launcher
+   * forks it for this workload's module), measured alone after the run: CPU ms (Linux) and wall ms, median of 5.
+   */
+  boot?: { cpuMs: number; wallMs: number };
 }
 
 async function main(): Promise<void> {
@@ -66,6 +84,10 @@ async function main(): Promise<void> {
   const storeFlag = flags.indexOf("--store");
   const store = (storeFlag >= 0 ? flags[storeFlag + 1] : "sqlite") as StoreKind;
   if (!STORES.includes(store)) throw new Error(`unknown store ${store} (known: ${STORES.join(", ")})`);
+  const orchestratorFlag = flags.indexOf("--orchestrator");
+  const orchestrator = (orchestratorFlag >= 0 ? flags[orchestratorFlag + 1] : "local") as OrchestratorKind;
+  if (!ORCHESTRATORS.includes(orchestrator)) throw new Error(`unknown orchestrator ${orchestrator} (known: ${ORCHESTRATORS.join(", ")})`);
+  if (orchestrator === "local_process" && store !== "sqlite") throw new Error("--orchestrator local_process runs on the SQLite store only");
 
   // Set up outside the measurement: the database exists and s3rver listens before any run.
   const database = store === "sqlite" ? undefined : await createTestDatabase();
@@ -77,7 +99,9 @@ async function main(): Promise<void> {
         orchestrator: new LocalOrchestrator({ name: "local" }),
         artifactStore: new S3ArtifactStore({ name: "bench", bucket: "bench", endpoint: s3.endpoint, forcePathStyle: true }),
       })
-    : undefined;
+    : orchestrator === "local_process"
+      ? new Stack({ name: "bench-process", orchestrator: new LocalProcessOrchestrator({ name: "process", echoOutput: false }) })
+      : undefined;
 
   // Floor first (unless cold): it is small, so it does not set the peak RSS; best of three (JIT warm-up).
   let floorMs = Infinity;
@@ -105,13 +129,16 @@ async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), `weir-bench-${name}-`));
   homes.push(home);
   process.env.WEIR_HOME = home;
+  const childrenCpuBefore = childrenCpuMs();
   const start = performance.now();
   const run = await workload.pipeline.run({ n }, { stack, enableCache: false });
   const sinceProcessStartMs = performance.now();
   const wallMs = sinceProcessStartMs - start;
   const maxRssKiB = process.resourceUsage().maxRSS;
+  const childrenCpu = childrenCpuMs() - childrenCpuBefore;
   if (cold) await floor();
   const insertFloorMs = insertFloor(workload.stepRuns(n));
+  const boot = orchestrator === "local_process" && !flags.includes("--no-boot") ? await measureBoot() : undefined;
 
   const output = run.status === "completed" ? await run.output() : undefined;
   const recorded = await countRecorded(database?.url ?? `sqlite:${join(home, "weir.db")}`, run.id);
@@ -121,6 +148,7 @@ async function main(): Promise<void> {
     workload: name,
     n,
     store,
+    orchestrator,
     stepRuns: workload.stepRuns(n),
     wallMs,
     floorMs,
@@ -132,6 +160,7 @@ async function main(): Promise<void> {
     warmupN,
     cold,
     sinceProcessStartMs,
+    ...(orchestrator === "local_process" ? { childrenCpuMs: childrenCpu, boot } : {}),
   };
   if (process.send) await new Promise<void>((resolve) => process.send!(result, () => resolve()));
   else console.log(JSON.stringify(result));
@@ -157,6 +186,48 @@ function insertFloor(count: number): number {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU time of this process's children that have exited and were waited for (Linux: /proc/self/stat), ms; NaN elsewhere. */
+function childrenCpuMs(): number {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 16 and 17 of stat(5), cutime and cstime, in clock ticks (USER_HZ = 100 on Linux).
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Boots a step process ahead until it reports ready, forked as the launcher forks one for a
+ * TypeScript module (bench/workloads.ts), then kills it; five times, one at a time. Its CPU
+ * time counts once it has been waited for.
+ */
+async function measureBoot(): Promise<{ cpuMs: number; wallMs: number }> {
+  const { STEP_ENTRYPOINT, tsxImport, warmForkArguments } = await import("../dist/orchestrators/local-process/process-launcher.js");
+  const { execArgv, args } = warmForkArguments(["--import", tsxImport()]);
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const cpuBefore = childrenCpuMs();
+    const started = performance.now();
+    const child = fork(STEP_ENTRYPOINT, ["--warm", ...args], { execArgv, stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "advanced" });
+    await new Promise<void>((resolve, reject) => {
+      child.on("message", (message: { type?: string }) => message.type === "ready" && resolve());
+      child.once("exit", (code) => reject(new Error(`a step process forked ahead exited with ${code} before it was ready`)));
+    });
+    wall.push(performance.now() - started);
+    await new Promise((resolve) => {
+      child.removeAllListeners("exit");
+      child.once("exit", resolve);
+      child.kill("SIGKILL");
+    });
+    cpu.push(childrenCpuMs() - cpuBefore);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { cpuMs: median(cpu), wallMs: median(wall) };
 }
 
 /** What the store holds for the run, read through its URL like any other process would. */

@@ -7,6 +7,7 @@
  *   npm run bench                      full suite (several minutes; needs PostgreSQL)
  *   npm run bench -- --queue           also the queue orchestrator rows (Redis on 127.0.0.1:6379)
  *   npm run bench -- --only queue      the queue rows alone (--only takes workloads, stores or "queue")
+ *   npm run bench -- --only local_process   the local_process rows alone (a process per step attempt)
  *   npm run bench -- --quick           small sizes, under a minute
  *   npm run bench -- --only fan_out    one workload (all its sizes)
  *   npm run bench -- --profile         also write a CPU profile per workload to bench/results/profiles/
@@ -24,7 +25,7 @@ import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import Table from "cli-table3";
-import type { ChildResult, StoreKind } from "./child.js";
+import type { ChildResult, OrchestratorKind, StoreKind } from "./child.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, "results");
@@ -39,7 +40,17 @@ interface Case {
   store?: StoreKind;
   /** Queue orchestrator rows: this many worker processes (bench/queue-bench.ts). */
   workers?: number;
+  /** local_process rows: every step attempt in a child process of its own. */
+  orchestrator?: OrchestratorKind;
 }
+
+/** A process per step attempt (local_process, SQLite): a chain of 100 and a fan-out of 1,000, warm and cold. */
+const LOCAL_PROCESS: Case[] = [
+  { workload: "chain", n: 100, orchestrator: "local_process" },
+  { workload: "chain", n: 100, orchestrator: "local_process", cold: true },
+  { workload: "fan_out", n: 1_000, orchestrator: "local_process" },
+  { workload: "fan_out", n: 1_000, orchestrator: "local_process", cold: true },
+];
 
 /** Both stores on PostgreSQL, warm and cold, at the sizes the issue asks about. */
 const POSTGRES: Case[] = (["postgres", "postgres+s3"] as const).flatMap((store) =>
@@ -62,6 +73,8 @@ const FULL: Case[] = [
   { workload: "wide", n: 10_000 },
   { workload: "map_collect", n: 10_000 },
   ...POSTGRES,
+  // The fan-out of 1,000 step processes takes minutes per run: only `--only local_process` adds it.
+  ...LOCAL_PROCESS.filter((c) => c.workload === "chain"),
 ];
 
 const QUICK: Case[] = [
@@ -71,6 +84,7 @@ const QUICK: Case[] = [
   { workload: "chain", n: 200 },
   { workload: "wide", n: 2_000 },
   { workload: "map_collect", n: 2_000 },
+  { workload: "chain", n: 20, orchestrator: "local_process" },
 ];
 
 export interface BenchRow extends ChildResult {
@@ -117,9 +131,10 @@ function parseArgs(argv: string[]) {
 }
 
 /** A case's name in messages, profile folders and `--only`. */
-function caseName(c: Case): string {
+function caseName(c: Pick<Case, "workload" | "store" | "workers" | "orchestrator">): string {
   const store = c.store && c.store !== "sqlite" ? `@${c.store}` : "";
-  return c.workers ? `${c.workload}-${c.workers}w${store}` : `${c.workload}${store}`;
+  const orchestrator = c.orchestrator && c.orchestrator !== "local" ? `@${c.orchestrator}` : "";
+  return c.workers ? `${c.workload}-${c.workers}w${store}` : `${c.workload}${store}${orchestrator}`;
 }
 
 function runChild(c: Case, profile: boolean, tmpDir: string): Promise<ChildResult> {
@@ -141,7 +156,7 @@ function runChild(c: Case, profile: boolean, tmpDir: string): Promise<ChildResul
       TSX_TSCONFIG_PATH: join(here, "tsconfig.json"),
     };
     if (tmpDir) env.TMPDIR = tmpDir;
-    const args = [c.workload, String(c.n), ...(c.cold ? ["--cold"] : []), "--store", c.store ?? "sqlite"];
+    const args = [c.workload, String(c.n), ...(c.cold ? ["--cold"] : []), "--store", c.store ?? "sqlite", "--orchestrator", c.orchestrator ?? "local"];
     const child = fork(join(here, "child.ts"), args, { execArgv, env, stdio: "inherit" });
     let result: ChildResult | undefined;
     child.on("message", (message) => (result = message as ChildResult));
@@ -208,7 +223,7 @@ const fmt = {
   int: (x: number) => Math.round(x).toLocaleString("en-US"),
   ms: (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`),
   floor: (x: number) => (x === 0 ? "—" : x >= 1 ? `${x.toFixed(2)} ms` : `${(x * 1000).toFixed(0)} µs`),
-  us: (x: number) => `${x.toFixed(1)} µs`,
+  us: (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} ms` : `${x.toFixed(1)} µs`),
   ratio: (x: number) => Number.isNaN(x) ? "—" : `${x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(1)}×`,
   mib: (kib: number) => `${(kib / 1024).toFixed(0)} MiB`,
 };
@@ -238,15 +253,18 @@ export function renderTable(rows: BenchRow[]): string {
   return table.toString();
 }
 
-function storeLabel(r: { store?: StoreKind; workers?: number }): string {
+function storeLabel(r: { store?: StoreKind; workers?: number; orchestrator?: OrchestratorKind }): string {
   const label = { sqlite: "SQLite + local", postgres: "PostgreSQL + local", "postgres+s3": "PostgreSQL + S3" }[r.store ?? "sqlite"];
+  if (r.orchestrator === "local_process") return `${label}, local_process`;
   return r.workers ? `${label}, queue (Redis)` : label;
 }
 
 /** The issue's targets, checked on whatever rows this run has. */
 export function checkTargets(rows: BenchRow[]): string[] {
-  const find = (w: string, n: number, cold = false, store: StoreKind = "sqlite") =>
-    rows.find((r) => r.workload === w && r.n === n && !!r.cold === cold && (r.store ?? "sqlite") === store && !r.workers);
+  const find = (w: string, n: number, cold = false, store: StoreKind = "sqlite", orchestrator: OrchestratorKind = "local") =>
+    rows.find(
+      (r) => r.workload === w && r.n === n && !!r.cold === cold && (r.store ?? "sqlite") === store && !r.workers && (r.orchestrator ?? "local") === orchestrator,
+    );
   const lines: string[] = [];
   for (const [store, target] of [["postgres", 300], ["postgres+s3", 500]] as const) {
     for (const cold of [false, true]) {
@@ -278,6 +296,26 @@ export function checkTargets(rows: BenchRow[]): string[] {
       `${growth <= 1.5 ? "MET " : "MISS"} overhead/step N=100,000 within 1.5× of N=1,000: ${growth.toFixed(2)}× ` +
         `(${fmt.us(f100k.overheadUsPerStep)} vs ${fmt.us(f1k.overheadUsPerStep)})`,
     );
+  }
+  // local_process: each step run needs a process booted for it, so the machine's cores bound the
+  // rate: (step runs × CPU time to boot one process ahead) / cores is the fastest a run can be.
+  for (const r of rows.filter((row) => row.orchestrator === "local_process" && row.boot)) {
+    const cores = availableParallelism();
+    const idealMs = (r.stepRuns * r.boot!.cpuMs) / cores;
+    const ratio = r.wallMs / idealMs;
+    const name = `${caseName(r)} N=${fmt.int(r.n)}${r.cold ? " cold" : ""}`;
+    const perStep = `step processes' CPU ${fmt.ms(r.childrenCpuMs! / r.stepRuns)}/step run`;
+    const bound = `boot one ahead ${fmt.ms(r.boot!.cpuMs)} CPU (${fmt.ms(r.boot!.wallMs)} wall), ${fmt.int(r.stepRuns)} × that / ${cores} cores = ${fmt.ms(idealMs)}`;
+    if (r.workload === "fan_out" && r.n === 1_000) {
+      lines.push(`${ratio <= 2 ? "MET " : "MISS"} ${name} within 2× of (processes booted ahead) / cores: wall ${fmt.ms(r.wallMs)} = ${ratio.toFixed(2)}× (${bound}; ${perStep})`);
+    } else {
+      lines.push(`INFO ${name}: wall ${fmt.ms(r.wallMs)} = ${ratio.toFixed(2)}× (${bound}; ${perStep})`);
+    }
+  }
+  const processChain = find("chain", 100, false, "sqlite", "local_process");
+  if (processChain) {
+    const ok = processChain.overheadUsPerStep <= 20_000;
+    lines.push(`${ok ? "MET " : "MISS"} chain N=100 on local_process ≤ 20 ms/step: ${fmt.us(processChain.overheadUsPerStep)}`);
   }
   for (const r of rows) {
     const complete = r.recorded.stepRuns === r.stepRuns && r.recorded.completed === r.stepRuns;
@@ -320,16 +358,22 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   let cases = options.quick ? QUICK : FULL;
   if (options.queue || options.only.includes("queue")) cases = [...cases, ...QUEUE];
+  if (!options.quick && options.only.length > 0) cases = [...cases, ...LOCAL_PROCESS.filter((c) => c.workload !== "chain")];
   if (options.only.length > 0) {
+    // local_process rows take minutes: only "local_process" or their own name selects them.
     const selects = (c: Case) =>
-      [c.workload, c.store ?? "sqlite", caseName(c), ...(c.workers ? ["queue"] : [])].some((token) => options.only.includes(token));
+      c.orchestrator === "local_process"
+        ? ["local_process", caseName(c)].some((token) => options.only.includes(token))
+        : [c.workload, c.store ?? "sqlite", caseName(c), ...(c.workers ? ["queue"] : [])].some((token) => options.only.includes(token));
     cases = cases.filter(selects);
   }
   if (options.sizes.length > 0) {
     // The same workloads, stores and worker counts at other sizes (queue rows have no cold run).
     const kinds = [...new Map(cases.map((c) => [caseName(c), c])).values()];
-    cases = kinds.flatMap(({ workload, store, workers }) =>
-      options.sizes.flatMap((n): Case[] => (workers ? [{ workload, n, workers, store }] : [{ workload, n, store }, { workload, n, store, cold: true }])),
+    cases = kinds.flatMap(({ workload, store, workers, orchestrator }) =>
+      options.sizes.flatMap((n): Case[] =>
+        workers ? [{ workload, n, workers, store }] : [{ workload, n, store, orchestrator }, { workload, n, store, orchestrator, cold: true }],
+      ),
     );
   }
   if (options.cold) cases = cases.filter((c) => c.cold);

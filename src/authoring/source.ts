@@ -13,15 +13,30 @@ const OWN_DIRS = [resolve(PACKAGE_ROOT, "src") + "/", resolve(PACKAGE_ROOT, "dis
  * fresh process (a step's child process, an orchestration pod) can import the same module.
  */
 export function callerModule(): string | undefined {
-  const stack = new Error().stack?.split("\n").slice(1) ?? [];
-  for (const line of stack) {
-    const match = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?\s*$/.exec(line.trim());
-    if (!match) continue;
-    const file = match[1].startsWith("file://") ? fileURLToPath(match[1]) : match[1];
+  for (const name of stackFileNames()) {
+    if (!name.startsWith("/") && !name.startsWith("file://")) continue;
+    const file = name.startsWith("file://") ? fileURLToPath(name) : name;
     if (OWN_DIRS.some((dir) => file.startsWith(dir)) || file.includes("/node_modules/")) continue;
     return file;
   }
   return undefined;
+}
+
+/**
+ * The file names of the current stack's frames, from V8's call sites: formatting the stack
+ * as text would map every frame through its source map when source maps are on (tsx turns
+ * them on), which cost a step process ~35 ms per module of steps.
+ */
+function stackFileNames(): string[] {
+  const original = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_error, callSites) => callSites.map((site) => site.getFileName() ?? "");
+    const holder: { stack?: unknown } = {};
+    Error.captureStackTrace(holder, stackFileNames);
+    return Array.isArray(holder.stack) ? (holder.stack as string[]) : [];
+  } finally {
+    Error.prepareStackTrace = original;
+  }
 }
 
 // ---- source hashing for the cache key ----------------------------------------------

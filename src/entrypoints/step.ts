@@ -9,6 +9,7 @@ import { executeStep, loadStoredArtifact, type ExecutionEnvironment } from "../e
 import type { AttemptChannel, AttemptHooks, StoredStepTask } from "../engine/launcher.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { IpcChannel } from "../orchestrators/local-process/ipc-channel.js";
+import type { ChildMessage, ParentMessage } from "../orchestrators/local-process/protocol.js";
 import "../presets/default.js";
 import { createArtifactStore } from "../stack/flavors.js";
 import { defaultArtifactStore } from "../stack/stack.js";
@@ -99,6 +100,40 @@ export async function stepProcessMain(stepRunId: string, attempt: number): Promi
   process.exit(succeeded ? 0 : 1);
 }
 
+/**
+ * A step process forked ahead of its attempt (the local_process launcher's warm pool,
+ * `step.js --warm`): it boots, loads what every attempt needs (weir's package entry, which
+ * step modules import, and the metadata store), reports `ready` and waits for the one
+ * attempt it is given (`assign`). It then sets the environment variables the message
+ * carries and runs exactly what `step.js STEP_RUN_ID --attempt N` runs, and exits.
+ */
+export async function warmStepProcessMain(options: { register?: string } = {}): Promise<void> {
+  // The parent went away (crashed, killed) before or after handing out an attempt: stop.
+  process.on("disconnect", () => process.exit(1));
+  process.title = "weir step (warm)";
+  // Failures here are the attempt's to report (it opens the store again), not the pool's.
+  await import("../index.js").catch(() => undefined);
+  await openMetadataStore().catch(() => undefined);
+  // Module hooks (`--register URL`: weir's TypeScript hooks) registered only now, after weir's
+  // own modules were loaded without them: they load the step's module as `--import URL` would.
+  if (options.register) await import(options.register);
+  // A disconnect during the boot may have come before the listener above.
+  if (!process.connected) process.exit(1);
+  let assigned = false;
+  const onMessage = (message: ParentMessage) => {
+    if (message.type !== "assign" || assigned) return;
+    assigned = true;
+    process.off("message", onMessage);
+    for (const [name, value] of Object.entries(message.env)) {
+      if (value === null) delete process.env[name];
+      else process.env[name] = value;
+    }
+    void stepProcessMain(message.stepRunId, message.attempt);
+  };
+  process.on("message", onMessage);
+  process.send!({ type: "ready" } satisfies ChildMessage);
+}
+
 /** `STEP_RUN_ID --attempt N`, as `weir step` takes them. */
 export function parseStepArguments(argv: string[]): { stepRunId: string; attempt: number } {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { attempt: { type: "string" } } });
@@ -115,6 +150,11 @@ function drain(stream: NodeJS.WriteStream): Promise<void> {
 
 // Started as a program (not imported): run the attempt its arguments name.
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { stepRunId, attempt } = parseStepArguments(process.argv.slice(2));
-  void stepProcessMain(stepRunId, attempt);
+  if (process.argv[2] === "--warm" && process.send) {
+    const { values } = parseArgs({ args: process.argv.slice(3), options: { register: { type: "string" } } });
+    void warmStepProcessMain({ register: values.register });
+  } else {
+    const { stepRunId, attempt } = parseStepArguments(process.argv.slice(2));
+    void stepProcessMain(stepRunId, attempt);
+  }
 }

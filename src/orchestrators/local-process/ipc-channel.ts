@@ -32,11 +32,15 @@ export class IpcChannel implements AttemptChannel {
     if (stream === "log") this.send({ type: "log", message }).catch(() => undefined);
   }
 
-  result(result: AttemptResult): Promise<void> {
+  // The outcome ends the attempt in the parent: what the step printed is flushed into the
+  // pipes first, so the parent has read every line when the outcome arrives.
+  async result(result: AttemptResult): Promise<void> {
+    await flushOutput();
     return this.send({ type: "result", result: { metadata: result.metadata, ...(result.output ? { output: withoutValue(result.output) } : {}) } });
   }
 
-  error(error: unknown, options: { uncaught?: boolean } = {}): Promise<void> {
+  async error(error: unknown, options: { uncaught?: boolean } = {}): Promise<void> {
+    await flushOutput();
     return this.send({ type: "error", error: serializeError(error), ...(options.uncaught ? { uncaught: true } : {}) });
   }
 
@@ -52,4 +56,10 @@ export class IpcChannel implements AttemptChannel {
       }
     });
   }
+}
+
+/** Resolves once everything written to stdout and stderr so far is in the pipes (or could not be written). */
+function flushOutput(): Promise<void> {
+  const flush = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => (stream.writable ? stream.write("", () => resolve()) : resolve()));
+  return Promise.all([flush(process.stdout), flush(process.stderr)]).then(() => undefined);
 }

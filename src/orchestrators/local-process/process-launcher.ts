@@ -1,7 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
-import type { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { errorMessage, ResourceRequestError, WeirError } from "../../authoring/errors.js";
 import { projectRoot, recordedModulePath } from "../../config/project.js";
@@ -9,6 +8,7 @@ import type { AttemptHooks, AttemptResult, StepLauncher, StepTask, StoredStepTas
 import type { MetadataStore } from "../../stores/metadata/types.js";
 import { reviveError, type ChildMessage } from "./protocol.js";
 import { requestOf, ResourcePool, type Capacity, type Grant } from "./resource-pool.js";
+import { killAndWait, StepProcess, WarmPool } from "./warm-pool.js";
 
 /** A step process died before reporting an outcome (exit, signal, out of memory). */
 export class StepProcessError extends WeirError {}
@@ -27,6 +27,8 @@ export interface ProcessLauncherOptions {
   orchestratorRunId(runId: string): string;
   /** Copy step output to this process's stdout/stderr as well (default true), like in-process steps. */
   echoOutput?: boolean;
+  /** Step processes kept forked ahead per kind (default: the CPUs, rounded down, ≥ 1; 0: none). */
+  warmProcesses?: number;
 }
 
 // The entry point from the same tree as this file: src/ when running from source, dist/
@@ -43,7 +45,7 @@ export const STEP_ENTRYPOINT = resolve(dirname(HERE), "../../entrypoints", FROM_
  * weir's TypeScript registration (tsx plus its module hooks, as `weir run` uses), so user
  * projects need not install tsx and a step's module loads in the same way as in the CLI.
  */
-function tsxImport(): string {
+export function tsxImport(): string {
   return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-typescript.js")).href;
 }
 
@@ -72,6 +74,19 @@ function moduleResolvesWeir(module: string): boolean {
   return found;
 }
 
+/**
+ * How a process is forked ahead for attempts with these execArgv. From dist/, weir's modules
+ * need no TypeScript hooks, and loading them through the hooks (a loader thread that resolves
+ * and reads every module, source maps on) is most of a boot's CPU time; so the process loads
+ * weir first and registers the hooks after (`--register`), before it imports the step's
+ * module, where `--import` would have registered them first (measured: 0.69× the CPU).
+ */
+export function warmForkArguments(execArgv: string[]): { execArgv: string[]; args: string[] } {
+  const at = execArgv.indexOf("--import");
+  if (FROM_SOURCE || at === -1 || execArgv[at + 1] !== tsxImport()) return { execArgv, args: [] };
+  return { execArgv: [...execArgv.slice(0, at), ...execArgv.slice(at + 2)], args: ["--register", tsxImport()] };
+}
+
 /** V8's messages when the heap limit is reached (it then aborts: SIGABRT / exit code 134). */
 const OUT_OF_MEMORY = /heap out of memory|Reached heap limit|Allocation failed - process out of memory/;
 const STDERR_TAIL_CHARS = 8_192;
@@ -85,10 +100,17 @@ export class ProcessLauncher implements StepLauncher {
   readonly maxParallel: number;
   private readonly pool: ResourcePool;
   private readonly children = new Set<ChildProcess>();
+  /** Step processes forked ahead, as many per kind as attempts can run at once (by CPUs). */
+  readonly warm: WarmPool;
 
   constructor(private readonly options: ProcessLauncherOptions) {
     this.maxParallel = options.maxParallel;
     this.pool = new ResourcePool(options.capacity);
+    this.warm = new WarmPool({
+      entrypoint: STEP_ENTRYPOINT,
+      size: options.warmProcesses ?? Math.max(1, Math.floor(options.capacity.cpus)),
+      forkArguments: warmForkArguments,
+    });
   }
 
   /** Why a step can never start here (its request exceeds the capacity), or undefined. */
@@ -139,12 +161,12 @@ export class ProcessLauncher implements StepLauncher {
     }
   }
 
-  /** Kills step processes still running (only abandoned ones can be left when a run ends). */
+  /** Kills step processes still running (only abandoned ones can be left when a run ends) and the ones forked ahead. */
   async close(): Promise<void> {
-    for (const child of this.children) child.kill("SIGKILL");
+    await Promise.all([...[...this.children].map(killAndWait), this.warm.close()]);
   }
 
-  private runChild(task: StepTask, hooks: AttemptHooks, grant: Grant): Promise<AttemptResult> {
+  private async runChild(task: StepTask, hooks: AttemptHooks, grant: Grant): Promise<AttemptResult> {
     const heapLimitMiB = task.resources.memoryBytes ? Math.max(1, Math.floor(task.resources.memoryBytes / 2 ** 20)) : undefined;
     const execArgv: string[] = [];
     if (FROM_SOURCE || /\.[cm]?tsx?$/.test(task.module ?? "")) execArgv.push("--import", tsxImport());
@@ -159,15 +181,25 @@ export class ProcessLauncher implements StepLauncher {
     // With GPUs configured, a step sees exactly the devices it was granted (none if it asked for none).
     if (this.options.capacity.gpuIds.length > 0) env.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(",");
 
+    // A process of this kind forked ahead (ready, or the next to finish booting), else a cold one.
+    const lease = await this.warm.acquire(execArgv, env, hooks.signal);
     return new Promise<AttemptResult>((resolvePromise, rejectPromise) => {
-      if (hooks.signal.aborted) return rejectPromise(hooks.signal.reason);
-      // The same arguments as `weir step`, without loading the whole CLI.
-      const child = fork(STEP_ENTRYPOINT, [task.stepRunId, "--attempt", String(task.attempt)], {
-        execArgv,
-        env,
-        stdio: ["ignore", "pipe", "pipe", "ipc"],
-        serialization: "advanced",
-      });
+      if (hooks.signal.aborted) {
+        lease?.process.child.kill("SIGKILL");
+        return rejectPromise(hooks.signal.reason);
+      }
+      const stepProcess =
+        lease?.process ??
+        // The same arguments as `weir step`, without loading the whole CLI.
+        new StepProcess(
+          fork(STEP_ENTRYPOINT, [task.stepRunId, "--attempt", String(task.attempt)], {
+            execArgv,
+            env,
+            stdio: ["ignore", "pipe", "pipe", "ipc"],
+            serialization: "advanced",
+          }),
+        );
+      const child = stepProcess.child;
       this.children.add(child);
       let outcome: { result: AttemptResult } | { error: Error } | undefined;
       let stderrTail = "";
@@ -175,7 +207,6 @@ export class ProcessLauncher implements StepLauncher {
       const settle = (error: Error | undefined, result?: AttemptResult) => {
         if (settled) return;
         settled = true;
-        this.children.delete(child);
         hooks.signal.removeEventListener("abort", kill);
         if (error) rejectPromise(error);
         else resolvePromise(result!);
@@ -185,14 +216,12 @@ export class ProcessLauncher implements StepLauncher {
       hooks.signal.addEventListener("abort", kill, { once: true });
 
       const echo = this.options.echoOutput !== false;
-      forEachLine(child.stdout!, (line) => {
-        hooks.onLog("stdout", line);
-        if (echo) process.stdout.write(line + "\n");
-      });
-      forEachLine(child.stderr!, (line) => {
-        hooks.onLog("stderr", line);
-        if (echo) process.stderr.write(line + "\n");
-        stderrTail = (stderrTail + line + "\n").slice(-STDERR_TAIL_CHARS);
+      // A warm process's lines from before this attempt (its boot) come first, as a cold one's do.
+      stepProcess.attach((stream, line) => {
+        // Lines after the outcome (exit handlers) are echoed only: the attempt has ended.
+        if (!settled) hooks.onLog(stream, line);
+        if (echo) (stream === "stdout" ? process.stdout : process.stderr).write(line + "\n");
+        if (stream === "stderr") stderrTail = (stderrTail + line + "\n").slice(-STDERR_TAIL_CHARS);
       });
 
       child.on("message", (message: ChildMessage) => {
@@ -210,27 +239,41 @@ export class ProcessLauncher implements StepLauncher {
             break;
           case "result":
             outcome = { result: message.result };
+            setImmediate(settleOnOutcome);
             break;
           case "error": {
             const error = reviveError(message.error);
             if (message.uncaught) error.message = `uncaught exception in the step process: ${error.message}`;
             outcome = { error };
+            setImmediate(settleOnOutcome);
             break;
           }
         }
       });
+      // The attempt ends with its outcome, not with the process's exit (which takes a while:
+      // its memory is unmapped, the loader thread stopped). The child flushes stdout and
+      // stderr into the pipes before it reports, so the lines are read in the same poll phase
+      // as the report or an earlier one; a check-phase callback runs after both.
+      const settleOnOutcome = () => {
+        if (hooks.signal.aborted || !outcome) return;
+        stepProcess.flushPartialLines();
+        if ("result" in outcome) settle(undefined, outcome.result);
+        else settle(outcome.error);
+      };
       child.once("error", (error) => {
         // Spawning failed (or a kill/send failed on a dead process): without a pid it never ran.
         if (child.pid === undefined) settle(new StepProcessError(`could not start a process for step "${task.invocationId}": ${error.message}`));
       });
-      // "close" comes after the process exited and its pipes were read to the end, so every
-      // output line is forwarded before the attempt ends.
+      // "close" comes after the process exited and its pipes were read to the end: the end of
+      // an attempt that reported no outcome (a crash), or of one that was aborted.
       child.once("close", (code, signal) => {
+        this.children.delete(child);
         if (hooks.signal.aborted) return settle(hooks.signal.reason ?? new StepProcessError(`step "${task.invocationId}" was aborted`));
         if (outcome && "result" in outcome) return settle(undefined, outcome.result);
         if (outcome) return settle(outcome.error);
         settle(crashError(child.pid, code, signal, stderrTail, heapLimitMiB));
       });
+      lease?.assign(task.stepRunId, task.attempt);
     });
   }
 }
@@ -251,21 +294,6 @@ function crashError(
   if (signal) return new StepProcessError(`${who} was killed by ${signal}`);
   const lastLine = stderrTail.trimEnd().split("\n").pop();
   return new StepProcessError(`${who} exited with code ${code} before reporting a result${lastLine ? ` (last stderr line: ${lastLine.slice(0, 300)})` : ""}`);
-}
-
-/** Calls `onLine` for each line of a text stream, including a last line without newline. */
-function forEachLine(stream: Readable, onLine: (line: string) => void): void {
-  let partial = "";
-  stream.setEncoding("utf8");
-  stream.on("data", (chunk: string) => {
-    const lines = (partial + chunk).split("\n");
-    partial = lines.pop()!;
-    for (const line of lines) onLine(line.endsWith("\r") ? line.slice(0, -1) : line);
-  });
-  stream.on("end", () => {
-    if (partial !== "") onLine(partial);
-    partial = "";
-  });
 }
 
 function noop(): void {}

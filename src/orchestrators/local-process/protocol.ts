@@ -16,9 +16,23 @@ export interface AckMessage {
   error?: string;
 }
 
-export type ParentMessage = AckMessage;
+/**
+ * To a process forked ahead (`step.js --warm`, the launcher's warm pool): the one attempt it
+ * runs, and the environment variables that differ from the ones it was forked with (`null`:
+ * unset), applied before anything reads them (before the step's module is imported).
+ */
+export interface AssignMessage {
+  type: "assign";
+  stepRunId: string;
+  attempt: number;
+  env: Record<string, string | null>;
+}
+
+export type ParentMessage = AckMessage | AssignMessage;
 
 export type ChildMessage =
+  /** A process forked ahead has booted and waits for its attempt (`assign`). */
+  | { type: "ready" }
   /** A `getStepContext().log(...)` line (stdout/stderr travel through the pipes). */
   | { type: "log"; message: string }
   /** A dynamic output item was stored; the child waits for the ack before going on. */

@@ -3,6 +3,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/stores/metadata/errors.js";
 import { connectionOptions, openPostgresStore, PostgresMetadataStore } from "../../src/stores/metadata/postgres/postgres-store.js";
+import { arrayParam } from "../../src/stores/metadata/postgres/writes.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 import { scheduleStoreConformance } from "./schedule-store.conformance.js";
 import { checkConcurrentWriters } from "./metadata-concurrency.js";
@@ -130,6 +131,41 @@ describe("PostgresMetadataStore batching", () => {
     } finally {
       pg.Client.prototype.query = original;
       await store.close();
+    }
+  });
+});
+
+describe("PostgresMetadataStore array parameters", () => {
+  it("sends every text and number as it was, whichever way the array literal is made", async () => {
+    const texts = [
+      "plain",
+      "",
+      "NULL",
+      "null",
+      'a "quoted" word',
+      "back\\slash \\\" both",
+      "{braces},commas",
+      JSON.stringify({ task: { args: [{ value: "x\ny" }], path: "C:\\dir" } }),
+      "line\nbreak\ttab",
+      "é, 😀 and a lone \ud800 surrogate",
+      null,
+    ];
+    const numbers = [0, -1, 1764768000000, 2 ** 53 - 1, null];
+    // The JSON path for columns it can take; node-postgres's own for the others.
+    expect(typeof arrayParam(texts.slice(0, 8))).toBe("string");
+    expect(typeof arrayParam(numbers)).toBe("string");
+    expect(Array.isArray(arrayParam(texts))).toBe(true);
+    const client = new pg.Client(connectionOptions(database.url));
+    await client.connect();
+    try {
+      for (const values of [texts.slice(0, 8), [...texts.slice(0, 8), null], texts, texts.slice(8)]) {
+        const { rows } = await client.query<{ v: string | null }>(`SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS t(v, ord) ORDER BY ord`, [arrayParam(values)]);
+        expect(rows.map((row) => row.v)).toEqual(values.map((v) => (v === null ? null : v.replace("\ud800", "\ufffd"))));
+      }
+      const { rows } = await client.query<{ v: string | null }>(`SELECT v::text FROM unnest($1::bigint[]) WITH ORDINALITY AS t(v, ord) ORDER BY ord`, [arrayParam(numbers)]);
+      expect(rows.map((row) => row.v)).toEqual(numbers.map((n) => (n === null ? null : String(n))));
+    } finally {
+      await client.end();
     }
   });
 });

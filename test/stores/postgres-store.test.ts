@@ -3,6 +3,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/stores/metadata/errors.js";
 import { connectionOptions, openPostgresStore, PostgresMetadataStore } from "../../src/stores/metadata/postgres/postgres-store.js";
+import { arrayParam } from "../../src/stores/metadata/postgres/writes.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 import { scheduleStoreConformance } from "./schedule-store.conformance.js";
 import { checkConcurrentWriters } from "./metadata-concurrency.js";
@@ -82,6 +83,89 @@ describe("PostgresMetadataStore batching", () => {
     } finally {
       pg.Client.prototype.query = original;
       await store.close();
+    }
+  });
+
+  it("answers a queue worker's many concurrent getStepTask calls with a few queries, each caller its own task", async () => {
+    await emptyDatabase(database.url);
+    const store = await openPostgresStore(database.url);
+    const original = pg.Client.prototype.query;
+    let queries = 0;
+    try {
+      const snapshot = await store.createSnapshot({ pipelineName: "p", isDynamic: true, parameters: {}, source: { module: "m" }, spec: null });
+      const run = await store.createRun({ name: "r", pipelineName: "p", snapshotId: snapshot.id, stackName: "s", isDynamic: true, enableCache: false });
+      const ids: string[] = [];
+      const writes: Promise<unknown>[] = [];
+      for (let i = 0; i < 2_000; i++) {
+        const id = randomUUID();
+        ids.push(id);
+        writes.push(store.createStepRun({ id, runId: run.id, invocationId: `s_${i}`, stepName: "s", position: i, upstream: [], parameters: {} }));
+        writes.push(store.saveStepTask(id, 1, { invocationId: `s_${i}`, args: [{ value: i }] }));
+        if (i % 2 === 0) writes.push(store.saveStepTask(id, 2, { invocationId: `s_${i}`, args: [{ value: -i - 1 }] }));
+      }
+      await Promise.all(writes);
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        queries++;
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof original;
+      const unknown = randomUUID();
+      // Reads of one turn, one id asked twice, one id without a task.
+      const reads = [...ids, ids[7], unknown].map((id) => store.getStepTask(id));
+      const tasks = await Promise.all(reads);
+      expect(queries).toBeGreaterThan(0);
+      expect(queries).toBeLessThanOrEqual(4);
+      for (const [i, read] of tasks.slice(0, ids.length).entries()) {
+        expect(read).toEqual(i % 2 === 0 ? { attempt: 2, task: { invocationId: `s_${i}`, args: [{ value: -i - 1 }] } } : { attempt: 1, task: { invocationId: `s_${i}`, args: [{ value: i }] } });
+      }
+      expect(tasks[ids.length]).toEqual(tasks[7]);
+      expect(tasks[ids.length]).not.toBe(tasks[7]);
+      expect(tasks[ids.length + 1]).toBeUndefined();
+      // Reads that come while one is in flight are answered too, and see the writes made before them.
+      const first = store.getStepTask(ids[1]);
+      await new Promise((resolve) => setImmediate(resolve));
+      const rewrite = store.saveStepTask(ids[1], 3, { invocationId: "s_1", args: [] });
+      const second = store.getStepTask(ids[1]);
+      expect(await first).toEqual({ attempt: 1, task: { invocationId: "s_1", args: [{ value: 1 }] } });
+      await rewrite;
+      expect(await second).toEqual({ attempt: 3, task: { invocationId: "s_1", args: [] } });
+    } finally {
+      pg.Client.prototype.query = original;
+      await store.close();
+    }
+  });
+});
+
+describe("PostgresMetadataStore array parameters", () => {
+  it("sends every text and number as it was, whichever way the array literal is made", async () => {
+    const texts = [
+      "plain",
+      "",
+      "NULL",
+      "null",
+      'a "quoted" word',
+      "back\\slash \\\" both",
+      "{braces},commas",
+      JSON.stringify({ task: { args: [{ value: "x\ny" }], path: "C:\\dir" } }),
+      "line\nbreak\ttab",
+      "é, 😀 and a lone \ud800 surrogate",
+      null,
+    ];
+    const numbers = [0, -1, 1764768000000, 2 ** 53 - 1, null];
+    // The JSON path for columns it can take; node-postgres's own for the others.
+    expect(typeof arrayParam(texts.slice(0, 8))).toBe("string");
+    expect(typeof arrayParam(numbers)).toBe("string");
+    expect(Array.isArray(arrayParam(texts))).toBe(true);
+    const client = new pg.Client(connectionOptions(database.url));
+    await client.connect();
+    try {
+      for (const values of [texts.slice(0, 8), [...texts.slice(0, 8), null], texts, texts.slice(8)]) {
+        const { rows } = await client.query<{ v: string | null }>(`SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS t(v, ord) ORDER BY ord`, [arrayParam(values)]);
+        expect(rows.map((row) => row.v)).toEqual(values.map((v) => (v === null ? null : v.replace("\ud800", "\ufffd"))));
+      }
+      const { rows } = await client.query<{ v: string | null }>(`SELECT v::text FROM unnest($1::bigint[]) WITH ORDINALITY AS t(v, ord) ORDER BY ord`, [arrayParam(numbers)]);
+      expect(rows.map((row) => row.v)).toEqual(numbers.map((n) => (n === null ? null : String(n))));
+    } finally {
+      await client.end();
     }
   });
 });

@@ -90,6 +90,9 @@ const RECONNECT_DELAY_MS = 100;
  */
 const MAX_BATCH = 4096;
 
+/** Most step tasks one read of getStepTask asks for. */
+const MAX_TASK_READ = 1024;
+
 /** BIGINT (times, sizes, seq) and COUNT(*) come back as numbers, as the interface promises (they stay below 2^53). */
 const types = {
   getTypeParser(oid: number, format?: "text" | "binary") {
@@ -135,6 +138,9 @@ export class PostgresMetadataStore implements VersionedStore {
   readonly location: string;
   private readonly pool: pg.Pool;
   private readonly batcher: WriteBatcher<PgWrite>;
+  /** getStepTask calls waiting for the next read of tasks, by step run id. */
+  private readonly taskReads = new Map<string, { resolve(task: { attempt: number; task: unknown } | undefined): void; reject(error: unknown): void }[]>();
+  private readingTasks: Promise<void> | undefined;
 
   constructor(url: string) {
     this.location = redact(url);
@@ -237,6 +243,7 @@ export class PostgresMetadataStore implements VersionedStore {
   async close(): Promise<void> {
     try {
       await this.batcher.close();
+      await this.readingTasks;
     } finally {
       await this.pool.end();
     }
@@ -604,12 +611,40 @@ export class PostgresMetadataStore implements VersionedStore {
     await this.enqueue(w.saveStepTask({ stepRunId, attempt, task: toJson(task) }));
   }
 
-  async getStepTask(stepRunId: string): Promise<{ attempt: number; task: unknown } | undefined> {
-    const [row] = await this.query<{ attempt: number; task: string }>(
-      `SELECT attempt, task FROM step_run_tasks WHERE step_run_id = $1`,
-      [stepRunId],
-    );
-    return row && { attempt: row.attempt, task: JSON.parse(row.task) as unknown };
+  /**
+   * A queue worker reads one task per job, for dozens of jobs at once: the reads of one
+   * turn of the event loop (and those that arrive while a read is in flight) go to the
+   * server as one `= ANY($1)` query instead of a round trip each.
+   */
+  getStepTask(stepRunId: string): Promise<{ attempt: number; task: unknown } | undefined> {
+    return new Promise((resolve, reject) => {
+      let waiters = this.taskReads.get(stepRunId);
+      if (!waiters) this.taskReads.set(stepRunId, (waiters = []));
+      waiters.push({ resolve, reject });
+      if (!this.readingTasks) this.readingTasks = new Promise<void>((done) => setImmediate(done)).then(() => this.readTasks());
+    });
+  }
+
+  private async readTasks(): Promise<void> {
+    while (this.taskReads.size > 0) {
+      const reads = [...this.taskReads].slice(0, MAX_TASK_READ);
+      for (const [id] of reads) this.taskReads.delete(id);
+      try {
+        const rows = await this.query<{ step_run_id: string; attempt: number; task: string }>(
+          `SELECT step_run_id, attempt, task FROM step_run_tasks WHERE step_run_id = ANY($1::text[])`,
+          [reads.map(([id]) => id)],
+        );
+        const found = new Map(rows.map((row) => [row.step_run_id, row]));
+        for (const [id, waiters] of reads) {
+          const row = found.get(id);
+          // Each caller gets a task of its own (a caller may change it).
+          for (const waiter of waiters) waiter.resolve(row && { attempt: row.attempt, task: JSON.parse(row.task) as unknown });
+        }
+      } catch (error) {
+        for (const [, waiters] of reads) for (const waiter of waiters) waiter.reject(error);
+      }
+    }
+    this.readingTasks = undefined;
   }
 
   // Logs

@@ -15,7 +15,7 @@
  * their CPU count, bounds how many tiny steps they run at once.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,6 +59,44 @@ interface Row {
   completed: number;
   merged: number;
   engineMaxRssKiB: number;
+  /** CPU time during the run, ms: this (engine) process, all workers, redis-server, all postgres processes (NaN off Linux). */
+  cpuMs: { engine: number; workers: number; redis: number; postgres: number };
+}
+
+/** utime + stime (+ the children's that were waited for, which is how ended PostgreSQL backends count) of a process, ms. */
+function processCpuMs(pid: number | string): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Summed CPU time of every process whose name is `name` (0 when none can be read). */
+function cpuOfNamed(name: string): number {
+  let total = 0;
+  for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) === name) total += processCpuMs(pid);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
+}
+
+function cpuSnapshot(workers: ChildProcess[]): Row["cpuMs"] {
+  const usage = process.cpuUsage();
+  return {
+    engine: (usage.user + usage.system) / 1000,
+    workers: workers.reduce((sum, w) => sum + processCpuMs(w.pid!), 0),
+    redis: cpuOfNamed("redis-server"),
+    postgres: cpuOfNamed("postgres"),
+  };
 }
 
 function startWorker(home: string, stackName: string): Promise<ChildProcess> {
@@ -113,9 +151,12 @@ async function benchCase(workerCount: number): Promise<Row[]> {
   const rows: Row[] = [];
   try {
     for (let r = 1; r <= runs; r++) {
+      const cpuBefore = cpuSnapshot(workers);
       const started = performance.now();
       const run = await queueFanOut.run({ n }, { stack, enableCache: false });
       const wallMs = performance.now() - started;
+      const cpuAfter = cpuSnapshot(workers);
+      const cpuMs = { engine: cpuAfter.engine - cpuBefore.engine, workers: cpuAfter.workers - cpuBefore.workers, redis: cpuAfter.redis - cpuBefore.redis, postgres: cpuAfter.postgres - cpuBefore.postgres };
       const output = run.status === "completed" ? ((await run.output()) as { shards: number }) : undefined;
       const merged = output?.shards ?? 0;
       const stepRuns = run.steps.length;
@@ -124,7 +165,7 @@ async function benchCase(workerCount: number): Promise<Row[]> {
       const ok = sound ? "yes" : `NO (status ${run.status}, ${stepRuns} step runs, merge saw ${merged}, ${run.error ?? ""})`;
       const completed = run.steps.filter((s) => s.status === "completed").length;
       const engineMaxRssKiB = process.resourceUsage().maxRSS;
-      rows.push({ store: values.store, workers: workerCount, run: r, wallMs, stepsPerSec: ((n + 2) / wallMs) * 1000, usPerStep: (wallMs * 1000) / (n + 2), ok, lost, doubled, stepRuns, completed, merged, engineMaxRssKiB });
+      rows.push({ store: values.store, workers: workerCount, run: r, wallMs, stepsPerSec: ((n + 2) / wallMs) * 1000, usPerStep: (wallMs * 1000) / (n + 2), ok, lost, doubled, stepRuns, completed, merged, engineMaxRssKiB, cpuMs });
       console.log(JSON.stringify(rows[rows.length - 1]));
     }
   } finally {
@@ -141,10 +182,11 @@ async function benchCase(workerCount: number): Promise<Row[]> {
 const all: Row[] = [];
 for (const count of values.workers.split(",").map(Number)) all.push(...(await benchCase(count)));
 console.log(`\nfan-out n=${n} on the queue orchestrator, ${values.store === "postgres" ? "PostgreSQL" : "SQLite"} store (caching off)`);
-console.log("| workers | run | wall | steps/s | per step | lost | doubled |");
-console.log("|--:|--:|--:|--:|--:|--:|--:|");
+console.log("| workers | run | wall | steps/s | per step | lost | doubled | CPU/step: engine | workers | redis | postgres |");
+console.log("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
 for (const r of all) {
-  console.log(`| ${r.workers} | ${r.run} | ${(r.wallMs / 1000).toFixed(2)} s | ${Math.round(r.stepsPerSec)} | ${Math.round(r.usPerStep)} µs | ${r.lost} | ${r.doubled} |`);
+  const perStep = (ms: number) => `${Math.round((ms * 1000) / (n + 2))} µs`;
+  console.log(`| ${r.workers} | ${r.run} | ${(r.wallMs / 1000).toFixed(2)} s | ${Math.round(r.stepsPerSec)} | ${Math.round(r.usPerStep)} µs | ${r.lost} | ${r.doubled} | ${perStep(r.cpuMs.engine)} | ${perStep(r.cpuMs.workers)} | ${perStep(r.cpuMs.redis)} | ${perStep(r.cpuMs.postgres)} |`);
 }
 const sum = (key: "lost" | "doubled") => all.reduce((total, r) => total + r[key], 0);
 console.log(`\nacross ${all.length} runs (${runs} per worker count) of ${n + 2} steps: ${sum("lost")} lost, ${sum("doubled")} doubled`);

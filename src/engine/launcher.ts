@@ -36,6 +36,11 @@ export interface StepTask {
   dynamicOutput: boolean;
   /** Which of the steps named `stepName` in `module` this is (two may share a name): StepDefinition.variant. */
   variant?: number;
+  /**
+   * The step's time limit, which the engine enforces counting from `started`. Set only when
+   * there is one: a launcher that reports starts lazily reports this attempt's at once.
+   */
+  timeoutMs?: number;
 }
 
 /**

@@ -26,6 +26,9 @@ export class RunRecorder {
   failure: Error | undefined;
   private lastWrite: Promise<void> = Promise.resolve();
   private logBuffer: LogLine[] = [];
+  /** Starts not written yet (see `started`), by step run. */
+  private readonly starting = new Map<RecordedStep, { attempt: number; startedAt: number; upstream: string[] | undefined }>();
+  private startFlush: NodeJS.Immediate | undefined;
   private logFlush: Promise<void> | undefined;
 
   constructor(
@@ -49,10 +52,19 @@ export class RunRecorder {
     if (links.length > 0) this.write(() => this.store.addStepInputs(links));
   }
 
+  /**
+   * The attempt is running. The write waits for the end of the event-loop turn: an attempt
+   * that ends in the turn it started (a tiny step, or a worker that reports the start with
+   * the result) has its start folded into the completion, one row write instead of two.
+   * Any other write about the step run sends a waiting start first, so call order holds.
+   */
   started(step: RecordedStep, attempt: number, upstream: string[] | undefined): void {
-    const patch: StepRunPatch = { status: "running", attempt, startedAt: Date.now(), error: null };
-    if (upstream) patch.upstream = upstream;
-    this.patch(step, patch);
+    this.flushStart(step);
+    this.starting.set(step, { attempt, startedAt: Date.now(), upstream });
+    this.startFlush ??= setImmediate(() => {
+      this.startFlush = undefined;
+      for (const waiting of [...this.starting.keys()]) this.flushStart(waiting);
+    });
   }
 
   /** Resume: an attempt an earlier driver started is running still, and this run follows it (its start time stays). */
@@ -79,6 +91,13 @@ export class RunRecorder {
     full.stepRunId = step.id;
     full.metadata = step.metadata;
     full.attempt = attempt;
+    const start = this.starting.get(step);
+    if (start?.attempt === attempt) {
+      this.starting.delete(step);
+      full.started = { startedAt: start.startedAt, ...(start.upstream ? { upstream: start.upstream } : {}) };
+    } else {
+      this.flushStart(step);
+    }
     full.newArtifacts = full.newArtifacts.map((a) => this.held(a));
     this.write(async () => {
       // Fenced: another attempt (or a resume) moved the step run on; this late result is dropped.
@@ -115,6 +134,7 @@ export class RunRecorder {
 
   /** Waits for every write issued so far; rejects with the first store error, if any. */
   async settle(): Promise<void> {
+    for (const waiting of [...this.starting.keys()]) this.flushStart(waiting);
     await this.flushLogs();
     await this.lastWrite;
     if (this.failure) throw this.failure;
@@ -137,6 +157,17 @@ export class RunRecorder {
   }
 
   private patch(step: RecordedStep, patch: StepRunPatch): void {
+    this.flushStart(step);
+    this.write(() => this.store.updateStepRun(step.id, patch));
+  }
+
+  /** Sends the step run's waiting "running" write, if it has one. */
+  private flushStart(step: RecordedStep): void {
+    const start = this.starting.get(step);
+    if (!start) return;
+    this.starting.delete(step);
+    const patch: StepRunPatch = { status: "running", attempt: start.attempt, startedAt: start.startedAt, error: null };
+    if (start.upstream) patch.upstream = start.upstream;
     this.write(() => this.store.updateStepRun(step.id, patch));
   }
 

@@ -474,6 +474,7 @@ export class RunEngine implements GraphBuilder {
         variant: node.step.variant,
       };
       const { retry, timeoutMs } = node.step.options;
+      if (timeoutMs !== undefined) task.timeoutMs = timeoutMs;
       // A producer that may be retried releases its items when an attempt succeeds, so
       // items of a failed attempt never reach a map; one that may not streams them.
       const holdItems = node.step.dynamicOutput && (retry?.maxRetries ?? 0) > 0;

@@ -116,11 +116,17 @@ describe("queue orchestrator faults", () => {
     // The engine runs in a `weir run` process of its own, which is killed mid-step.
     const driver = startWeir(process.env.WEIR_HOME!, "run", "test/worker/fixtures/queue-pipelines.ts", "--pipeline", "queue_held_counted", "--stack", stack.name, "--param", `dir=${dir}`);
     await until("the step to start on the worker", () => fx.marks(dir, "ran").length === 1);
+    // Killed once the driver has recorded the attempt as running (a worker reports a start
+    // lazily, up to STARTED_DELAY_MS after it, so a tiny step's start rides with its result).
+    const store = await openMetadataStore();
+    await until("the driver to record the step running", async () => {
+      const run = (await store.listRuns({})).find((r) => r.pipelineName === "queue_held_counted" && r.status === "running");
+      return run !== undefined && (await store.listStepRuns(run.id)).some((s) => s.status === "running");
+    });
     driver.child.kill("SIGKILL");
     const { stdout } = await driver.result;
     const runId = /^run:\s+(\S+)$/m.exec(stdout)![1];
 
-    const store = await openMetadataStore();
     const resumed = fx.heldCounted.resume(runId);
     await until("the resume to follow the running attempt", async () =>
       (await store.listLogs(runId)).some((l) => /attempt 1 is still running \(started before the resume\): following it/.test(l.message)),

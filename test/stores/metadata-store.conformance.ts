@@ -1483,6 +1483,30 @@ export function metadataStoreConformance(name: string, backend: ConformanceBacke
         expect(await store.getStepRun(step.id)).toMatchObject({ status: "completed", endedAt: 2 });
       });
 
+      it("applies a completion that carries its attempt's start to a pending step run in one write", async () => {
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "train");
+        const id = randomUUID();
+        const applied = await store.completeStepRun({
+          stepRunId: step.id,
+          attempt: 1,
+          started: { startedAt: 5, upstream: ["load"] },
+          status: "completed",
+          endedAt: 7,
+          newArtifacts: [newArtifact("training::train::output", { id })],
+          outputs: [{ artifactVersionId: id, outputName: "output", mappingKey: null, position: 0 }],
+        });
+        expect(applied).toBe(true);
+        expect(await store.getStepRun(step.id)).toMatchObject({ status: "completed", attempt: 1, startedAt: 5, endedAt: 7, upstream: ["load"], error: null });
+        expect((await store.listStepOutputs(step.id)).map((o) => o.artifactVersionId)).toEqual([id]);
+        // A later attempt recorded meanwhile still fences an earlier one's folded result out.
+        const other = await seedStepRun(run.id, "evaluate");
+        await store.updateStepRun(other.id, { status: "running", attempt: 3 });
+        const stale = await store.completeStepRun({ stepRunId: other.id, attempt: 2, started: { startedAt: 1 }, status: "completed", endedAt: 2, newArtifacts: [], outputs: [] });
+        expect(stale).toBe(false);
+        expect(await store.getStepRun(other.id)).toMatchObject({ status: "running", attempt: 3 });
+      });
+
       it("ignores a result for a step run already failed, and rejects an unknown step run", async () => {
         const run = await seedRun();
         const step = await seedStepRun(run.id, "train", { status: "running" });

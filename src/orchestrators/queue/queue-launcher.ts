@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { errorMessage, WeirError } from "../../authoring/errors.js";
 import { openMetadataStore } from "../../config/home.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
+import type { MetadataStore } from "../../stores/metadata/types.js";
 import { listLiveWorkers, type WorkerInfo } from "./worker/registry.js";
 import { reviveError } from "../local-process/protocol.js";
 import type { ResourceRequest } from "../local-process/resource-pool.js";
@@ -30,6 +31,8 @@ interface Pending {
   /** The execution whose reports count (set by its `started`); earlier ones were lost. */
   execution?: string;
   worker?: string;
+  /** How often the job had been found abandoned before that execution took it (BullMQ's stalled counter). */
+  previous?: number;
   lost: { worker: string; detectedAt: number }[];
   /** Mapping keys already recorded: a re-run after a lost execution cannot map a key twice. */
   keys: Set<string>;
@@ -67,10 +70,16 @@ export class QueueLauncher implements StepLauncher {
   private ticker: NodeJS.Timeout | undefined;
   private closed = false;
 
+  /** Where tasks are saved for the workers to read: the run's store (else this process's default). */
+  private readonly store: Promise<MetadataStore>;
+
   constructor(
     private readonly config: QueueConfig,
     private readonly orchestratorName: string,
+    store?: MetadataStore,
   ) {
+    this.store = store ? Promise.resolve(store) : openMetadataStore();
+    this.store.catch(() => undefined); // reported by the first launch that needs it
     this.maxParallel = config.maxParallel ?? 1_024;
     this.keys = queueKeys(config.prefix);
     this.ready = queueLibraries().then(({ Queue, Redis }) => {
@@ -96,7 +105,7 @@ export class QueueLauncher implements StepLauncher {
       // The worker reads the task by step run id, so it is stored before the job exists.
       this.ready
         .then(() => this.follow(task.runId))
-        .then(() => openMetadataStore())
+        .then(() => this.store)
         .then((store) => store.saveStepTask(task.stepRunId, task.attempt, task))
         .then(() => this.enqueue(queueName, jobId, task))
         .catch((error: unknown) => this.settle(jobId, error instanceof Error ? error : new Error(String(error))));
@@ -283,16 +292,23 @@ export class QueueLauncher implements StepLauncher {
       if (p.execution === undefined) {
         p.execution = event.execution;
         p.worker = event.worker;
+        p.previous = event.previous;
         if (event.previous > 0) p.lost.push({ worker: "unknown", detectedAt: Date.now() });
         stopWaiting(p);
         p.hooks.started();
-      } else if (p.execution !== event.execution) {
-        // BullMQ gave the job to another worker: the one we heard from was lost.
+      } else if (p.execution !== event.execution && event.previous > p.previous!) {
+        // BullMQ gave the job to another worker: the one we heard from was lost. (Starts
+        // are reported lazily, so a superseded execution's may come late: its counter is lower.)
         p.lost.push({ worker: p.worker!, detectedAt: Date.now() });
         p.hooks.onLog("log", `attempt ${event.attempt} was lost on worker ${p.worker} (it stopped renewing its job); running it again on worker ${event.worker}`);
         p.execution = event.execution;
         p.worker = event.worker;
+        p.previous = event.previous;
         p.workerGoneAt = undefined;
+      } else if (p.execution !== event.execution) {
+        // The late start of an execution already superseded: now we know whose it was.
+        const unknown = p.lost.find((l) => l.worker === "unknown");
+        if (unknown) unknown.worker = event.worker;
       }
       return;
     }

@@ -1,7 +1,7 @@
 import { openMetadataStore } from "../../config/home.js";
 import type { StepLauncher } from "../../engine/launcher.js";
 import type { Stack } from "../../stack/stack.js";
-import type { RunRecord, SnapshotRecord } from "../../stores/metadata/types.js";
+import type { MetadataStore, RunRecord, SnapshotRecord } from "../../stores/metadata/types.js";
 import { BaseOrchestrator, orchestrateOnStack, storeOfEnvironment, type OrchestratorConfig, type SubmissionResult } from "../base.js";
 import { queueLibraries } from "./libraries.js";
 import { parseQueueConfig, queueKeys, type QueueConfig, type QueueConfigInput } from "./config.js";
@@ -37,8 +37,8 @@ export class QueueOrchestrator extends BaseOrchestrator {
     return this.submit(snapshot, stack, environment, run);
   }
 
-  override createLauncher(_stack: Stack): StepLauncher {
-    return new QueueLauncher(this.queueConfig, this.name);
+  override createLauncher(_stack: Stack, store?: MetadataStore): StepLauncher {
+    return new QueueLauncher(this.queueConfig, this.name, store);
   }
 
   private async submit(snapshot: SnapshotRecord, stack: Stack, environment: Record<string, string>, run?: RunRecord): Promise<SubmissionResult | undefined> {

@@ -252,10 +252,16 @@ export interface StepCompletion {
   stepRunId: string;
   /**
    * The attempt this result belongs to. When given, the completion is applied only while
-   * it is the step run's current attempt and the step run is not already final: a stale
+   * no later attempt has been recorded and the step run is not already final: a stale
    * attempt's late result is ignored (completeStepRun returns false).
    */
   attempt?: number;
+  /**
+   * The attempt's start, when its "running" write never went out (the attempt ended in the
+   * turn it started): the step run goes from pending to final in this one write, and its
+   * `attempt`, `startedAt` and `upstream` are set from here.
+   */
+  started?: { startedAt: number; upstream?: string[] };
   status: "completed" | "cached";
   endedAt: number;
   cacheKey?: string | null;

@@ -5,7 +5,7 @@ import { Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import { errorMessage, StackError } from "../../../authoring/errors.js";
 import { lookupStep } from "../../../authoring/step.js";
-import { openMetadataStore, storeUrl } from "../../../config/home.js";
+import { openMetadataStoreAt, storeUrl } from "../../../config/home.js";
 import { executeStep, loadStoredArtifact, type ExecutionEnvironment } from "../../../engine/executor.js";
 import type { AttemptHooks, AttemptResult, StepTask } from "../../../engine/launcher.js";
 import { HEARTBEAT_MS, isAlive } from "../../../stores/metadata/liveness.js";
@@ -14,7 +14,8 @@ import { artifactStoreComponent } from "../../../stack/stack.js";
 import { defaultMaterializers } from "../../../materializers/registry.js";
 import { ProcessLauncher } from "../../local-process/process-launcher.js";
 import { requestOf, ResourcePool, type Capacity } from "../../local-process/resource-pool.js";
-import { AttemptChannel } from "../channel.js";
+import { AttemptChannel, ReportOutbox } from "../channel.js";
+import { coalesceWrites } from "../coalesced-writes.js";
 import { attemptJobId, queueKeys, type QueueConfig } from "../config.js";
 import { QueueOrchestrator } from "../queue-orchestrator.js";
 import { fits, requestOfClass } from "../resources.js";
@@ -59,6 +60,10 @@ export class QueueWorker {
   private readonly keys: ReturnType<typeof queueKeys>;
   private readonly redis: Redis;
   private readonly subscriber: Redis;
+  /** BullMQ's commands for the jobs of every queue this worker serves, a turn's in one write. */
+  private readonly jobConnection: Redis;
+  /** Every attempt's reports, batched per turn of the event loop. */
+  private readonly outbox: ReportOutbox;
   private readonly pool: ResourcePool;
   private readonly workers = new Map<string, Worker>();
   private readonly running = new Map<string, { controller: AbortController; info: WorkerInfo["current"][number] }>();
@@ -67,6 +72,14 @@ export class QueueWorker {
   private readonly stacks = new Map<string, Promise<Stack>>();
   private readonly processLaunchers = new Map<string, ProcessLauncher>();
   private readonly startedAt = Date.now();
+  /** The metadata store's URL, read once: a worker takes thousands of jobs a second. */
+  private readonly storeUrl = storeUrl();
+  /**
+   * Execution ids: this process's nonce (a worker restarted with the same `--id` must not
+   * repeat one) and a counter.
+   */
+  private readonly executionPrefix = `${randomBytes(4).toString("hex")}.`;
+  private executions = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private classPoll: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -84,6 +97,9 @@ export class QueueWorker {
     this.pool = new ResourcePool(options.capacity);
     this.redis = new Redis(this.config.redisUrl, { maxRetriesPerRequest: null });
     this.redis.on("error", () => undefined);
+    this.outbox = new ReportOutbox(this.redis);
+    this.jobConnection = coalesceWrites(new Redis(this.config.redisUrl, { maxRetriesPerRequest: null }));
+    this.jobConnection.on("error", () => undefined);
     this.subscriber = this.redis.duplicate();
     this.subscriber.on("error", () => undefined);
   }
@@ -117,6 +133,8 @@ export class QueueWorker {
     for (const launcher of this.processLaunchers.values()) await launcher.close();
     await removeHeartbeat(this.redis, this.config.prefix, this.id).catch(() => undefined);
     this.subscriber.disconnect();
+    // Shared connections are the owner's to close (BullMQ closes only the ones it made).
+    await this.jobConnection.quit().catch(() => this.jobConnection.disconnect());
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
@@ -141,7 +159,8 @@ export class QueueWorker {
 
   private workerOptions() {
     return {
-      connection: { url: this.config.redisUrl, maxRetriesPerRequest: null },
+      // One connection for every queue's commands (BullMQ gives each Worker its own blocking one).
+      connection: this.jobConnection,
       prefix: this.config.prefix,
       lockDuration: this.config.lockDurationMs,
       stalledInterval: this.config.stalledIntervalMs,
@@ -172,14 +191,14 @@ export class QueueWorker {
 
   private async runAttempt(job: Job<{ stepRunId: string; attempt: number }>): Promise<void> {
     const { stepRunId, attempt } = job.data;
-    const store = await openMetadataStore();
+    const store = await openMetadataStoreAt(this.storeUrl);
     const saved = await store.getStepTask(stepRunId);
     // The engine moved on to a later attempt (or the run is gone): nothing to do.
     if (!saved || saved.attempt !== attempt) return;
     const task = saved.task as StepTask;
     const jobId = attemptJobId(stepRunId, attempt);
-    const execution = `${this.id}.${randomBytes(3).toString("hex")}`;
-    const channel = new AttemptChannel(this.redis, this.keys.runEvents(task.runId), { stepRunId, attempt, execution });
+    const execution = `${this.id}.${this.executionPrefix}${++this.executions}`;
+    const channel = new AttemptChannel(this.outbox, this.keys.runEvents(task.runId), { stepRunId, attempt, execution });
     const controller = new AbortController();
     this.running.set(jobId, { controller, info: { runId: task.runId, stepRunId, attempt, invocationId: task.invocationId } });
     try {
@@ -190,7 +209,13 @@ export class QueueWorker {
         loadArtifact: (ref) => loadStoredArtifact(ref, env),
       };
       const hooks: AttemptHooks = {
-        started: () => void channel.started(this.id, job.stalledCounter ?? 0).catch(() => undefined),
+        // The start may ride with the result, except when the engine must hear of it at once:
+        // its timeout counts from it, or this execution supersedes one found abandoned
+        // (whose late result must then be recognised as stale).
+        started: () => {
+          const previous = job.stalledCounter ?? 0;
+          void channel.started(this.id, previous, task.timeoutMs !== undefined || previous > 0).catch(() => undefined);
+        },
         signal: controller.signal,
         onItem: (item) => channel.item(item),
         onLog: (stream, message) => channel.log(stream, message),
@@ -237,8 +262,8 @@ export class QueueWorker {
         maxParallel: this.concurrency,
         // Step processes rebuild the store from its component record, whatever its flavor.
         artifactStore: artifactStoreComponent(artifacts),
-        store: () => openMetadataStore(),
-        storeUrl: storeUrl(),
+        store: () => openMetadataStoreAt(this.storeUrl),
+        storeUrl: this.storeUrl,
         orchestratorRunId: (runId) => `queue-${runId}`,
         echoOutput: this.options.echoOutput ?? false,
       });
@@ -256,7 +281,7 @@ export class QueueWorker {
    */
   private async orchestrate(job: Job<{ runId: string }>): Promise<void> {
     const { runId } = job.data;
-    const store = await openMetadataStore();
+    const store = await openMetadataStoreAt(this.storeUrl);
     const owner = `${hostname()}:${process.pid}`;
     for (;;) {
       const run = await store.getRun(runId);

@@ -21,6 +21,7 @@ import {
   artifactVersionRow,
   outputArtifactIds,
   patchOf,
+  startOf,
   RUN_PATCH_COLUMNS,
   newRunRecord,
   runFilterParams,
@@ -475,6 +476,7 @@ export class PostgresMetadataStore implements VersionedStore {
       STEP_RUN_PATCH_COLUMNS,
       completion.stepRunId,
       {
+        ...startOf(completion),
         status: completion.status,
         endedAt: completion.endedAt,
         cacheKey: completion.cacheKey,

@@ -183,7 +183,7 @@ async function applyPatches(db: Db, patches: readonly Patch[], seq: SeqSource): 
   const rows = patches.map((p) => [p.id, ...p.values, seq.next(), p.fence ?? null]);
   const { from, params } = unnest("v", all, rows);
   const set = [...columns, "seq"].map((c) => `${c} = v.${c}`).join(", ");
-  const fenced = table === "step_runs" ? ` AND (v.fence IS NULL OR (t.attempt = v.fence AND t.status NOT IN (${FINAL_STATUSES})))` : "";
+  const fenced = table === "step_runs" ? ` AND (v.fence IS NULL OR (t.attempt <= v.fence AND t.status NOT IN (${FINAL_STATUSES})))` : "";
   const result = await db.query<{ id: string }>(
     `UPDATE ${table} AS t SET ${set} FROM ${from} WHERE t.id = v.id${fenced} RETURNING t.id`,
     params,

@@ -18,6 +18,7 @@ import type {
   StepConfigurationRecord,
   StepInputLink,
   StepOutputLink,
+  StepCompletion,
   StepRunPatch,
   StepRunRecord,
   StepStatus,
@@ -431,13 +432,23 @@ export function insertedArtifactVersion(row: ArtifactVersionInsert, version: num
   };
 }
 
+/**
+ * The step-run fields a completion sets besides its own when it carries its attempt's start
+ * (`StepCompletion.started`): the "running" write that never went out.
+ */
+export function startOf(completion: StepCompletion): Partial<StepRunPatch> {
+  if (!completion.started) return {};
+  const { startedAt, upstream } = completion.started;
+  return { attempt: completion.attempt, startedAt, error: null, ...(upstream ? { upstream } : {}) };
+}
+
 /** A patch update: the columns of its defined fields and their stored values. */
 export interface Patch {
   table: "step_runs" | "pipeline_runs";
   id: string;
   columns: string[];
   values: unknown[];
-  /** Fenced completion: apply only while this attempt is current and the step run is not final. */
+  /** Fenced completion: apply only while no later attempt is recorded and the step run is not final. */
   fence?: number;
 }
 

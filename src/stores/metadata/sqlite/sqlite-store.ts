@@ -24,6 +24,7 @@ import {
   outputArtifactIds,
   newRunRecord,
   patchOf,
+  startOf,
   RUN_PATCH_COLUMNS,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
@@ -657,6 +658,7 @@ export class SqliteMetadataStore implements VersionedStore {
       STEP_RUN_PATCH_COLUMNS,
       stepRunId,
       {
+        ...startOf(completion),
         status: completion.status,
         endedAt: completion.endedAt,
         cacheKey: completion.cacheKey,
@@ -990,7 +992,8 @@ export class SqliteMetadataStore implements VersionedStore {
    * The work of a patch update: sets the patch's defined fields (and a new change sequence
    * number), throwing if no row has this id. Values are taken now; undefined when the
    * patch sets nothing. With `attempt` (step runs), the update is fenced: it applies only
-   * while that attempt is current and the step run is not final, else the work returns false.
+   * while no later attempt is recorded and the step run is not final, else the work returns
+   * false. (Earlier is fine: a completion may carry its attempt's start, see `startOf`.)
    */
   private prepareUpdate(
     table: "step_runs" | "pipeline_runs",
@@ -1007,7 +1010,7 @@ export class SqliteMetadataStore implements VersionedStore {
     let statement = this.updateStatements.get(key);
     if (!statement) {
       const set = [...columns, "seq"].map((c) => `${c} = ?`).join(", ");
-      const where = fenced ? `id = ? AND attempt = ? AND status NOT IN (${FINAL_STATUSES})` : `id = ?`;
+      const where = fenced ? `id = ? AND attempt <= ? AND status NOT IN (${FINAL_STATUSES})` : `id = ?`;
       statement = this.db.prepare(`UPDATE ${table} SET ${set} WHERE ${where}`);
       this.updateStatements.set(key, statement);
     }

@@ -103,13 +103,19 @@ export class QueueLauncher implements StepLauncher {
       this.pending.set(jobId, { task, hooks, queueName, request, lost: [], keys: new Set(), resolve, reject });
       this.watch(hooks.signal, jobId);
       // The worker reads the task by step run id, so it is stored before the job exists.
-      this.ready
-        .then(() => this.follow(task.runId))
-        .then(() => this.store)
-        .then((store) => store.saveStepTask(task.stepRunId, task.attempt, task))
-        .then(() => this.enqueue(queueName, jobId, task))
-        .catch((error: unknown) => this.settle(jobId, error instanceof Error ? error : new Error(String(error))));
+      void this.saveAndEnqueue(queueName, jobId, task);
     });
+  }
+
+  private async saveAndEnqueue(queueName: string, jobId: string, task: StepTask): Promise<void> {
+    try {
+      await this.ready;
+      this.follow(task.runId);
+      await (await this.store).saveStepTask(task.stepRunId, task.attempt, task);
+      this.enqueue(queueName, jobId, task);
+    } catch (error) {
+      this.settle(jobId, error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   /**
@@ -387,9 +393,12 @@ export class QueueLauncher implements StepLauncher {
     const live = new Set(workers.map((w) => w.id));
     const now = Date.now();
     const giveUpAfter = this.config.lockDurationMs + 3 * this.config.stalledIntervalMs;
+    // One answer per resource class: a fan-out has thousands of waiting attempts of one class.
+    const reasons = new Map<string, string | undefined>();
     for (const [jobId, p] of this.pending) {
       if (p.execution === undefined) {
-        const reason = waitingReason(p.request, workers);
+        if (!reasons.has(p.queueName)) reasons.set(p.queueName, waitingReason(p.request, workers));
+        const reason = reasons.get(p.queueName);
         if (reason !== p.waitingReason) {
           if (reason !== undefined) p.hooks.onLog("log", reason);
           p.hooks.onWaiting?.(reason);

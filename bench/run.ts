@@ -61,7 +61,10 @@ const POSTGRES: Case[] = (["postgres", "postgres+s3"] as const).flatMap((store) 
 );
 
 /** Fan-out 10,000 on the queue orchestrator (Redis; SQLite, then PostgreSQL): behind --queue, a few minutes. */
-const QUEUE: Case[] = (["sqlite", "postgres"] as const).flatMap((store) => [1, 2, 4].map((workers) => ({ workload: "queue_fan_out", n: 10_000, workers, store })));
+/** Warm: runs 2 and 3 of one engine process and its workers (run 1 warms up); cold: run 1 of fresh ones. */
+const QUEUE: Case[] = (["sqlite", "postgres"] as const).flatMap((store) =>
+  [1, 2, 4].flatMap((workers): Case[] => [{ workload: "queue_fan_out", n: 10_000, workers, store }, { workload: "queue_fan_out", n: 10_000, workers, store, cold: true }]),
+);
 
 const FULL: Case[] = [
   { workload: "fan_out", n: 1_000 },
@@ -176,16 +179,22 @@ function runQueueCase(c: Case, tmpDir: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: join(here, "tsconfig.json") };
     if (tmpDir) env.TMPDIR = tmpDir;
-    const args = ["--n", String(c.n), "--workers", String(c.workers), "--runs", "1", "--store", c.store ?? "sqlite"];
+    const args = ["--n", String(c.n), "--workers", String(c.workers), "--runs", c.cold ? "1" : "3", "--store", c.store ?? "sqlite"];
     const child = fork(join(here, "queue-bench.ts"), args, { execArgv: ["--import", "tsx"], env, stdio: ["ignore", "pipe", "inherit", "ipc"] });
     let out = "";
     child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.on("error", reject);
     child.on("exit", (code, signal) => {
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (!line) return reject(new Error(`${caseName(c)} N=${c.n}: queue-bench exited with ${signal ?? code} and no result:\n${out}`));
-      const q = JSON.parse(line) as { wallMs: number; stepRuns: number; completed: number; merged: number; lost: number; doubled: number; engineMaxRssKiB: number };
-      const sound = code === 0 && q.completed === q.stepRuns && q.lost === 0 && q.doubled === 0;
+      type QueueRun = { wallMs: number; stepRuns: number; completed: number; merged: number; lost: number; doubled: number; engineMaxRssKiB: number };
+      const all = out
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as QueueRun);
+      if (all.length === 0) return reject(new Error(`${caseName(c)} N=${c.n}: queue-bench exited with ${signal ?? code} and no result:\n${out}`));
+      // Warm: the median of the runs after the first (which warmed the engine and workers up).
+      const measured = c.cold ? all : all.slice(1).sort((a, b) => a.wallMs - b.wallMs);
+      const q = measured[Math.floor((measured.length - 1) / 2)] ?? all[0];
+      const sound = code === 0 && all.every((r) => r.completed === r.stepRuns && r.lost === 0 && r.doubled === 0);
       resolve({
         workload: c.workload,
         n: c.n,
@@ -196,10 +205,10 @@ function runQueueCase(c: Case, tmpDir: string): Promise<ChildResult> {
         insertFloorMs: 0,
         maxRssKiB: q.engineMaxRssKiB,
         recorded: { stepRuns: q.stepRuns, completed: q.completed, artifactVersions: 0, outputLinks: 0 },
-        status: sound ? "completed" : `exit ${signal ?? code}, ${q.lost} lost, ${q.doubled} doubled`,
-        outputMatchesFloor: q.merged === c.n,
-        warmupN: 0,
-        cold: false,
+        status: sound ? "completed" : `exit ${signal ?? code}, ${all.reduce((n, r) => n + r.lost, 0)} lost, ${all.reduce((n, r) => n + r.doubled, 0)} doubled`,
+        outputMatchesFloor: all.every((r) => r.merged === c.n),
+        warmupN: c.cold ? 0 : c.n,
+        cold: !!c.cold,
         sinceProcessStartMs: 0,
       });
     });
@@ -236,7 +245,7 @@ export function renderTable(rows: BenchRow[]): string {
   });
   for (const r of rows) {
     table.push([
-      r.workers ? `${r.workload} (${r.workers} worker${r.workers > 1 ? "s" : ""})` : r.cold ? `${r.workload} (cold)` : r.workload,
+      r.workers ? `${r.workload} (${r.workers} worker${r.workers > 1 ? "s" : ""}${r.cold ? ", cold" : ""})` : r.cold ? `${r.workload} (cold)` : r.workload,
       storeLabel(r),
       fmt.int(r.n),
       fmt.int(r.stepRuns),
@@ -274,15 +283,14 @@ export function checkTargets(rows: BenchRow[]): string[] {
       lines.push(`${ok ? "MET " : "MISS"} fan_out N=10,000${cold ? " cold" : ""} on ${storeLabel(r)} overhead/step ≤ ${target} µs: ${fmt.us(r.overheadUsPerStep)}`);
     }
   }
-  const f10k = find("fan_out", 10_000);
-  if (f10k) {
-    const ok = f10k.overheadUsPerStep <= 100;
-    lines.push(`${ok ? "MET " : "MISS"} fan_out N=10,000 overhead/step ≤ 100 µs: ${fmt.us(f10k.overheadUsPerStep)}`);
-  }
-  const cold10k = find("fan_out", 10_000, true);
-  if (cold10k) {
-    const ok = cold10k.overheadUsPerStep <= 100;
-    lines.push(`${ok ? "MET " : "MISS"} fan_out N=10,000 cold (one run, fresh process) overhead/step ≤ 100 µs: ${fmt.us(cold10k.overheadUsPerStep)}`);
+  // Issue 16: the default stack to the durable floor.
+  for (const [workload, n, target] of [["fan_out", 1_000, 50], ["fan_out", 10_000, 50], ["chain", 1_000, 60]] as const) {
+    for (const cold of [false, true]) {
+      const r = find(workload, n, cold);
+      if (!r) continue;
+      const ok = r.overheadUsPerStep <= target;
+      lines.push(`${ok ? "MET " : "MISS"} ${workload} N=${fmt.int(n)}${cold ? " cold" : ""} overhead/step ≤ ${target} µs: ${fmt.us(r.overheadUsPerStep)}`);
+    }
   }
   const f100k = find("fan_out", 100_000);
   if (f100k) {
@@ -293,9 +301,14 @@ export function checkTargets(rows: BenchRow[]): string[] {
   if (f1k && f100k) {
     const growth = f100k.overheadUsPerStep / f1k.overheadUsPerStep;
     lines.push(
-      `${growth <= 1.5 ? "MET " : "MISS"} overhead/step N=100,000 within 1.5× of N=1,000: ${growth.toFixed(2)}× ` +
+      `${growth <= 1.2 ? "MET " : "MISS"} overhead/step N=100,000 within 1.2× of N=1,000: ${growth.toFixed(2)}× ` +
         `(${fmt.us(f100k.overheadUsPerStep)} vs ${fmt.us(f1k.overheadUsPerStep)})`,
     );
+  }
+  // Issue 13: the queue with 4 workers on PostgreSQL.
+  for (const r of rows.filter((row) => row.workers === 4 && row.store === "postgres")) {
+    const ok = r.stepsPerSec >= 2_000;
+    lines.push(`${ok ? "MET " : "MISS"} queue fan_out N=${fmt.int(r.n)}, 4 workers, PostgreSQL${r.cold ? " (cold)" : ""} ≥ 2,000 steps/s: ${fmt.int(r.stepsPerSec)}`);
   }
   // local_process: each step run needs a process booted for it, so the machine's cores bound the
   // rate: (step runs × CPU time to boot one process ahead) / cores is the fastest a run can be.
@@ -368,11 +381,13 @@ async function main(): Promise<void> {
     cases = cases.filter(selects);
   }
   if (options.sizes.length > 0) {
-    // The same workloads, stores and worker counts at other sizes (queue rows have no cold run).
+    // The same workloads, stores and worker counts at other sizes, warm and cold.
     const kinds = [...new Map(cases.map((c) => [caseName(c), c])).values()];
     cases = kinds.flatMap(({ workload, store, workers, orchestrator }) =>
       options.sizes.flatMap((n): Case[] =>
-        workers ? [{ workload, n, workers, store }] : [{ workload, n, store, orchestrator }, { workload, n, store, orchestrator, cold: true }],
+        workers
+          ? [{ workload, n, workers, store }, { workload, n, workers, store, cold: true }]
+          : [{ workload, n, store, orchestrator }, { workload, n, store, orchestrator, cold: true }],
       ),
     );
   }

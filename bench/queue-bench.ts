@@ -102,7 +102,9 @@ function cpuSnapshot(workers: ChildProcess[]): Row["cpuMs"] {
 function startWorker(home: string, stackName: string): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    [...(values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : []), "--import", "tsx", join(root, "test/worker/weir-source.ts"), "worker", "--stack", stackName, "--resources", "cpu=64", "--concurrency", values.concurrency],
+    // The built `weir` command, as users start workers (the workload's steps import the built
+    // package too: one copy of weir per worker).
+    [...(values.profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : []), join(root, "bin/weir.js"), "worker", "--stack", stackName, "--resources", "cpu=64", "--concurrency", values.concurrency],
     { cwd: root, env: { ...process.env, WEIR_HOME: home }, stdio: ["ignore", "pipe", "inherit"] },
   );
   return new Promise((ready, fail) => {

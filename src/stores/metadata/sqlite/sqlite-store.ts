@@ -222,7 +222,7 @@ function prepareStatements(db: Database.Database) {
     // A resumed step run records its inputs again: the newest link for an input name wins.
     insertStepInput: db.prepare(
       `INSERT INTO step_run_inputs (step_run_id, artifact_version_id, input_name)
-       VALUES (@stepRunId, @artifactVersionId, @inputName)
+       VALUES (?, ?, ?)
        ON CONFLICT (step_run_id, input_name) DO UPDATE SET artifact_version_id = excluded.artifact_version_id`,
     ),
     listStepInputs: db.prepare(`SELECT * FROM step_run_inputs WHERE step_run_id = ? ORDER BY input_name`),
@@ -783,13 +783,10 @@ export class SqliteMetadataStore implements VersionedStore {
 
   async addStepInputs(links: StepInputLink[]): Promise<void> {
     if (links.length === 0) return;
-    const rows = links.map((link) => ({
-      stepRunId: link.stepRunId,
-      artifactVersionId: link.artifactVersionId,
-      inputName: link.inputName,
-    }));
+    // The values are taken now: the caller may change its objects before the batch commits.
+    const rows = links.map((link) => [link.stepRunId, link.artifactVersionId, link.inputName] as const);
     await this.enqueue(() => {
-      for (const row of rows) this.sql.insertStepInput.run(row);
+      for (const row of rows) this.sql.insertStepInput.run(...row);
     }, rows.length);
   }
 

@@ -2,11 +2,14 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Client, LocalArtifactStore, QueueOrchestrator, Stack } from "weir";
+import { Client, LocalArtifactStore, QueueOrchestrator, Stack, type PipelineRun } from "weir";
 import { closeMetadataStores, openMetadataStore } from "../../src/config/home.js";
 import { deleteKeys, killAllWorkers, REDIS_URL, startWorker, uniquePrefix } from "../worker/workers.js";
 import * as fx from "../worker/fixtures/queue-pipelines.js";
 import { startWeir } from "../cli/weir.js";
+import { Redis } from "ioredis";
+import { attemptJobId } from "../../src/orchestrators/queue/config.js";
+import { classQueueName, requestOfSettings } from "../../src/orchestrators/queue/resources.js";
 
 process.env.WEIR_HOME = mkdtempSync(join(tmpdir(), "weir-queue-faults-"));
 const tmp = mkdtempSync(join(tmpdir(), "weir-queue-faults-data-"));
@@ -19,6 +22,13 @@ const stack = new Stack({
   artifactStore: new LocalArtifactStore({ path: join(tmp, "artifacts") }),
 });
 const worker = (...args: string[]) => startWorker(["--stack", stack.name, ...args]);
+// The same queues, with starts held back for long: a driver can die before it hears of one.
+// (An orchestrator component of its own name: saveStack replaces a name's config.)
+const lazyStack = new Stack({
+  name: "queue-faults-lazy",
+  orchestrator: new QueueOrchestrator({ ...(stack.orchestrator as QueueOrchestrator).queueConfig, name: "queue-faults-lazy", startedDelayMs: 60_000 }),
+  artifactStore: stack.artifactStore,
+});
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -28,9 +38,21 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
+/** Lets the held step finish on its worker; the resumed run completes with one execution, one attempt. */
+async function expectRanOnce(dir: string, pid: number, resumed: Promise<PipelineRun>): Promise<void> {
+  fx.release(dir, pid);
+  const run = await resumed;
+  expect(run.status).toBe("completed");
+  expect(await run.output()).toBe(pid);
+  // The resume did not start the step again.
+  expect(fx.marks(dir, "ran")).toEqual([pid]);
+  expect(run.steps[0].attempts).toBe(1);
+}
+
 beforeAll(async () => {
   const store = await openMetadataStore();
   await store.saveStack({ name: stack.name, components: stack.components() });
+  await store.saveStack({ name: lazyStack.name, components: lazyStack.components() });
 });
 afterEach(killAllWorkers);
 afterAll(async () => {
@@ -131,13 +153,39 @@ describe("queue orchestrator faults", () => {
     await until("the resume to follow the running attempt", async () =>
       (await store.listLogs(runId)).some((l) => /attempt 1 is still running \(started before the resume\): following it/.test(l.message)),
     );
-    fx.release(dir, a.process.pid!);
-    const run = await resumed;
-    expect(run.status).toBe("completed");
-    expect(await run.output()).toBe(a.process.pid);
-    // One execution, one attempt: the resume did not start the step again.
-    expect(fx.marks(dir, "ran")).toEqual([a.process.pid]);
-    expect(run.steps[0].attempts).toBe(1);
+    await expectRanOnce(dir, a.process.pid!, resumed);
+  }, 60_000);
+
+  it("resume joins a step still running on a worker whose start its killed driver never heard of, instead of running it again", async () => {
+    const dir = mkdtempSync(join(tmp, "unheard-"));
+    const a = await startWorker(["--stack", lazyStack.name]);
+    const driver = startWeir(process.env.WEIR_HOME!, "run", "test/worker/fixtures/queue-pipelines.ts", "--pipeline", "queue_held_counted", "--stack", lazyStack.name, "--param", `dir=${dir}`);
+    await until("the step to start on the worker", () => fx.marks(dir, "ran").length === 1);
+    const store = await openMetadataStore();
+    const recorded = async () => {
+      const run = (await store.listRuns({})).find((r) => r.pipelineName === "queue_held_counted" && r.stackName === lazyStack.name);
+      return run ? await store.listStepRuns(run.id) : [];
+    };
+    // The worker holds the start back: on record the step has not started.
+    expect((await recorded()).map((s) => s.status)).toEqual(["pending"]);
+    driver.child.kill("SIGKILL");
+    const { stdout } = await driver.result;
+    const runId = /^run:\s+(\S+)$/m.exec(stdout)![1];
+    // The resume launches the same attempt, so the same job id: BullMQ keeps the live job,
+    // and the resume takes its reports from the run's stream.
+    const resumed = fx.heldCounted.resume(runId);
+    const jobId = attemptJobId((await recorded())[0].id, 1);
+    const events = `${prefix}:${classQueueName(requestOfSettings({}))}:events`;
+    const redis = new Redis(REDIS_URL);
+    try {
+      await until("BullMQ to keep the live job for the resume's launch", async () => {
+        const entries = (await redis.xrange(events, "-", "+")) as [string, string[]][];
+        return entries.some(([, f]) => f.includes("duplicated") && f.includes(jobId));
+      });
+    } finally {
+      redis.disconnect();
+    }
+    await expectRanOnce(dir, a.process.pid!, resumed);
   }, 60_000);
 
   it("maps no key twice when the worker of a streaming producer dies", async () => {

@@ -20,10 +20,11 @@ export type AttemptEvent = { stepRunId: string; attempt: number; execution: stri
 const STREAM_MAX_LEN = 1_000_000;
 
 /**
- * How long a worker holds back an attempt's `started` report. An attempt that reports
- * anything else by then (its result, most often) sends the start in the same stream entry,
- * so a tiny step costs one report, and the engine records its start and end in one write.
- * A step with a timeout reports its start at once: the engine's clock counts from it.
+ * How long a worker holds back an attempt's `started` report by default (the queue config's
+ * `startedDelayMs`). An attempt that reports anything else by then (its result, most often)
+ * sends the start in the same stream entry, so a tiny step costs one report, and the engine
+ * records its start and end in one write. A step with a timeout reports its start at once:
+ * the engine's clock counts from it.
  */
 export const STARTED_DELAY_MS = 50;
 
@@ -81,13 +82,14 @@ export class AttemptChannel {
     private readonly outbox: ReportOutbox,
     private readonly streamKey: string,
     private readonly ids: { stepRunId: string; attempt: number; execution: string },
+    private readonly startedDelayMs = STARTED_DELAY_MS,
   ) {}
 
-  /** The attempt started; reported at once when `now`, else with the next report or after STARTED_DELAY_MS. */
+  /** The attempt started; reported at once when `now`, else with the next report or after `startedDelayMs`. */
   started(worker: string, previous: number, now: boolean): Promise<void> {
     const event: AttemptEvent = { ...this.ids, type: "started", worker, previous };
-    if (now) return this.send(event);
-    const timer = setTimeout(() => void this.releaseStart()?.catch(() => undefined), STARTED_DELAY_MS);
+    if (now || this.startedDelayMs === 0) return this.send(event);
+    const timer = setTimeout(() => void this.releaseStart()?.catch(() => undefined), this.startedDelayMs);
     this.heldStart = { event, timer };
     return Promise.resolve();
   }

@@ -23,6 +23,12 @@ const buildSchema = (z: typeof zod) =>
       maxStalledCount: z.number().int().min(0).default(5),
       /** How often workers say they are alive; a worker silent for 3 beats is gone. */
       heartbeatMs: z.number().int().min(50).default(2_000),
+      /**
+       * How long a worker holds an attempt's start report back, so that a quick step's rides
+       * with its result (one report, one row write). 0: at once. A step with a timeout, or an
+       * execution that replaces an abandoned one, reports its start at once whatever this is.
+       */
+      startedDelayMs: z.number().int().min(0).default(50),
     })
     .strict();
 

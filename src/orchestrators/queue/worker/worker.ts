@@ -198,7 +198,7 @@ export class QueueWorker {
     const task = saved.task as StepTask;
     const jobId = attemptJobId(stepRunId, attempt);
     const execution = `${this.id}.${this.executionPrefix}${++this.executions}`;
-    const channel = new AttemptChannel(this.outbox, this.keys.runEvents(task.runId), { stepRunId, attempt, execution });
+    const channel = new AttemptChannel(this.outbox, this.keys.runEvents(task.runId), { stepRunId, attempt, execution }, this.config.startedDelayMs);
     const controller = new AbortController();
     this.running.set(jobId, { controller, info: { runId: task.runId, stepRunId, attempt, invocationId: task.invocationId } });
     try {

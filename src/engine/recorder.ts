@@ -63,7 +63,7 @@ export class RunRecorder {
     this.starting.set(step, { attempt, startedAt: Date.now(), upstream });
     this.startFlush ??= setImmediate(() => {
       this.startFlush = undefined;
-      for (const waiting of [...this.starting.keys()]) this.flushStart(waiting);
+      this.flushStarts();
     });
   }
 
@@ -134,7 +134,7 @@ export class RunRecorder {
 
   /** Waits for every write issued so far; rejects with the first store error, if any. */
   async settle(): Promise<void> {
-    for (const waiting of [...this.starting.keys()]) this.flushStart(waiting);
+    this.flushStarts();
     await this.flushLogs();
     await this.lastWrite;
     if (this.failure) throw this.failure;
@@ -159,6 +159,10 @@ export class RunRecorder {
   private patch(step: RecordedStep, patch: StepRunPatch): void {
     this.flushStart(step);
     this.write(() => this.store.updateStepRun(step.id, patch));
+  }
+
+  private flushStarts(): void {
+    for (const waiting of [...this.starting.keys()]) this.flushStart(waiting);
   }
 
   /** Sends the step run's waiting "running" write, if it has one. */

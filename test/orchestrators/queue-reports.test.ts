@@ -2,7 +2,8 @@
 import type { Socket } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { AttemptChannel, eventsOf, ReportOutbox, STARTED_DELAY_MS, type AttemptEvent } from "../../src/orchestrators/queue/channel.js";
+import { AttemptChannel, eventsOf, ReportOutbox, type AttemptEvent } from "../../src/orchestrators/queue/channel.js";
+import { STARTED_DELAY_MS } from "../../src/orchestrators/queue/config.js";
 import { coalesceWrites } from "../../src/orchestrators/queue/coalesced-writes.js";
 import { sleep } from "../helpers.js";
 
@@ -52,17 +53,17 @@ describe("queue reports", () => {
     const key = `${prefix}:run-start`;
     const types = async () => eventsOf(await entries(redis, key)).map((e: AttemptEvent) => `${e.stepRunId}:${e.type}`);
 
-    const quick = new AttemptChannel(outbox, key, { stepRunId: "quick", attempt: 1, execution: "w.1" });
+    const quick = new AttemptChannel(outbox, key, { stepRunId: "quick", attempt: 1, execution: "w.1" }, STARTED_DELAY_MS);
     await quick.started("w", 0, false);
     await quick.result({ metadata: {} });
     const [entry] = await entries(redis, key);
     expect(eventsOf([entry]).map((e) => e.type)).toEqual(["started", "result"]); // one entry, start first
 
-    const timed = new AttemptChannel(outbox, key, { stepRunId: "timed", attempt: 1, execution: "w.2" });
+    const timed = new AttemptChannel(outbox, key, { stepRunId: "timed", attempt: 1, execution: "w.2" }, STARTED_DELAY_MS);
     await timed.started("w", 0, true);
     expect(await types()).toContain("timed:started");
 
-    const long = new AttemptChannel(outbox, key, { stepRunId: "long", attempt: 1, execution: "w.3" });
+    const long = new AttemptChannel(outbox, key, { stepRunId: "long", attempt: 1, execution: "w.3" }, STARTED_DELAY_MS);
     await long.started("w", 0, false);
     expect(await types()).not.toContain("long:started");
     await sleep(STARTED_DELAY_MS + 100);

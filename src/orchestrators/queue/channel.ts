@@ -20,15 +20,6 @@ export type AttemptEvent = { stepRunId: string; attempt: number; execution: stri
 const STREAM_MAX_LEN = 1_000_000;
 
 /**
- * How long a worker holds back an attempt's `started` report by default (the queue config's
- * `startedDelayMs`). An attempt that reports anything else by then (its result, most often)
- * sends the start in the same stream entry, so a tiny step costs one report, and the engine
- * records its start and end in one write. A step with a timeout reports its start at once:
- * the engine's clock counts from it.
- */
-export const STARTED_DELAY_MS = 50;
-
-/**
  * A worker's reports on their way to Redis: the events of one event-loop turn go out as one
  * stream entry per run (`XADD key * e EVENT e EVENT …`), in one write for all runs, instead
  * of a command and a socket write per event. Events of one execution stay in order.
@@ -75,14 +66,15 @@ export class ReportOutbox {
 
 /** The worker side: one execution's reports, appended in order to the run's stream. */
 export class AttemptChannel {
-  /** The `started` report held back (see STARTED_DELAY_MS), and its timer. */
+  /** The `started` report held back (up to the queue config's `startedDelayMs`), and its timer. */
   private heldStart: { event: AttemptEvent; timer: NodeJS.Timeout } | undefined;
 
   constructor(
     private readonly outbox: ReportOutbox,
     private readonly streamKey: string,
     private readonly ids: { stepRunId: string; attempt: number; execution: string },
-    private readonly startedDelayMs = STARTED_DELAY_MS,
+    /** How long `started` may wait to ride with the next report (0: never waits). */
+    private readonly startedDelayMs: number,
   ) {}
 
   /** The attempt started; reported at once when `now`, else with the next report or after `startedDelayMs`. */

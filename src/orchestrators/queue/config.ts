@@ -2,6 +2,13 @@ import { createRequire } from "node:module";
 import type { z as zod } from "zod";
 import { StackError } from "../../authoring/errors.js";
 
+/**
+ * How long a worker holds back an attempt's `started` report by default. An attempt that
+ * reports anything else by then (its result, most often) sends the start in the same stream
+ * entry, so a tiny step costs one report, and the engine records its start and end in one write.
+ */
+export const STARTED_DELAY_MS = 50;
+
 /** The queue orchestrator's configuration, as registered with a stack. */
 const buildSchema = (z: typeof zod) =>
   z
@@ -28,7 +35,7 @@ const buildSchema = (z: typeof zod) =>
        * with its result (one report, one row write). 0: at once. A step with a timeout, or an
        * execution that replaces an abandoned one, reports its start at once whatever this is.
        */
-      startedDelayMs: z.number().int().min(0).default(50),
+      startedDelayMs: z.number().int().min(0).default(STARTED_DELAY_MS),
     })
     .strict();
 

@@ -638,8 +638,8 @@ export class SqliteMetadataStore implements VersionedStore {
           });
     return this.enqueue((): StepRunRecord => {
       record.seq = this.nextSeq();
-      const r = record;
-      this.sql.insertStepRun.run(r.id, r.runId, r.invocationId, r.stepName, r.status, r.attempt, r.mappingKey, r.position, upstream, parameters, createdAt, r.startedAt, r.seq);
+      const { id, runId, invocationId, stepName, attempt, mappingKey, position, startedAt, seq } = record;
+      this.sql.insertStepRun.run(id, runId, invocationId, stepName, status, attempt, mappingKey, position, upstream, parameters, createdAt, startedAt, seq);
       if (configuration) this.insertConfiguration(configuration);
       return record;
     }, configuration ? 2 : 1);
@@ -677,7 +677,7 @@ export class SqliteMetadataStore implements VersionedStore {
     return this.enqueue((): boolean => {
       if (update && !update()) return false;
       for (const artifact of artifacts) this.insertArtifactVersion(artifact);
-      for (const output of outputs) this.sql.insertStepOutput.run(output.stepRunId, output.artifactVersionId, output.outputName, output.mappingKey, output.position);
+      for (const output of outputs) this.insertOutput(output);
       return true;
     });
   }
@@ -710,7 +710,7 @@ export class SqliteMetadataStore implements VersionedStore {
         if (!existing) throw new Error(`addStepOutput: unknown artifact version ${output.artifactVersionId}`);
         version = toArtifactVersionRecord(existing);
       }
-      this.sql.insertStepOutput.run(output.stepRunId, output.artifactVersionId, output.outputName, output.mappingKey, output.position);
+      this.insertOutput(output);
       return version;
     });
   }
@@ -968,6 +968,10 @@ export class SqliteMetadataStore implements VersionedStore {
   // Helpers (the ones that touch the database run inside a batch's transaction)
 
   /** Inserts an artifact version with the next version number of its name. */
+  private insertOutput(o: StepOutputLink): void {
+    this.sql.insertStepOutput.run(o.stepRunId, o.artifactVersionId, o.outputName, o.mappingKey, o.position);
+  }
+
   private insertConfiguration(row: ReturnType<typeof stepConfigurationRow>): void {
     this.sql.insertStepConfiguration.run(row.id, row.snapshotId, row.stepRunId, row.invocationId, row.stepName, row.config);
   }

@@ -39,6 +39,8 @@ export class Node implements Waitable {
   metadata: Record<string, unknown> = {};
   /** Awaited values passed as parameters: the artifacts they came from (lineage). */
   derived: { index: number; artifact: ArtifactRef }[] | undefined;
+  /** Where the recorder keeps its creation until it is written (recorder.ts); -1: nothing waits. */
+  creationSlot = -1;
   private listeners: (() => void)[] = [];
 
   constructor(

@@ -7,6 +7,7 @@ import type {
   StepInputLink,
   StepOutputLink,
   StepRunPatch,
+  StepRunWriter,
 } from "../stores/metadata/types.js";
 
 /** What the recorder needs of a step run: its id and the metadata recorded so far. */
@@ -14,6 +15,8 @@ export interface RecordedStep {
   readonly id: string;
   /** Every metadata write carries all of it: patches merge, nothing recorded is lost. */
   metadata: Record<string, unknown>;
+  /** The recorder's bookkeeping: where the step run's creation waits (see `discovered`); -1 once written. */
+  creationSlot: number;
 }
 
 /**
@@ -21,15 +24,30 @@ export interface RecordedStep {
  * not awaited: the store applies them in call order (and may batch them), so the last write
  * settling means every earlier one has. The first store error is kept and reported through
  * `onFailure` (the engine then stops launching); `settle()` rethrows it.
+ *
+ * Two writes are held back, so that a step that runs and ends quickly costs one row write:
+ * - a step run's creation waits until the step run is about to start (or anything else is
+ *   written about it). A run discovers steps faster than it runs them (a fan-out of 10,000
+ *   is discovered at once); written when it starts, the creation lands in the same batch
+ *   as the step's start and end, and the store inserts the row once, in its final state.
+ *   Creations are written in discovery order (a step's creation writes those of the steps
+ *   discovered before it first), so what a resume finds on record is always the first steps
+ *   the pipeline function asked for, as its replay expects (replay.ts);
+ * - an attempt's start waits until the end of the turn (`started`).
  */
 export class RunRecorder {
   failure: Error | undefined;
   private lastWrite: Promise<void> = Promise.resolve();
   private logBuffer: LogLine[] = [];
+  /** Discovered step runs whose creation is not written yet, in discovery order; written up to `nextCreation`. */
+  private readonly creations: (RecordedStep | undefined)[] = [];
+  private nextCreation = 0;
   /** Starts not written yet (see `started`), by step run. */
   private readonly starting = new Map<RecordedStep, { attempt: number; startedAt: number; upstream: string[] | undefined }>();
   private startFlush: NodeJS.Immediate | undefined;
   private logFlush: Promise<void> | undefined;
+  /** The store's promise-free path for step-run writes, when it has one. */
+  private readonly writer: StepRunWriter | undefined;
 
   constructor(
     private readonly store: MetadataStore,
@@ -37,10 +55,22 @@ export class RunRecorder {
     private readonly onFailure: (error: Error) => void,
     /** The stack component of the run's artifact store: every new version records it, so any process can read it back. */
     private readonly artifactStoreId: string | null = null,
-  ) {}
+    /** The row of a discovered step run, made when its creation is written (values as of then). */
+    private readonly newStepRun: (step: RecordedStep) => NewStepRun = () => {
+      throw new Error("internal: the recorder was given no way to describe step runs");
+    },
+  ) {
+    this.writer = store.stepRunWriter?.(this.fail);
+  }
 
-  discovered(stepRun: NewStepRun): void {
-    this.write(() => this.store.createStepRun(stepRun));
+  /** A new step run: its creation is written when it starts, or when anything else about it is. */
+  discovered(step: RecordedStep): void {
+    step.creationSlot = this.creations.push(step) - 1;
+  }
+
+  /** The step run is about to start: its row (and those of the steps discovered before it) go out now. */
+  launching(step: RecordedStep): void {
+    this.create(step);
   }
 
   /** Resume: a step run that did not complete goes back to pending. */
@@ -48,7 +78,8 @@ export class RunRecorder {
     this.write(() => this.store.resetStepRun(step.id));
   }
 
-  inputs(links: StepInputLink[]): void {
+  inputs(step: RecordedStep, links: StepInputLink[]): void {
+    this.create(step);
     if (links.length > 0) this.write(() => this.store.addStepInputs(links));
   }
 
@@ -59,6 +90,7 @@ export class RunRecorder {
    * Any other write about the step run sends a waiting start first, so call order holds.
    */
   started(step: RecordedStep, attempt: number, upstream: string[] | undefined): void {
+    this.create(step);
     this.flushStart(step);
     this.starting.set(step, { attempt, startedAt: Date.now(), upstream });
     this.startFlush ??= setImmediate(() => {
@@ -73,7 +105,8 @@ export class RunRecorder {
   }
 
   /** A dynamic-output item, recorded as soon as it is stored (streaming map). */
-  item(artifact: NewArtifactVersion, link: StepOutputLink): void {
+  item(step: RecordedStep, artifact: NewArtifactVersion, link: StepOutputLink): void {
+    this.create(step);
     this.write(() => this.store.addStepOutput(this.held(artifact), link));
   }
 
@@ -87,6 +120,7 @@ export class RunRecorder {
    * lets a store that fences completions drop a stale attempt's late one.
    */
   completed(step: RecordedStep, attempt: number, completion: Omit<StepCompletion, "stepRunId" | "metadata">): void {
+    this.create(step);
     const full = completion as StepCompletion;
     full.stepRunId = step.id;
     full.metadata = step.metadata;
@@ -98,12 +132,13 @@ export class RunRecorder {
     } else {
       this.flushStart(step);
     }
-    full.newArtifacts = full.newArtifacts.map((a) => this.held(a));
+    for (let i = 0; i < full.newArtifacts.length; i++) full.newArtifacts[i] = this.held(full.newArtifacts[i]);
+    // Fenced: another attempt (or a resume) moved the step run on; this late result is dropped.
+    const ignored = () =>
+      this.log(step, "log", `a late result of attempt ${attempt} was ignored: the step run had moved on to another attempt or ended`);
+    if (this.writer) return this.writer.complete(full, ignored);
     this.write(async () => {
-      // Fenced: another attempt (or a resume) moved the step run on; this late result is dropped.
-      if (!(await this.store.completeStepRun(full))) {
-        this.log(step, "log", `a late result of attempt ${attempt} was ignored: the step run had moved on to another attempt or ended`);
-      }
+      if (!(await this.store.completeStepRun(full))) ignored();
     });
   }
 
@@ -127,6 +162,8 @@ export class RunRecorder {
   log(step: RecordedStep | null, stream: LogLine["stream"], message: string): void {
     const text = message.endsWith("\n") ? message.slice(0, -1) : message;
     if (text === "") return;
+    // Lines belong to step runs whose rows must exist first.
+    if (step) this.create(step);
     this.logBuffer.push({ runId: this.runId, stepRunId: step?.id ?? null, stream, message: text, at: Date.now() });
     // Log lines are written in batches, once per turn of the event loop.
     this.logFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushLogs());
@@ -134,9 +171,11 @@ export class RunRecorder {
 
   /** Waits for every write issued so far; rejects with the first store error, if any. */
   async settle(): Promise<void> {
+    this.createUpTo(this.creations.length - 1);
     this.flushStarts();
     await this.flushLogs();
     await this.lastWrite;
+    if (this.writer) await this.writer.settled();
     if (this.failure) throw this.failure;
   }
 
@@ -157,8 +196,26 @@ export class RunRecorder {
   }
 
   private patch(step: RecordedStep, patch: StepRunPatch): void {
+    this.create(step);
     this.flushStart(step);
+    if (this.writer) return this.writer.update(step.id, patch);
     this.write(() => this.store.updateStepRun(step.id, patch));
+  }
+
+  /** Writes the step run's creation if it waits, with those of the step runs discovered before it. */
+  private create(step: RecordedStep): void {
+    if (step.creationSlot >= this.nextCreation) this.createUpTo(step.creationSlot);
+  }
+
+  private createUpTo(slot: number): void {
+    for (; this.nextCreation <= slot; this.nextCreation++) {
+      const waiting = this.creations[this.nextCreation]!;
+      this.creations[this.nextCreation] = undefined;
+      waiting.creationSlot = -1;
+      const row = this.newStepRun(waiting);
+      if (this.writer) this.writer.create(row);
+      else this.write(() => this.store.createStepRun(row));
+    }
   }
 
   private flushStarts(): void {
@@ -172,7 +229,8 @@ export class RunRecorder {
     this.starting.delete(step);
     const patch: StepRunPatch = { status: "running", attempt: start.attempt, startedAt: start.startedAt, error: null };
     if (start.upstream) patch.upstream = start.upstream;
-    this.write(() => this.store.updateStepRun(step.id, patch));
+    if (this.writer) this.writer.update(step.id, patch);
+    else this.write(() => this.store.updateStepRun(step.id, patch));
   }
 
   private write(fn: () => Promise<unknown>): void {

@@ -11,7 +11,7 @@ import { Handle, isHandle, settle, type CallOptions, type GraphBuilder } from ".
 import { isStep, type StepDefinition } from "../authoring/step.js";
 import type { MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
-import type { LogLine, MetadataStore } from "../stores/metadata/types.js";
+import type { LogLine, MetadataStore, NewStepRun } from "../stores/metadata/types.js";
 import { encodeArgs, jsonProblem, parametersOf, refsOf } from "./args.js";
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
@@ -88,7 +88,13 @@ export class RunEngine implements GraphBuilder {
   constructor(private readonly options: EngineOptions) {
     this.isDynamic = options.isDynamic;
     this.pipelineName = options.pipelineName;
-    this.recorder = new RunRecorder(options.store, options.runId, (error) => this.stopOnStoreError(error), options.artifactStoreId ?? null);
+    this.recorder = new RunRecorder(
+      options.store,
+      options.runId,
+      (error) => this.stopOnStoreError(error),
+      options.artifactStoreId ?? null,
+      (node) => this.newStepRun(node as Node),
+    );
     this.replay = new Replay(options.recorded);
     this.graph = new RunGraph(options.runId);
     this.refs = new ValueResolver(this.graph, options);
@@ -221,25 +227,8 @@ export class RunEngine implements GraphBuilder {
       return this.handleOf(node);
     }
 
-    const parameters = parametersOf(step, specs);
-    // Static snapshots hold the template of a mapped step, not each run: those record their own.
-    const configuration =
-      this.options.recordConfigurations || node.mappingKey !== undefined ? this.configurationOf(node) : undefined;
-    if (recorded) {
-      this.recorder.reset(node);
-    } else {
-      this.recorder.discovered({
-        id: node.id,
-        runId: this.options.runId,
-        invocationId,
-        stepName: step.name,
-        mappingKey: node.mappingKey ?? null,
-        position: node.position,
-        upstream,
-        parameters,
-        configuration,
-      });
-    }
+    if (recorded) this.recorder.reset(node);
+    else this.recorder.discovered(node);
 
     // A step that can never get the resources it asks for fails now, not after its inputs.
     const impossible = this.options.launcher.admissible?.({ invocationId, resources: step.resources });
@@ -450,9 +439,11 @@ export class RunEngine implements GraphBuilder {
       const args = node.args.map((spec) => this.refs.resolveArg(spec));
       // A collect only knows which step runs it gathers now that the map has settled.
       const upstream = this.graph.collectedUpstream(node);
+      // The step run's row goes out now (it is made from the node's arguments, dropped next).
+      this.recorder.launching(node);
       node.args = [];
       const inputs = this.refs.inputLinks(node, args);
-      this.recorder.inputs(inputs);
+      this.recorder.inputs(node, inputs);
       if (this.stopping) return this.finish(node, "skipped", this.functionError ?? this.recorder.failure);
 
       const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers, this.options.artifacts) : null;
@@ -585,7 +576,7 @@ export class RunEngine implements GraphBuilder {
     const position = node.items.length;
     node.addItem(key, artifact);
     // Not awaited: the row is applied before any later write (mapped steps' inputs included).
-    this.recorder.item(item.artifact, { stepRunId: node.id, artifactVersionId: artifact.id, outputName: "output", mappingKey: key, position });
+    this.recorder.item(node, item.artifact, { stepRunId: node.id, artifactVersionId: artifact.id, outputName: "output", mappingKey: key, position });
     this.expandProducerItem(node, position);
   }
 
@@ -738,8 +729,30 @@ export class RunEngine implements GraphBuilder {
     return { $artifact: produced.artifact.id };
   }
 
-  private configurationOf(node: Node): unknown {
-    const { step } = node;
+  /** A discovered step run's row, as the recorder writes it (when the step run starts). */
+  private newStepRun(node: Node): NewStepRun {
+    return {
+      id: node.id,
+      runId: this.options.runId,
+      invocationId: node.invocationId,
+      stepName: node.step.name,
+      mappingKey: node.mappingKey ?? null,
+      position: node.position,
+      upstream: node.upstream,
+      parameters: parametersOf(node.step, node.args),
+      // Static snapshots hold the template of a mapped step, not each run: those record their own.
+      configuration: this.options.recordConfigurations || node.mappingKey !== undefined ? this.configurationOf(node.step) : undefined,
+    };
+  }
+
+  /** One object per step definition: the store serializes it once. */
+  private configurationOf(step: StepDefinition): unknown {
+    let configuration = configurations.get(step);
+    if (!configuration) configurations.set(step, (configuration = this.describeConfiguration(step)));
+    return configuration;
+  }
+
+  private describeConfiguration(step: StepDefinition): object {
     return {
       stepName: step.name,
       module: step.module,
@@ -762,6 +775,8 @@ export class RunEngine implements GraphBuilder {
     this.recorder.log(node, stream, message);
   }
 }
+
+const configurations = new WeakMap<StepDefinition, unknown>();
 
 /** A value holding handles where the engine cannot resolve them (inside an object). */
 function hidesHandle(value: unknown): boolean {

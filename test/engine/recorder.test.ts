@@ -7,18 +7,28 @@ import { RunEngine } from "../../src/engine/run-engine.js";
 import { defaultMaterializers } from "../../src/materializers/registry.js";
 import { InProcessLauncher } from "../../src/orchestrators/local/local-orchestrator.js";
 import type { Stack } from "../../src/stack/stack.js";
-import type { MetadataStore } from "../../src/stores/metadata/types.js";
+import type { MetadataStore, StepRunWriter } from "../../src/stores/metadata/types.js";
 import { sleep, useTempHome } from "../helpers.js";
 
 const home = useTempHome();
 
-/** The real store, with `createStepRun` failing for one invocation id. */
+/** The real store, with the creation of one invocation id's step run failing (through either write path). */
 function failingCreate(store: MetadataStore, invocationId: string): MetadataStore {
   return new Proxy(store, {
     get(target, key, receiver) {
       if (key === "createStepRun") {
         return (stepRun: { invocationId: string }) =>
           stepRun.invocationId === invocationId ? Promise.reject(new Error("disk full")) : target.createStepRun(stepRun as never);
+      }
+      if (key === "stepRunWriter" && target.stepRunWriter) {
+        return (failed: (error: unknown) => void): StepRunWriter => {
+          const writer = target.stepRunWriter!(failed);
+          return {
+            ...writer,
+            // Reported through `failed`, as the store reports a failed write (before the writes about that step run fail too).
+            create: (stepRun) => (stepRun.invocationId === invocationId ? queueMicrotask(() => failed(new Error("disk full"))) : writer.create(stepRun)),
+          };
+        };
       }
       const value = Reflect.get(target, key, receiver);
       return typeof value === "function" ? value.bind(target) : value;
@@ -35,6 +45,18 @@ function recordingWrites(store: MetadataStore, writes: { call: string; stepRunId
       }
       if (key === "completeStepRun") {
         return (completion: { stepRunId: string }) => (writes.push({ call: "complete", stepRunId: completion.stepRunId, args: completion }), target.completeStepRun(completion as never));
+      }
+      if (key === "stepRunWriter" && target.stepRunWriter) {
+        return (failed: (error: unknown) => void): StepRunWriter => {
+          const writer = target.stepRunWriter!(failed);
+          return {
+            ...writer,
+            update: (id, patch) => (writes.push({ call: "update", stepRunId: id, args: patch }), writer.update(id, patch)),
+            complete: (completion, ignored) => (
+              writes.push({ call: "complete", stepRunId: completion.stepRunId, args: completion as never }), writer.complete(completion, ignored)
+            ),
+          };
+        };
       }
       const value = Reflect.get(target, key, receiver);
       return typeof value === "function" ? value.bind(target) : value;

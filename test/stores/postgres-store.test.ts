@@ -7,6 +7,7 @@ import { arrayParam } from "../../src/stores/metadata/postgres/writes.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 import { scheduleStoreConformance } from "./schedule-store.conformance.js";
 import { checkConcurrentWriters } from "./metadata-concurrency.js";
+import { migrationFromSchema4 } from "./migration-5.conformance.js";
 import { createTestDatabase, emptyDatabase, PG_SERVER } from "./postgres-database.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -30,6 +31,32 @@ scheduleStoreConformance("postgres", async () => {
   await store.migrate();
   return store;
 });
+
+{
+  let own: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let client: pg.Client | undefined;
+  afterAll(async () => {
+    await client?.end().catch(() => undefined);
+    await own?.drop();
+  });
+  migrationFromSchema4("postgres", {
+    empty: async () => {
+      own = await createTestDatabase();
+      const raw = (client = new pg.Client(connectionOptions(own.url)));
+      await raw.connect();
+      const exec = async (sql: string, params: unknown[] = []) => {
+        let n = 0;
+        await raw.query(sql.replace(/\?/g, () => `$${++n}`), params);
+      };
+      return { dialect: "postgres", exec };
+    },
+    open: async () => {
+      await client?.end();
+      client = undefined;
+      return openPostgresStore(own!.url);
+    },
+  });
+}
 
 describe("PostgresMetadataStore with several processes", () => {
   it("keeps versions, leases and writes right with four processes writing one database at once", async () => {

@@ -74,6 +74,19 @@ export class WriteBatcher<Op> {
     });
   }
 
+  /**
+   * Queues `op` like `enqueue`, without a promise of its own: `settled` hears its outcome
+   * (the value, or the error as a rejection would carry it). The run engine's per-step
+   * writes take this path: a promise per write, with the hooks AsyncLocalStorage installs,
+   * cost more than the write's own statement.
+   */
+  enqueueWith(op: Op, resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+    if (this.closed) return reject(new Error("the metadata store is closed"));
+    this.pending.push({ op, resolve, reject });
+    if (this.pending.length >= this.options.maxBatch && !this.inFlight) this.flushNow();
+    else this.scheduled ??= setImmediate(this.scheduledFlush);
+  }
+
   get size(): number {
     return this.pending.length;
   }

@@ -107,7 +107,7 @@ const RUN_FILTER = `($1::text IS NULL OR p.name = $1) AND ($2::text IS NULL OR r
   AND ($3::text IS NULL OR r.name = $3) AND ($4::text IS NULL OR left(r.id, length($4)) = $4)
   AND ($7::text IS NULL OR r.schedule_name = $7)`;
 const RUN_ORDER = `ORDER BY r.created_at DESC, r.id DESC`;
-const ARTIFACT_VERSION_SELECT = `SELECT v.*, a.name AS artifact_name FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id`;
+const ARTIFACT_VERSION_SELECT = `SELECT v.* FROM artifact_versions v`;
 const MEMBER_SELECT = `SELECT m.stack_name, c.id, c.type, c.name, c.flavor, c.config
   FROM stack_members m JOIN stack_components c ON c.id = m.component_id`;
 const PIPELINE_ID = `INSERT INTO pipelines (id, name, created_at) VALUES ($1, $2, $3)
@@ -293,8 +293,16 @@ export class PostgresMetadataStore implements VersionedStore {
 
   async listStepConfigurations(owner: { snapshotId: string } | { stepRunId: string }): Promise<StepConfigurationRecord[]> {
     const [column, id] = "snapshotId" in owner ? ["snapshot_id", owner.snapshotId] : ["step_run_id", owner.stepRunId];
+    // A dynamic run's step configuration is a column of its step run (schema 5); older ones are rows.
+    const ofStepRun =
+      column === "step_run_id"
+        ? `SELECT id, NULL AS snapshot_id, id AS step_run_id, invocation_id, step_name, configuration AS config
+             FROM step_runs WHERE id = $1 AND configuration IS NOT NULL UNION ALL `
+        : "";
     const rows = await this.query<StepConfigurationRow>(
-      `SELECT * FROM step_configurations WHERE ${column} = $1 ORDER BY invocation_id COLLATE "C", id COLLATE "C"`,
+      `SELECT * FROM (${ofStepRun}SELECT id, snapshot_id, step_run_id, invocation_id, step_name, config
+                      FROM step_configurations WHERE ${column} = $1) c
+       ORDER BY invocation_id COLLATE "C", id COLLATE "C"`,
       [id],
     );
     return rows.map(toStepConfigurationRecord);
@@ -455,8 +463,7 @@ export class PostgresMetadataStore implements VersionedStore {
         ...record,
         upstream: toJson(stepRun.upstream),
         parameters: toJson(stepRun.parameters),
-        configuration:
-          stepRun.configuration === undefined ? undefined : { id: timeOrderedId(), config: toJson(stepRun.configuration) },
+        configuration: stepRun.configuration === undefined ? null : toJson(stepRun.configuration),
         onSeq: (seq) => {
           record.seq = seq;
           return record;
@@ -574,7 +581,7 @@ export class PostgresMetadataStore implements VersionedStore {
 
   async getArtifactVersionByName(artifactName: string, version?: number): Promise<ArtifactVersionRecord | undefined> {
     const [row] = await this.query<ArtifactVersionRow>(
-      `${ARTIFACT_VERSION_SELECT} WHERE a.name = $1 AND ($2::int IS NULL OR v.version = $2) ORDER BY v.version DESC LIMIT 1`,
+      `${ARTIFACT_VERSION_SELECT} WHERE v.artifact_name = $1 AND ($2::int IS NULL OR v.version = $2) ORDER BY v.version DESC LIMIT 1`,
       [artifactName, version ?? null],
     );
     return row && toArtifactVersionRecord(row);
@@ -582,7 +589,7 @@ export class PostgresMetadataStore implements VersionedStore {
 
   async listArtifactVersions(filter: { artifactName?: string; limit?: number } = {}): Promise<ArtifactVersionRecord[]> {
     const rows = await this.query<ArtifactVersionRow>(
-      `${ARTIFACT_VERSION_SELECT} WHERE ($1::text IS NULL OR a.name = $1) ORDER BY v.created_at DESC, v.version DESC, v.id DESC LIMIT $2`,
+      `${ARTIFACT_VERSION_SELECT} WHERE ($1::text IS NULL OR v.artifact_name = $1) ORDER BY v.created_at DESC, v.version DESC, v.id DESC LIMIT $2`,
       [filter.artifactName ?? null, filter.limit ?? null],
     );
     return rows.map(toArtifactVersionRecord);

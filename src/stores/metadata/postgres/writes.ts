@@ -4,7 +4,6 @@
  * one parameter per column, whatever the number of rows).
  */
 import type pg from "pg";
-import { timeOrderedId } from "../../../ids.js";
 import {
   FINAL_STATUSES,
   insertedArtifactVersion,
@@ -94,7 +93,8 @@ export interface StepRunInsert {
   parameters: string;
   createdAt: number;
   startedAt: number | null;
-  configuration?: { id: string; config: string };
+  /** A dynamic run's step configuration (JSON), kept on the step run's row. */
+  configuration: string | null;
   /** Set when applied: the record returned to the caller carries the row's seq. */
   onSeq: (seq: number) => unknown;
 }
@@ -114,6 +114,7 @@ const STEP_RUN_COLUMNS: [string, string][] = [
   ["created_at", "bigint"],
   ["started_at", "bigint"],
   ["seq", "bigint"],
+  ["configuration", "text"],
 ];
 
 const CONFIGURATION_COLUMNS: [string, string][] = [
@@ -129,13 +130,9 @@ const applyCreateStepRuns: GroupApply = async (db, group, seq) => {
   const inserts = group.map((write) => write.args as StepRunInsert);
   const rows = inserts.map((s) => [
     s.id, s.runId, s.invocationId, s.stepName, s.status, s.attempt, s.mappingKey, s.position, s.upstream, s.parameters,
-    "{}", s.createdAt, s.startedAt, seq.next(),
+    "{}", s.createdAt, s.startedAt, seq.next(), s.configuration,
   ]);
   await insertRows(db, "step_runs", STEP_RUN_COLUMNS, rows);
-  const configurations = inserts
-    .filter((s) => s.configuration)
-    .map((s) => [s.configuration!.id, null, s.id, s.invocationId, s.stepName, s.configuration!.config]);
-  if (configurations.length > 0) await insertRows(db, "step_configurations", CONFIGURATION_COLUMNS, configurations);
   return inserts.map((s, i) => s.onSeq(rows[i][13] as number));
 };
 
@@ -234,14 +231,14 @@ export async function insertArtifactVersions(db: Db, rows: readonly ArtifactVers
   const taken = await insertRows(
     db,
     "artifacts",
-    [["id", "text"], ["name", "text"], ["created_at", "bigint"], ["latest_version", "int"]],
-    names.map((name) => [timeOrderedId(), name, counts.get(name)!.createdAt, counts.get(name)!.count]),
+    [["name", "text"], ["created_at", "bigint"], ["latest_version", "int"]],
+    names.map((name) => [name, counts.get(name)!.createdAt, counts.get(name)!.count]),
     `ON CONFLICT (name) DO UPDATE SET latest_version = artifacts.latest_version + excluded.latest_version
-     RETURNING id, name, latest_version`,
+     RETURNING name, latest_version`,
   );
-  const next = new Map<string, { id: string; version: number }>();
-  for (const row of taken.rows as { id: string; name: string; latest_version: number }[]) {
-    next.set(row.name, { id: row.id, version: row.latest_version - counts.get(row.name)!.count });
+  const next = new Map<string, { version: number }>();
+  for (const row of taken.rows as { name: string; latest_version: number }[]) {
+    next.set(row.name, { version: row.latest_version - counts.get(row.name)!.count });
   }
   const records: ArtifactVersionRecord[] = [];
   const values = rows.map((row) => {
@@ -249,7 +246,7 @@ export async function insertArtifactVersions(db: Db, rows: readonly ArtifactVers
     const version = ++artifact.version;
     records.push(insertedArtifactVersion(row, version));
     return [
-      row.id, artifact.id, version, row.uri, row.dataType, row.materializer, row.contentHash, row.size, row.metadata,
+      row.id, row.artifactName, version, row.uri, row.dataType, row.materializer, row.contentHash, row.size, row.metadata,
       row.createdAt, row.artifactStoreId,
     ];
   });
@@ -258,7 +255,7 @@ export async function insertArtifactVersions(db: Db, rows: readonly ArtifactVers
     "artifact_versions",
     [
       ["id", "text"],
-      ["artifact_id", "text"],
+      ["artifact_name", "text"],
       ["version", "int"],
       ["uri", "text"],
       ["data_type", "text"],
@@ -346,8 +343,7 @@ const applyStreamedOutputs: GroupApply = async (db, group) => {
   const linked = new Map<string, ArtifactVersionRecord>();
   if (linkedIds.length > 0) {
     const found = await db.query<ArtifactVersionRow>(
-      `SELECT v.*, a.name AS artifact_name FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id
-       WHERE v.id = ANY($1::text[])`,
+      `SELECT v.* FROM artifact_versions v WHERE v.id = ANY($1::text[])`,
       [linkedIds],
     );
     for (const row of found.rows) linked.set(row.id, toArtifactVersionRecord(row));

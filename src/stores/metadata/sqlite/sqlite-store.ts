@@ -13,6 +13,7 @@ import { timeOrderedId } from "../../../ids.js";
 import { pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
 import type { VersionedStore } from "../open.js";
 import { WriteBatcher, type Outcome } from "../write-batcher.js";
+import { StepRunInsert } from "../sql/step-run-insert.js";
 import { openDatabase, storeDeletedError, storeFileError } from "./file-errors.js";
 import {
   artifactVersionRow,
@@ -77,13 +78,13 @@ import type {
   StepOutputLink,
   StepRunPatch,
   StepRunRecord,
+  StepRunWriter,
 } from "../types.js";
 
 const ACTIVE_STACK_KEY = "active_stack";
 
 const RUN_SELECT = `SELECT r.*, p.name AS pipeline_name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id`;
-const ARTIFACT_VERSION_SELECT = `SELECT v.*, a.name AS artifact_name
-  FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id`;
+const ARTIFACT_VERSION_SELECT = `SELECT v.* FROM artifact_versions v`;
 const RUN_FILTER = `(@pipelineName IS NULL OR p.name = @pipelineName) AND (@status IS NULL OR r.status = @status)
   AND (@name IS NULL OR r.name = @name) AND (@idPrefix IS NULL OR substr(r.id, 1, length(@idPrefix)) = @idPrefix)
   AND (@scheduleName IS NULL OR r.schedule_name = @scheduleName)`;
@@ -123,8 +124,13 @@ function prepareStatements(db: Database.Database) {
     stepConfigurationsBySnapshot: db.prepare(
       `SELECT * FROM step_configurations WHERE snapshot_id = ? ORDER BY invocation_id, id`,
     ),
+    // A dynamic run's step configuration is a column of its step run (schema 5); older ones are rows.
     stepConfigurationsByStepRun: db.prepare(
-      `SELECT * FROM step_configurations WHERE step_run_id = ? ORDER BY invocation_id, id`,
+      `SELECT id AS id, NULL AS snapshot_id, id AS step_run_id, invocation_id, step_name, configuration AS config
+         FROM step_runs WHERE id = @id AND configuration IS NOT NULL
+       UNION ALL
+       SELECT id, snapshot_id, step_run_id, invocation_id, step_name, config FROM step_configurations WHERE step_run_id = @id
+       ORDER BY invocation_id, id`,
     ),
 
     insertRun: db.prepare(
@@ -175,9 +181,11 @@ function prepareStatements(db: Database.Database) {
 
     insertStepRun: db.prepare(
       // Positional: binding by name costs a property lookup per column, a few µs per row at fan-out rates.
+      // Every column is given: a step run created and finished in one batch is inserted in its final state.
       `INSERT INTO step_runs (id, run_id, invocation_id, step_name, status, attempt, mapping_key, cache_key,
-         original_step_run_id, position, upstream, parameters, created_at, started_at, ended_at, error, metadata, seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, NULL, NULL, '{}', ?)`,
+         original_step_run_id, position, upstream, parameters, created_at, started_at, ended_at, error, metadata, seq,
+         configuration)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     getStepRun: db.prepare(`SELECT * FROM step_runs WHERE id = ?`),
     stepRunExists: db.prepare(`SELECT 1 FROM step_runs WHERE id = ?`).pluck(),
@@ -199,23 +207,25 @@ function prepareStatements(db: Database.Database) {
 
     // Registers the name on first sight and takes its next version number, in one statement
     // (no read-then-write that two writers could interleave).
-    nextArtifactVersion: db.prepare(
-      `INSERT INTO artifacts (id, name, created_at, latest_version) VALUES (?, ?, ?, 1)
-       ON CONFLICT (name) DO UPDATE SET latest_version = latest_version + 1
-       RETURNING id, latest_version AS version`,
-    ),
+    nextArtifactVersion: db
+      .prepare(
+        `INSERT INTO artifacts (name, created_at, latest_version) VALUES (?, ?, 1)
+         ON CONFLICT (name) DO UPDATE SET latest_version = latest_version + 1
+         RETURNING latest_version`,
+      )
+      .pluck(),
     insertArtifactVersion: db.prepare(
-      `INSERT INTO artifact_versions (id, artifact_id, version, uri, data_type, materializer, content_hash, size,
+      `INSERT INTO artifact_versions (id, artifact_name, version, uri, data_type, materializer, content_hash, size,
          metadata, created_at, artifact_store_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     artifactVersionByName: db.prepare(
-      `${ARTIFACT_VERSION_SELECT} WHERE a.name = @name AND (@version IS NULL OR v.version = @version)
+      `${ARTIFACT_VERSION_SELECT} WHERE v.artifact_name = @name AND (@version IS NULL OR v.version = @version)
        ORDER BY v.version DESC LIMIT 1`,
     ),
     getArtifactVersion: db.prepare(`${ARTIFACT_VERSION_SELECT} WHERE v.id = ?`),
     listArtifactVersions: db.prepare(
-      `${ARTIFACT_VERSION_SELECT} WHERE (@artifactName IS NULL OR a.name = @artifactName)
+      `${ARTIFACT_VERSION_SELECT} WHERE (@artifactName IS NULL OR v.artifact_name = @artifactName)
        ORDER BY v.created_at DESC, v.rowid DESC LIMIT @limit`,
     ),
 
@@ -331,6 +341,8 @@ export class SqliteMetadataStore implements VersionedStore {
   private readonly transaction: Database.Transaction<(work: () => unknown) => unknown>;
   private readonly batchTransaction: Database.Transaction<(batch: readonly SqliteWrite[], savepoints: boolean) => Outcome[]>;
   private readonly batcher: WriteBatcher<SqliteWrite>;
+  /** Step runs whose INSERT waits in the batch: later writes about them change the row instead (StepRunInsert). */
+  private readonly staged = new Map<string, StepRunInsert>();
   /** The last change sequence number taken in the batch being committed (read from the file on first use). */
   private seqCursor: number | undefined;
 
@@ -448,15 +460,40 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async migrate(): Promise<void> {
-    this.write(() => {
+    this.flush();
+    // A migration that rebuilds tables runs with foreign-key enforcement off (SQLite's
+    // procedure for table changes: dropping the old table must not cascade into its
+    // children), and checks every key before it commits. The pragma only changes outside a
+    // transaction, so which migrations are pending is read first.
+    const rebuilds = this.pendingMigrationList().some((migration) => migration.rebuildsTables);
+    if (rebuilds) this.db.pragma("foreign_keys = OFF");
+    try {
+      this.write(() => {
+        const record = this.db.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`);
+        for (const migration of this.pendingMigrationList()) {
+          for (const statement of migration.up("sqlite")) this.db.exec(statement);
+          record.run(migration.version, migration.name, Date.now());
+        }
+        const broken = this.db.pragma("foreign_key_check") as { table: string; parent: string }[];
+        if (broken.length > 0) {
+          throw new Error(`migration left ${broken.length} rows whose keys name no row (first: ${broken[0].table} → ${broken[0].parent})`);
+        }
+      });
+    } finally {
+      if (rebuilds) this.db.pragma("foreign_keys = ON");
+    }
+  }
+
+  /** The migrations this file still needs (creating the bookkeeping table if it is new). */
+  private pendingMigrationList() {
+    let applied: number[];
+    try {
       this.db.exec(SCHEMA_MIGRATIONS_TABLE);
-      const applied = this.db.prepare(`SELECT version FROM schema_migrations`).pluck().all() as number[];
-      const record = this.db.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`);
-      for (const migration of pendingMigrations(applied, this.path)) {
-        for (const statement of migration.up("sqlite")) this.db.exec(statement);
-        record.run(migration.version, migration.name, Date.now());
-      }
-    });
+      applied = this.db.prepare(`SELECT version FROM schema_migrations`).pluck().all() as number[];
+    } catch (error) {
+      throw this.explain(error);
+    }
+    return pendingMigrations(applied, this.path);
   }
 
   async schemaVersion(): Promise<number> {
@@ -522,7 +559,7 @@ export class SqliteMetadataStore implements VersionedStore {
     const rows =
       "snapshotId" in owner
         ? sql.stepConfigurationsBySnapshot.all(owner.snapshotId)
-        : sql.stepConfigurationsByStepRun.all(owner.stepRunId);
+        : sql.stepConfigurationsByStepRun.all({ id: owner.stepRunId });
     return (rows as StepConfigurationRow[]).map(toStepConfigurationRecord);
   }
 
@@ -601,85 +638,112 @@ export class SqliteMetadataStore implements VersionedStore {
   // Step runs
 
   async createStepRun(stepRun: NewStepRun): Promise<StepRunRecord> {
-    const createdAt = Date.now();
-    const status = stepRun.status ?? "pending";
-    // A step run created as running has started its first attempt now.
-    const started = status === "running";
-    const upstream = toJson(stepRun.upstream);
-    const parameters = toJson(stepRun.parameters);
-    const record: StepRunRecord = {
-      id: stepRun.id ?? timeOrderedId(),
-      runId: stepRun.runId,
-      invocationId: stepRun.invocationId,
-      stepName: stepRun.stepName,
-      status,
-      attempt: started ? 1 : 0,
-      mappingKey: stepRun.mappingKey ?? null,
-      cacheKey: null,
-      originalStepRunId: null,
-      position: stepRun.position,
-      upstream: stepRun.upstream,
-      parameters: stepRun.parameters,
-      createdAt,
-      startedAt: started ? createdAt : null,
-      endedAt: null,
-      error: null,
-      metadata: {},
-      seq: 0,
-    };
-    const configuration =
-      stepRun.configuration === undefined
-        ? undefined
-        : stepConfigurationRow({
-            stepRunId: record.id,
-            invocationId: record.invocationId,
-            stepName: record.stepName,
-            config: stepRun.configuration,
-          });
+    const insert = this.stageStepRun(stepRun);
+    // The record as created (later writes of the same batch change the row, not this copy).
+    const record = { ...insert.record };
     return this.enqueue((): StepRunRecord => {
-      record.seq = this.nextSeq();
-      const { id, runId, invocationId, stepName, attempt, mappingKey, position, startedAt, seq } = record;
-      this.sql.insertStepRun.run(id, runId, invocationId, stepName, status, attempt, mappingKey, position, upstream, parameters, createdAt, startedAt, seq);
-      if (configuration) this.insertConfiguration(configuration);
+      this.insertStepRun(insert);
+      record.seq = insert.record.seq;
       return record;
-    }, configuration ? 2 : 1);
+    }, 1);
   }
 
   async updateStepRun(id: string, patch: StepRunPatch): Promise<void> {
+    const staged = this.staged.get(id);
+    if (staged) {
+      staged.patch(patch);
+      return this.enqueue(() => this.checkInserted(staged), 1);
+    }
     const update = this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
     if (update) await this.enqueue(update, 1);
   }
 
   async completeStepRun(completion: StepCompletion): Promise<boolean> {
-    const { stepRunId } = completion;
-    const update = this.prepareUpdate(
-      "step_runs",
-      STEP_RUN_PATCH_COLUMNS,
-      stepRunId,
-      {
-        ...startOf(completion),
-        status: completion.status,
-        endedAt: completion.endedAt,
-        cacheKey: completion.cacheKey,
-        originalStepRunId: completion.originalStepRunId,
-        metadata: completion.metadata,
+    return this.enqueue(this.completionWork(completion));
+  }
+
+  /**
+   * The run engine's writes of its step runs, the same as createStepRun, updateStepRun and
+   * completeStepRun but without a promise each (see `StepRunWriter`).
+   */
+  stepRunWriter(failed: (error: unknown) => void): StepRunWriter {
+    const ignore = () => undefined;
+    return {
+      create: (stepRun) => {
+        const insert = this.stageStepRun(stepRun);
+        this.batcher.enqueueWith({ work: () => this.insertStepRun(insert), multiStatement: false }, ignore, failed);
       },
-      completion.attempt,
-    );
+      update: (id, patch) => {
+        const staged = this.staged.get(id);
+        if (staged) {
+          staged.patch(patch);
+          return;
+        }
+        const update = this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
+        if (update) this.batcher.enqueueWith({ work: update, multiStatement: false }, ignore, failed);
+      },
+      complete: (completion, ignored) => {
+        const work = this.completionWork(completion);
+        this.batcher.enqueueWith({ work, multiStatement: true }, (applied) => applied === false && ignored(), failed);
+      },
+      settled: () => this.batcher.barrier(),
+    };
+  }
+
+  /** A new step run row, open to the writes about it that follow in the same batch. */
+  private stageStepRun(stepRun: NewStepRun): StepRunInsert {
+    const insert = new StepRunInsert(stepRun);
+    this.staged.set(insert.id, insert);
+    return insert;
+  }
+
+  private insertStepRun(insert: StepRunInsert): void {
+    // From here on, writes about the step run are statements of their own.
+    if (this.staged.get(insert.id) === insert) this.staged.delete(insert.id);
+    this.sql.insertStepRun.run(insert.values(this.nextSeq()));
+    insert.inserted = true;
+  }
+
+  /** A write merged into a staged row fails as an UPDATE of a missing row would when its INSERT failed. */
+  private checkInserted(staged: StepRunInsert): void {
+    if (!staged.inserted) throw new Error(`step_runs: no row with id ${staged.id}`);
+  }
+
+  /** The work of a completion: the fenced step-run update (or the staged row's), its new versions and output links. */
+  private completionWork(completion: StepCompletion): () => boolean {
+    const { stepRunId } = completion;
+    const staged = this.staged.get(stepRunId);
+    // Decided now, on the staged row, as its UPDATE would be decided in its place in the batch.
+    const applied = staged ? staged.complete(completion) : undefined;
+    const update = staged
+      ? undefined
+      : this.prepareUpdate(
+          "step_runs",
+          STEP_RUN_PATCH_COLUMNS,
+          stepRunId,
+          {
+            ...startOf(completion),
+            status: completion.status,
+            endedAt: completion.endedAt,
+            cacheKey: completion.cacheKey,
+            originalStepRunId: completion.originalStepRunId,
+            metadata: completion.metadata,
+          },
+          completion.attempt,
+        );
     const artifacts = completion.newArtifacts.map((artifact) => artifactVersionRow(artifact, artifact.id ?? timeOrderedId()));
-    const outputs = completion.outputs.map((output) => ({
-      stepRunId,
-      artifactVersionId: output.artifactVersionId,
-      outputName: output.outputName,
-      mappingKey: output.mappingKey,
-      position: output.position,
-    }));
-    return this.enqueue((): boolean => {
-      if (update && !update()) return false;
+    const outputs = completion.outputs;
+    return (): boolean => {
+      if (staged) {
+        this.checkInserted(staged);
+        if (!applied) return false;
+      } else if (update && !update()) {
+        return false;
+      }
       for (const artifact of artifacts) this.insertArtifactVersion(artifact);
-      for (const output of outputs) this.insertOutput(output);
+      for (const o of outputs) this.sql.insertStepOutput.run(stepRunId, o.artifactVersionId, o.outputName, o.mappingKey, o.position);
       return true;
-    });
+    };
   }
 
   /**
@@ -717,6 +781,8 @@ export class SqliteMetadataStore implements VersionedStore {
 
   /** Refuses completed and cached step runs: resetting would drop outputs other steps may use. */
   async resetStepRun(id: string): Promise<void> {
+    // Writes after this one are statements of their own, applied after the reset.
+    this.staged.delete(id);
     await this.enqueue(() => {
       if (this.sql.resetStepRun.get(this.nextSeq(), id) === undefined) {
         const status = this.sql.stepRunStatus.get(id) as StepRunRecord["status"] | undefined;
@@ -977,11 +1043,8 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   private insertArtifactVersion(row: ArtifactVersionInsert): ArtifactVersionRecord {
-    const { id: artifactId, version } = this.sql.nextArtifactVersion.get(timeOrderedId(), row.artifactName, row.createdAt) as {
-      id: string;
-      version: number;
-    };
-    this.sql.insertArtifactVersion.run(row.id, artifactId, version, row.uri, row.dataType, row.materializer, row.contentHash, row.size, row.metadata, row.createdAt, row.artifactStoreId);
+    const version = this.sql.nextArtifactVersion.get(row.artifactName, row.createdAt) as number;
+    this.sql.insertArtifactVersion.run(row.id, row.artifactName, version, row.uri, row.dataType, row.materializer, row.contentHash, row.size, row.metadata, row.createdAt, row.artifactStoreId);
     return insertedArtifactVersion(row, version);
   }
 

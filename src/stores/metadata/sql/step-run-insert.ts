@@ -1,0 +1,120 @@
+import { timeOrderedId } from "../../../ids.js";
+import type { NewStepRun, StepCompletion, StepRunPatch, StepRunRecord, StepStatus } from "../types.js";
+import { toJson } from "./rows.js";
+
+const FINAL = new Set<StepStatus>(["completed", "cached", "failed", "skipped"]);
+
+/** Configurations the engine passes again and again (one object per step definition): serialized once. */
+const configurationJson = new WeakMap<object, string>();
+
+function serializedConfiguration(configuration: unknown): string | null {
+  if (configuration === undefined) return null;
+  if (typeof configuration !== "object" || configuration === null) return toJson(configuration);
+  let json = configurationJson.get(configuration);
+  if (json === undefined) configurationJson.set(configuration, (json = toJson(configuration)));
+  return json;
+}
+
+/**
+ * A step run row waiting in a write batch to be inserted. Writes about the same step run
+ * that come later in the same batch (its start, its completion, a patch) change this row
+ * instead of adding an UPDATE: the batch commits as one transaction, so nobody can see the
+ * difference, and a step that starts and ends within one batch (an in-process step, most of
+ * all) costs one row write instead of three. Values are taken when each write is made, as
+ * an UPDATE of its own would take them.
+ */
+export class StepRunInsert {
+  readonly record: StepRunRecord;
+  /** The configuration as stored (JSON text), for a dynamic run's step run. */
+  readonly configuration: string | null;
+  private upstreamJson: string;
+  private readonly parametersJson: string;
+  private metadataJson = "{}";
+  /** Set once its INSERT ran (a failed one leaves it false: writes merged into it fail too). */
+  inserted = false;
+
+  constructor(stepRun: NewStepRun, createdAt = Date.now()) {
+    const status = stepRun.status ?? "pending";
+    // A step run created as running has started its first attempt now.
+    const started = status === "running";
+    this.record = {
+      id: stepRun.id ?? timeOrderedId(),
+      runId: stepRun.runId,
+      invocationId: stepRun.invocationId,
+      stepName: stepRun.stepName,
+      status,
+      attempt: started ? 1 : 0,
+      mappingKey: stepRun.mappingKey ?? null,
+      cacheKey: null,
+      originalStepRunId: null,
+      position: stepRun.position,
+      upstream: stepRun.upstream,
+      parameters: stepRun.parameters,
+      createdAt,
+      startedAt: started ? createdAt : null,
+      endedAt: null,
+      error: null,
+      metadata: {},
+      seq: 0,
+    };
+    this.upstreamJson = toJson(stepRun.upstream);
+    this.parametersJson = toJson(stepRun.parameters);
+    this.configuration = serializedConfiguration(stepRun.configuration);
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** Sets the patch's defined fields, as `UPDATE … SET` would. */
+  patch(patch: StepRunPatch): void {
+    const r = this.record;
+    if (patch.status !== undefined) r.status = patch.status;
+    if (patch.attempt !== undefined) r.attempt = patch.attempt;
+    if (patch.cacheKey !== undefined) r.cacheKey = patch.cacheKey;
+    if (patch.originalStepRunId !== undefined) r.originalStepRunId = patch.originalStepRunId;
+    if (patch.startedAt !== undefined) r.startedAt = patch.startedAt;
+    if (patch.endedAt !== undefined) r.endedAt = patch.endedAt;
+    if (patch.error !== undefined) r.error = patch.error;
+    if (patch.metadata !== undefined) {
+      r.metadata = patch.metadata;
+      this.metadataJson = toJson(patch.metadata);
+    }
+    if (patch.upstream !== undefined) {
+      r.upstream = patch.upstream;
+      this.upstreamJson = toJson(patch.upstream);
+    }
+  }
+
+  /**
+   * Applies a completion when its fence holds (as the store's fenced UPDATE decides: no
+   * later attempt recorded, not final yet); false, changing nothing, when it does not.
+   */
+  complete(completion: StepCompletion): boolean {
+    const { attempt } = completion;
+    if (attempt !== undefined && (this.record.attempt > attempt || FINAL.has(this.record.status))) return false;
+    if (completion.started) {
+      this.patch({ attempt: completion.attempt, startedAt: completion.started.startedAt, error: null });
+      if (completion.started.upstream) this.patch({ upstream: completion.started.upstream });
+    }
+    this.patch({
+      status: completion.status,
+      endedAt: completion.endedAt,
+      cacheKey: completion.cacheKey,
+      originalStepRunId: completion.originalStepRunId,
+      metadata: completion.metadata,
+    });
+    return true;
+  }
+
+  /** The row's values in the column order of the stores' step-run INSERT. */
+  values(seq: number): unknown[] {
+    const r = this.record;
+    r.seq = seq;
+    return [
+      r.id, r.runId, r.invocationId, r.stepName, r.status, r.attempt, r.mappingKey, r.cacheKey, r.originalStepRunId,
+      r.position, this.upstreamJson, this.parametersJson, r.createdAt, r.startedAt, r.endedAt, r.error, this.metadataJson,
+      seq, this.configuration,
+    ];
+  }
+}

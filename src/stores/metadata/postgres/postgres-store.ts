@@ -21,7 +21,7 @@ import {
   artifactVersionRow,
   outputArtifactIds,
   patchOf,
-  startOf,
+  completionPatch,
   RUN_PATCH_COLUMNS,
   newRunRecord,
   runFilterParams,
@@ -76,6 +76,7 @@ import type {
   StepRunRecord,
 } from "../types.js";
 import { WriteBatcher } from "../write-batcher.js";
+import { StepRunInsert } from "../sql/step-run-insert.js";
 import { commitBatch, type BatchProgress, type PgWrite, type SeqSource } from "./batch.js";
 import * as w from "./writes.js";
 
@@ -435,39 +436,13 @@ export class PostgresMetadataStore implements VersionedStore {
   // Step runs
 
   async createStepRun(stepRun: NewStepRun): Promise<StepRunRecord> {
-    const createdAt = Date.now();
-    const status = stepRun.status ?? "pending";
-    const started = status === "running";
-    const record: StepRunRecord = {
-      id: stepRun.id ?? timeOrderedId(),
-      runId: stepRun.runId,
-      invocationId: stepRun.invocationId,
-      stepName: stepRun.stepName,
-      status,
-      attempt: started ? 1 : 0,
-      mappingKey: stepRun.mappingKey ?? null,
-      cacheKey: null,
-      originalStepRunId: null,
-      position: stepRun.position,
-      upstream: stepRun.upstream,
-      parameters: stepRun.parameters,
-      createdAt,
-      startedAt: started ? createdAt : null,
-      endedAt: null,
-      error: null,
-      metadata: {},
-      seq: 0,
-    };
+    const insert = new StepRunInsert(stepRun);
+    // The record as created; the write sets its seq.
+    const record = { ...insert.record };
     return this.enqueue(
-      w.createStepRun({
-        ...record,
-        upstream: toJson(stepRun.upstream),
-        parameters: toJson(stepRun.parameters),
-        configuration: stepRun.configuration === undefined ? null : toJson(stepRun.configuration),
-        onSeq: (seq) => {
-          record.seq = seq;
-          return record;
-        },
+      w.createStepRun(insert, (seq) => {
+        record.seq = seq;
+        return record;
       }),
     );
   }
@@ -478,20 +453,7 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async completeStepRun(completion: StepCompletion): Promise<boolean> {
-    const patch = patchOf(
-      "step_runs",
-      STEP_RUN_PATCH_COLUMNS,
-      completion.stepRunId,
-      {
-        ...startOf(completion),
-        status: completion.status,
-        endedAt: completion.endedAt,
-        cacheKey: completion.cacheKey,
-        originalStepRunId: completion.originalStepRunId,
-        metadata: completion.metadata,
-      },
-      completion.attempt,
-    )!;
+    const patch = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, completion.stepRunId, completionPatch(completion), completion.attempt)!;
     return this.enqueue(
       w.complete({
         patch,

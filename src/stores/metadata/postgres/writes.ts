@@ -13,6 +13,7 @@ import {
   type ArtifactVersionRow,
 } from "../sql/rows.js";
 import type { ArtifactVersionRecord, StepOutputLink } from "../types.js";
+import type { StepRunInsert } from "../sql/step-run-insert.js";
 import { singleShape, type GroupApply, type PgWrite, type SeqSource } from "./batch.js";
 
 type Db = pg.ClientBase;
@@ -80,25 +81,7 @@ export function single<T>(name: string, writes: string[], seqs: number, run: (db
 
 // Step runs
 
-export interface StepRunInsert {
-  id: string;
-  runId: string;
-  invocationId: string;
-  stepName: string;
-  status: string;
-  attempt: number;
-  mappingKey: string | null;
-  position: number;
-  upstream: string;
-  parameters: string;
-  createdAt: number;
-  startedAt: number | null;
-  /** A dynamic run's step configuration (JSON), kept on the step run's row. */
-  configuration: string | null;
-  /** Set when applied: the record returned to the caller carries the row's seq. */
-  onSeq: (seq: number) => unknown;
-}
-
+// In the column order of StepRunInsert.values().
 const STEP_RUN_COLUMNS: [string, string][] = [
   ["id", "text"],
   ["run_id", "text"],
@@ -107,12 +90,16 @@ const STEP_RUN_COLUMNS: [string, string][] = [
   ["status", "text"],
   ["attempt", "int"],
   ["mapping_key", "text"],
+  ["cache_key", "text"],
+  ["original_step_run_id", "text"],
   ["position", "int"],
   ["upstream", "text"],
   ["parameters", "text"],
-  ["metadata", "text"],
   ["created_at", "bigint"],
   ["started_at", "bigint"],
+  ["ended_at", "bigint"],
+  ["error", "text"],
+  ["metadata", "text"],
   ["seq", "bigint"],
   ["configuration", "text"],
 ];
@@ -126,18 +113,22 @@ const CONFIGURATION_COLUMNS: [string, string][] = [
   ["config", "text"],
 ];
 
+interface CreateStepRunArgs {
+  insert: StepRunInsert;
+  /** Given the row's seq once applied: the value the write resolves to. */
+  onSeq: (seq: number) => unknown;
+}
+
 const applyCreateStepRuns: GroupApply = async (db, group, seq) => {
-  const inserts = group.map((write) => write.args as StepRunInsert);
-  const rows = inserts.map((s) => [
-    s.id, s.runId, s.invocationId, s.stepName, s.status, s.attempt, s.mappingKey, s.position, s.upstream, s.parameters,
-    "{}", s.createdAt, s.startedAt, seq.next(), s.configuration,
-  ]);
+  const creates = group.map((write) => write.args as CreateStepRunArgs);
+  const rows = creates.map((c) => c.insert.values(seq.next()));
   await insertRows(db, "step_runs", STEP_RUN_COLUMNS, rows);
-  return inserts.map((s, i) => s.onSeq(rows[i][13] as number));
+  return creates.map((c) => c.onSeq(c.insert.record.seq));
 };
 
-export function createStepRun(insert: StepRunInsert): PgWrite {
-  return { shape: "create step run", apply: applyCreateStepRuns, writes: [insert.id], reads: [insert.runId], seqs: 1, args: insert };
+export function createStepRun(insert: StepRunInsert, onSeq: (seq: number) => unknown): PgWrite {
+  const args: CreateStepRunArgs = { insert, onSeq };
+  return { shape: "create step run", apply: applyCreateStepRuns, writes: [insert.id], reads: [insert.record.runId], seqs: 1, args };
 }
 
 export type ConfigurationInsert = ReturnType<typeof import("../sql/rows.js").stepConfigurationRow>;

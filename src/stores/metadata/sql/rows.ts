@@ -442,6 +442,18 @@ export function startOf(completion: StepCompletion): Partial<StepRunPatch> {
   return { attempt: completion.attempt, startedAt, error: null, ...(upstream ? { upstream } : {}) };
 }
 
+/** What a completion sets on its step run (its start too, when it carries it). */
+export function completionPatch(completion: StepCompletion): StepRunPatch {
+  return {
+    ...startOf(completion),
+    status: completion.status,
+    endedAt: completion.endedAt,
+    cacheKey: completion.cacheKey,
+    originalStepRunId: completion.originalStepRunId,
+    metadata: completion.metadata,
+  };
+}
+
 /** A patch update: the columns of its defined fields and their stored values. */
 export interface Patch {
   table: "step_runs" | "pipeline_runs";

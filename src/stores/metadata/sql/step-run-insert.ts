@@ -1,6 +1,6 @@
 import { timeOrderedId } from "../../../ids.js";
 import type { NewStepRun, StepCompletion, StepRunPatch, StepRunRecord, StepStatus } from "../types.js";
-import { toJson } from "./rows.js";
+import { completionPatch, toJson } from "./rows.js";
 
 const FINAL = new Set<StepStatus>(["completed", "cached", "failed", "skipped"]);
 
@@ -93,17 +93,7 @@ export class StepRunInsert {
   complete(completion: StepCompletion): boolean {
     const { attempt } = completion;
     if (attempt !== undefined && (this.record.attempt > attempt || FINAL.has(this.record.status))) return false;
-    if (completion.started) {
-      this.patch({ attempt: completion.attempt, startedAt: completion.started.startedAt, error: null });
-      if (completion.started.upstream) this.patch({ upstream: completion.started.upstream });
-    }
-    this.patch({
-      status: completion.status,
-      endedAt: completion.endedAt,
-      cacheKey: completion.cacheKey,
-      originalStepRunId: completion.originalStepRunId,
-      metadata: completion.metadata,
-    });
+    this.patch(completionPatch(completion));
     return true;
   }
 

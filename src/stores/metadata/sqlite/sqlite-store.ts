@@ -25,7 +25,7 @@ import {
   outputArtifactIds,
   newRunRecord,
   patchOf,
-  startOf,
+  completionPatch,
   RUN_PATCH_COLUMNS,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
@@ -717,20 +717,7 @@ export class SqliteMetadataStore implements VersionedStore {
     const applied = staged ? staged.complete(completion) : undefined;
     const update = staged
       ? undefined
-      : this.prepareUpdate(
-          "step_runs",
-          STEP_RUN_PATCH_COLUMNS,
-          stepRunId,
-          {
-            ...startOf(completion),
-            status: completion.status,
-            endedAt: completion.endedAt,
-            cacheKey: completion.cacheKey,
-            originalStepRunId: completion.originalStepRunId,
-            metadata: completion.metadata,
-          },
-          completion.attempt,
-        );
+      : this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, stepRunId, completionPatch(completion), completion.attempt);
     const artifacts = completion.newArtifacts.map((artifact) => artifactVersionRow(artifact, artifact.id ?? timeOrderedId()));
     const outputs = completion.outputs;
     return (): boolean => {

@@ -31,7 +31,12 @@ export interface StepContext {
   addMetadata(record: Record<string, unknown>): void;
 }
 
-type Ambient = { kind: "pipeline"; scope: PipelineScope } | { kind: "step"; context: StepContext };
+/**
+ * What the storage holds: a pipeline scope (wrapped), or the running step's context itself.
+ * A step context that is to be the ambient carries `ambientKind: "step"` (see
+ * engine/executor.ts): one object per attempt, no wrapper, on the per-step path.
+ */
+type Ambient = { ambientKind: "pipeline"; scope: PipelineScope } | (StepContext & { ambientKind: "step" });
 
 const KEY = Symbol.for("weir.ambient");
 const globals = globalThis as unknown as Record<symbol, AsyncLocalStorage<Ambient> | undefined>;
@@ -39,28 +44,29 @@ const storage: AsyncLocalStorage<Ambient> = (globals[KEY] ??= new AsyncLocalStor
 
 export function currentPipelineScope(): PipelineScope | undefined {
   const ambient = storage.getStore();
-  return ambient?.kind === "pipeline" ? ambient.scope : undefined;
+  return ambient?.ambientKind === "pipeline" ? ambient.scope : undefined;
 }
 
 export function runInPipelineScope<T>(scope: PipelineScope, fn: () => T): T {
-  return storage.run({ kind: "pipeline", scope }, fn);
+  return storage.run({ ambientKind: "pipeline", scope }, fn);
 }
 
-export function runInStepContext<T>(context: StepContext, fn: () => T): T {
-  return storage.run({ kind: "step", context }, fn);
+/** Calls `fn(...args)` with `context` as the step context (of its async chain too). */
+export function runInStepContext<A extends unknown[], T>(context: StepContext & { ambientKind: "step" }, fn: (...args: A) => T, ...args: A): T {
+  return storage.run(context, fn, ...args);
 }
 
 /** Inside a running step: its context. Elsewhere: an error saying so. */
 export function getStepContext(): StepContext {
   const ambient = storage.getStore();
-  if (ambient?.kind !== "step") {
+  if (ambient?.ambientKind !== "step") {
     throw new Error("getStepContext() was called outside a running step");
   }
-  return ambient.context;
+  return ambient;
 }
 
 /** The step context if a step is running in this async chain, for log capture. */
 export function activeStepContext(): StepContext | undefined {
   const ambient = storage.getStore();
-  return ambient?.kind === "step" ? ambient.context : undefined;
+  return ambient?.ambientKind === "step" ? ambient : undefined;
 }

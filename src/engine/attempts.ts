@@ -6,7 +6,8 @@ import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "./laun
 // How one step run's attempts go: the retry loop with its backoff, the timeout of one
 // attempt, and the hooks. No graph and no store here: the engine records what happens.
 
-const NEVER_ABORTED = new AbortController().signal;
+/** The signal of an attempt that cannot time out: it never aborts. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /**
  * The retry rules of one step run: after each failed attempt, `next()` says how long to
@@ -37,16 +38,18 @@ export class RetrySchedule {
 /**
  * Launches one attempt. A timeout counts from when the launcher starts the attempt
  * (`started`), not while it waits for resources; a timed-out attempt is abandoned (its
- * signal aborts, its late result is ignored) and fails with a StepTimeoutError.
+ * signal aborts, its late result is ignored) and fails with a StepTimeoutError. Without a
+ * timeout the launcher's answer is passed through as it is: a launcher that ran the attempt
+ * within the call returns its result (or throws), and no promise is made.
  */
 export function launchAttempt(
   launcher: StepLauncher,
   task: StepTask,
-  hooks: Omit<AttemptHooks, "started" | "signal">,
-  started: () => void,
+  hooks: AttemptHooks,
   timeoutMs: number | undefined,
-): Promise<AttemptResult> {
-  return runAttempt((t, h) => launcher.launch(t, h), task, hooks, started, timeoutMs);
+): AttemptResult | Promise<AttemptResult> {
+  if (timeoutMs === undefined) return launcher.launch(task, hooks);
+  return withTimeout((t, h) => launcher.launch(t, h), task, hooks, timeoutMs);
 }
 
 /**
@@ -57,31 +60,27 @@ export function launchAttempt(
 export function adoptAttempt(
   launcher: StepLauncher,
   task: StepTask,
-  hooks: Omit<AttemptHooks, "started" | "signal">,
-  started: () => void,
+  hooks: AttemptHooks,
   timeoutMs: number | undefined,
 ): Promise<AttemptResult | undefined> {
   if (!launcher.adopt) return Promise.resolve(undefined);
-  return runAttempt((t, h) => launcher.adopt!(t, h), task, hooks, started, timeoutMs);
+  if (timeoutMs === undefined) return launcher.adopt(task, hooks);
+  return withTimeout((t, h) => launcher.adopt!(t, h), task, hooks, timeoutMs);
 }
 
-function runAttempt<R>(
-  start: (task: StepTask, hooks: AttemptHooks) => Promise<R>,
+function withTimeout<R>(
+  start: (task: StepTask, hooks: AttemptHooks) => R | Promise<R>,
   task: StepTask,
-  hooks: Omit<AttemptHooks, "started" | "signal">,
-  started: () => void,
-  timeoutMs: number | undefined,
+  hooks: AttemptHooks,
+  timeoutMs: number,
 ): Promise<R> {
-  // Only attempts that can time out need a signal of their own (this is the per-step hot path).
-  if (timeoutMs === undefined) return start(task, { ...hooks, started, signal: NEVER_ABORTED });
-
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let timedOut: (error: Error) => void = () => undefined;
-  const attempt = start(task, {
-    ...hooks,
+  // The attempt sees the engine's hooks with a signal of its own and a start that arms the timer.
+  const timed: AttemptHooks = {
     started: () => {
-      started();
+      hooks.started();
       timer = setTimeout(() => {
         const error = new StepTimeoutError(`step "${task.invocationId}" timed out after ${timeoutMs} ms (attempt ${task.attempt})`);
         controller.abort(error);
@@ -89,7 +88,18 @@ function runAttempt<R>(
       }, timeoutMs);
     },
     signal: controller.signal,
-  });
+    onItem: (item) => hooks.onItem(item),
+    onLog: (stream, message) => hooks.onLog(stream, message),
+    onWaiting: (reason) => hooks.onWaiting?.(reason),
+    loadArtifact: (ref) => hooks.loadArtifact(ref),
+    inMemory: hooks.inMemory && ((ref) => hooks.inMemory!(ref)),
+  };
+  let attempt: Promise<R>;
+  try {
+    attempt = Promise.resolve(start(task, timed));
+  } catch (error) {
+    attempt = Promise.reject(error);
+  }
   const timeout = new Promise<never>((_, reject) => (timedOut = reject));
   return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
 }

@@ -27,10 +27,21 @@ export class Node implements Waitable {
   /** Someone awaited this step's handle (or one downstream of it): its failure is handled. */
   observed = false;
   output: ArtifactRef | undefined;
+  // Made on first use: most step runs are not dynamic-output producers (memory at 100k steps).
+  private itemList: { key: string; artifact: ArtifactRef }[] | undefined;
+  private itemMap: Map<string, ArtifactRef> | undefined;
+  private groupList: MapGroup[] | undefined;
   /** Dynamic-output items in emission order, and by mapping key. */
-  readonly items: { key: string; artifact: ArtifactRef }[] = [];
-  readonly itemsByKey = new Map<string, ArtifactRef>();
-  readonly groups: MapGroup[] = [];
+  get items(): { key: string; artifact: ArtifactRef }[] {
+    return (this.itemList ??= []);
+  }
+  get itemsByKey(): Map<string, ArtifactRef> {
+    return (this.itemMap ??= new Map());
+  }
+  /** The map groups expanding this producer's items. */
+  get groups(): MapGroup[] {
+    return (this.groupList ??= []);
+  }
   attempt = 0;
   /** Resume: the attempt an earlier driver of the run left running, which the launcher may still be able to follow. */
   unfinishedAttempt: number | undefined;
@@ -41,7 +52,7 @@ export class Node implements Waitable {
   derived: { index: number; artifact: ArtifactRef }[] | undefined;
   /** Where the recorder keeps its creation until it is written (recorder.ts); -1: nothing waits. */
   creationSlot = -1;
-  private listeners: (() => void)[] = [];
+  private listeners: (() => void)[] | undefined;
 
   constructor(
     readonly id: string,
@@ -61,7 +72,7 @@ export class Node implements Waitable {
 
   onSettled(listener: () => void): void {
     if (this.settled) listener();
-    else this.listeners.push(listener);
+    else (this.listeners ??= []).push(listener);
   }
 
   addItem(key: string, artifact: ArtifactRef): void {
@@ -74,8 +85,8 @@ export class Node implements Waitable {
     this.settled = true;
     if (status === "failed") this.failedRoot = this;
     const listeners = this.listeners;
-    this.listeners = [];
-    for (const listener of listeners) listener();
+    this.listeners = undefined;
+    if (listeners) for (const listener of listeners) listener();
   }
 }
 

@@ -81,7 +81,15 @@ export interface AttemptHooks {
   onWaiting?(reason: string | undefined): void;
   /** Loads an input value; the engine answers from memory for values produced in its process. */
   loadArtifact(ref: ArtifactRef): Promise<unknown>;
+  /**
+   * An input value this process holds in memory (produced here), without waiting; else
+   * NOT_IN_MEMORY. Lets an in-process attempt whose inputs are all here run synchronously.
+   */
+  inMemory?(ref: ArtifactRef): unknown;
 }
+
+/** `AttemptHooks.inMemory`'s answer for a value that must be loaded. */
+export const NOT_IN_MEMORY: unique symbol = Symbol("not in memory");
 
 export interface AttemptResult {
   /** The single output of a regular step (dynamic-output steps report items through onItem). */
@@ -93,11 +101,13 @@ export interface AttemptResult {
  * How one step attempt is run: a function call, a child process, a queue job, a pod.
  * This is the one thing (with where the engine runs) that differs between orchestrators.
  * `launch` resolves when the attempt succeeded and rejects with the step's error otherwise.
+ * A launcher whose attempt ran to its end within the call (an in-process function call) may
+ * return the result itself, or throw the step's error: no promise is made then.
  */
 export interface StepLauncher {
   /** How many attempts may run at once. */
   readonly maxParallel: number;
-  launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult>;
+  launch(task: StepTask, hooks: AttemptHooks): AttemptResult | Promise<AttemptResult>;
   /**
    * Resume: attempt `task.attempt` was started by an earlier driver of the run, which ended
    * before recording its outcome. A launcher whose attempts outlive that driver (queue jobs,

@@ -3,7 +3,7 @@ import { isHandle, type HandleRef } from "../authoring/handles.js";
 import { loadStoredArtifact, type ExecutionEnvironment } from "./executor.js";
 import type { ArgSpec } from "./args.js";
 import type { RunGraph, Node } from "./graph.js";
-import type { ArtifactRef, ProducedArtifact, ResolvedArg } from "./launcher.js";
+import { NOT_IN_MEMORY, type ArtifactRef, type ProducedArtifact, type ResolvedArg } from "./launcher.js";
 
 /** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
 const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
@@ -87,9 +87,15 @@ export class ValueResolver {
 
   /** In-memory value when this process produced it, else read from the artifact store. */
   loadArtifact = async (ref: ArtifactRef): Promise<unknown> => {
-    if (this.values.has(ref.id)) return this.values.get(ref.id);
-    return loadStoredArtifact(ref, this.env);
+    const value = this.inMemory(ref);
+    return value === NOT_IN_MEMORY ? loadStoredArtifact(ref, this.env) : value;
   };
+
+  /** The value when this process produced it (and kept it), else NOT_IN_MEMORY. */
+  inMemory(ref: ArtifactRef): unknown {
+    const value = this.values.get(ref.id);
+    return value !== undefined || this.values.has(ref.id) ? value : NOT_IN_MEMORY;
+  }
 
   /** Keeps small values produced in this process in memory; large ones are read back from the store. */
   remember(ref: ArtifactRef, produced: ProducedArtifact): void {

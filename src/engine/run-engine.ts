@@ -16,9 +16,9 @@ import { encodeArgs, jsonProblem, parametersOf, refsOf } from "./args.js";
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
 import { materialize, metadataOfFailure } from "./executor.js";
-import { artifactRefOf, type ArtifactRef, type AttemptResult, type ProducedArtifact, type StepLauncher, type StepTask } from "./launcher.js";
+import { artifactRefOf, type ArtifactRef, type AttemptHooks, type AttemptResult, type ProducedArtifact, type StepLauncher, type StepTask } from "./launcher.js";
 import { childPath, newExpansion, StepNamer } from "./naming.js";
-import { adoptAttempt, launchAttempt, RetrySchedule, runStepHook, sleep } from "./attempts.js";
+import { adoptAttempt, launchAttempt, NEVER_ABORTED, RetrySchedule, runStepHook, sleep } from "./attempts.js";
 import { findCacheHit } from "./cache.js";
 import { RunRecorder } from "./recorder.js";
 import { Replay, type RecordedStepRun } from "./replay.js";
@@ -73,6 +73,8 @@ export class RunEngine implements GraphBuilder {
   private readonly readyQueue: Node[] = [];
   private readyHead = 0;
   private running = 0;
+  private pumping = false;
+  private resumePump: NodeJS.Immediate | undefined;
   private unsettled = 0;
   /** Pipeline-function work still going on (the function itself, async map expansions). */
   private functionWork = 0;
@@ -181,7 +183,7 @@ export class RunEngine implements GraphBuilder {
   addStep(step: StepDefinition, args: unknown[], call: CallOptions, scope: PipelineScope): Handle {
     const invocationId = this.namer.stepId(step.name, call.id, scope);
     const specs = encodeArgs(step, args, this, scope.mappingPath);
-    const after = (call.after ?? []).map((h) => {
+    const after = (call.after ?? NONE).map((h) => {
       if (!isHandle(h)) throw new MapInputError(`step "${invocationId}": withOptions({ after }) takes step handles`);
       return h.ref;
     });
@@ -194,9 +196,22 @@ export class RunEngine implements GraphBuilder {
       );
     }
 
-    const refs = [...refsOf(specs), ...after];
-    const deps = [...new Set(refs.map((ref) => this.graph.waitableOf(ref)).filter((w): w is Waitable => w !== undefined))];
-    const upstream = [...new Set(refs.map((ref) => this.graph.upstreamOf(ref)))];
+    const refs = after.length === 0 ? refsOf(specs) : [...refsOf(specs), ...after];
+    // What it waits on and its upstream ids, each once.
+    const deps: Waitable[] = [];
+    const upstream: string[] = [];
+    if (refs.length <= 8) {
+      // Most calls pass a few handles at most: includes() beats making Sets.
+      for (const ref of refs) {
+        const waitable = this.graph.waitableOf(ref);
+        if (waitable && !deps.includes(waitable)) deps.push(waitable);
+        const id = this.graph.upstreamOf(ref);
+        if (!upstream.includes(id)) upstream.push(id);
+      }
+    } else {
+      for (const waitable of new Set(refs.map((ref) => this.graph.waitableOf(ref)))) if (waitable) deps.push(waitable);
+      for (const id of new Set(refs.map((ref) => this.graph.upstreamOf(ref)))) upstream.push(id);
+    }
     const derived = this.isDynamic ? this.derivedFrom(args) : undefined;
     for (const d of derived ?? []) if (!upstream.includes(d.invocationId)) upstream.push(d.invocationId);
     const node = new Node(
@@ -411,133 +426,222 @@ export class RunEngine implements GraphBuilder {
     this.pump();
   }
 
+  /**
+   * Launches ready step runs up to the launcher's bound. Attempts that end within their
+   * launch (in-process steps) free their slot at once; the loop then launches the next
+   * instead of recursing, so a long chain of such steps does not grow the stack. After
+   * PUMP_SLICE_MS of that it yields to the event loop (timers, signals, the store's commits)
+   * and carries on in the next turn.
+   */
   private pump(): void {
+    if (this.pumping) return; // the loop below picks up what was enqueued meanwhile
+    this.pumping = true;
     const max = this.options.launcher.maxParallel;
-    while (this.running < max && this.readyHead < this.readyQueue.length) {
-      const node = this.readyQueue[this.readyHead++];
-      if (node.settled) continue;
-      this.running += 1;
-      void this.launch(node);
-    }
-    if (this.readyHead > 1024 && this.readyHead * 2 > this.readyQueue.length) {
-      this.readyQueue.splice(0, this.readyHead);
-      this.readyHead = 0;
-    }
-  }
-
-  private async launch(node: Node): Promise<void> {
+    const sliceEnd = performance.now() + PUMP_SLICE_MS;
+    let launched = 0;
     try {
-      await this.runNode(node);
+      while (this.running < max && this.readyHead < this.readyQueue.length) {
+        if (++launched % 64 === 0 && performance.now() > sliceEnd) {
+          this.resumePump ??= setImmediate(() => {
+            this.resumePump = undefined;
+            this.pump();
+          });
+          break;
+        }
+        const node = this.readyQueue[this.readyHead++];
+        if (node.settled) continue;
+        this.running += 1;
+        this.launch(node);
+      }
+      if (this.readyHead > 1024 && this.readyHead * 2 > this.readyQueue.length) {
+        this.readyQueue.splice(0, this.readyHead);
+        this.readyHead = 0;
+      }
     } finally {
-      this.running -= 1;
-      this.pump();
+      this.pumping = false;
     }
   }
 
-  private async runNode(node: Node): Promise<void> {
+  private launch(node: Node): void {
+    let running: void | Promise<void> = undefined;
     try {
-      const args = node.args.map((spec) => this.refs.resolveArg(spec));
-      // A collect only knows which step runs it gathers now that the map has settled.
-      const upstream = this.graph.collectedUpstream(node);
-      // The step run's row goes out now (it is made from the node's arguments, dropped next).
-      this.recorder.launching(node);
-      node.args = [];
-      const inputs = this.refs.inputLinks(node, args);
-      this.recorder.inputs(node, inputs);
-      if (this.stopping) return this.finish(node, "skipped", this.functionError ?? this.recorder.failure);
+      running = this.runNode(node);
+    } catch (error) {
+      this.failedOutsideStep(node, error);
+    }
+    if (running) running.catch((error: unknown) => this.failedOutsideStep(node, error)).finally(this.launchEnded);
+    else this.launchEnded();
+  }
 
-      const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers, this.options.artifacts) : null;
-      if (cacheKey && (await this.tryCache(node, cacheKey, upstream))) return;
+  private readonly launchEnded = (): void => {
+    this.running -= 1;
+    this.pump();
+  };
 
-      const task: StepTask = {
-        runId: this.options.runId,
-        stepRunId: node.id,
-        pipelineName: this.pipelineName,
-        invocationId: node.invocationId,
-        stepName: node.step.name,
-        module: node.step.module,
-        mappingKey: node.mappingKey,
-        attempt: 0,
-        args,
-        resources: node.step.resources,
-        settings: { ...node.step.options.settings },
-        dynamicOutput: node.step.dynamicOutput,
-        variant: node.step.variant,
-      };
-      const { retry, timeoutMs } = node.step.options;
-      if (timeoutMs !== undefined) task.timeoutMs = timeoutMs;
-      // A producer that may be retried releases its items when an attempt succeeds, so
-      // items of a failed attempt never reach a map; one that may not streams them.
-      const holdItems = node.step.dynamicOutput && (retry?.maxRetries ?? 0) > 0;
-      // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
-      let schedule: RetrySchedule | undefined; // made on the first failure (most steps never fail)
-      // Resume: the attempt an earlier driver left running is followed, not run again, while it is alive.
-      let unfinished = node.unfinishedAttempt;
-      node.unfinishedAttempt = undefined;
-      for (;;) {
+  /** A bug or store failure outside the step's own code still ends the step run. */
+  private failedOutsideStep(node: Node, error: unknown): void {
+    if (node.settled) return;
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.recordFailure(node, node.attempt, err, true);
+    this.finish(node, "failed", err);
+  }
+
+  private runNode(node: Node): void | Promise<void> {
+    const args = node.args.map((spec) => this.refs.resolveArg(spec));
+    // A collect only knows which step runs it gathers now that the map has settled.
+    const upstream = this.graph.collectedUpstream(node);
+    // The step run's row goes out now (it is made from the node's arguments, dropped next).
+    this.recorder.launching(node);
+    node.args = [];
+    this.recorder.inputs(node, this.refs.inputLinks(node, args));
+    if (this.stopping) return this.finish(node, "skipped", this.functionError ?? this.recorder.failure);
+
+    const task: StepTask = {
+      runId: this.options.runId,
+      stepRunId: node.id,
+      pipelineName: this.pipelineName,
+      invocationId: node.invocationId,
+      stepName: node.step.name,
+      module: node.step.module,
+      mappingKey: node.mappingKey,
+      attempt: 0,
+      args,
+      resources: node.step.resources,
+      settings: node.step.options.settings ?? {},
+      dynamicOutput: node.step.dynamicOutput,
+      variant: node.step.variant,
+    };
+    if (node.step.options.timeoutMs !== undefined) task.timeoutMs = node.step.options.timeoutMs;
+    const cacheKey = this.cacheEnabled(node.step) ? cacheKeyOf(node.step, args, this.options.materializers, this.options.artifacts) : null;
+    if (cacheKey) {
+      return this.tryCache(node, cacheKey, upstream).then((hit) => (hit ? undefined : this.attempts(node, task, upstream, cacheKey)));
+    }
+    return this.attempts(node, task, upstream, null);
+  }
+
+  /**
+   * The attempts of one step run. The common case, a first attempt with nothing to follow
+   * or hold back, is launched here: when the launcher answers at once (an in-process step
+   * that did not wait) it completes without a promise. Everything else, and any failure,
+   * goes on in `attemptLoop`.
+   */
+  private attempts(node: Node, task: StepTask, upstream: string[] | undefined, cacheKey: string | null): void | Promise<void> {
+    const { options } = node.step;
+    const holdItems = node.step.dynamicOutput && (options.retry?.maxRetries ?? 0) > 0;
+    if (node.unfinishedAttempt !== undefined || holdItems) return this.attemptLoop(node, task, upstream, cacheKey);
+    node.status = "running";
+    const attempt = (task.attempt = node.attempt += 1);
+    let result: AttemptResult | Promise<AttemptResult>;
+    try {
+      result = launchAttempt(this.options.launcher, task, new EngineHooks(this, node, attempt, upstream), options.timeoutMs);
+    } catch (error) {
+      return this.attemptLoop(node, task, upstream, cacheKey, { attempt, error });
+    }
+    if (!(result instanceof Promise)) return this.succeeded(node, result, cacheKey);
+    return result.then(
+      (done) => this.succeeded(node, done, cacheKey),
+      (error: unknown) => this.attemptLoop(node, task, upstream, cacheKey, { attempt, error }),
+    );
+  }
+
+  private succeeded(node: Node, result: AttemptResult, cacheKey: string | null): void | Promise<void> {
+    mergeInto(node, result.metadata);
+    // The hook runs before the completion is recorded, so what it records is part of it.
+    if (node.step.options.onSuccess) return this.runHook(node, "onSuccess").then(() => this.complete(node, result, cacheKey));
+    this.complete(node, result, cacheKey);
+  }
+
+  /** Attempts one after another, with the retry rules; `failed`: the first attempt already failed so. */
+  private async attemptLoop(
+    node: Node,
+    base: StepTask,
+    upstream: string[] | undefined,
+    cacheKey: string | null,
+    failed?: { attempt: number; error: unknown },
+  ): Promise<void> {
+    const { retry, timeoutMs } = node.step.options;
+    // A producer that may be retried releases its items when an attempt succeeds, so
+    // items of a failed attempt never reach a map; one that may not streams them.
+    const holdItems = node.step.dynamicOutput && (retry?.maxRetries ?? 0) > 0;
+    // Retry limits count this launch's tries; `attempt` keeps counting across resumes.
+    let schedule: RetrySchedule | undefined; // made on the first failure (most steps never fail)
+    // Resume: the attempt an earlier driver left running is followed, not run again, while it is alive.
+    let unfinished = node.unfinishedAttempt;
+    node.unfinishedAttempt = undefined;
+    for (;;) {
+      let attempt = node.attempt;
+      let thrown: { error: unknown } | undefined;
+      let result: AttemptResult | undefined;
+      const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
+      if (failed) {
+        attempt = failed.attempt;
+        thrown = failed;
+        failed = undefined;
+      } else {
         node.status = "running";
-        const held: ProducedArtifact[] | undefined = holdItems ? [] : undefined;
-        const hooks = {
-          onItem: held ? (item: ProducedArtifact) => (held.push(item), Promise.resolve()) : (item: ProducedArtifact) => this.recordItem(node, item),
-          onLog: (stream: "stdout" | "stderr" | "log", message: string) => this.log(node, stream, message),
-          onWaiting: (reason: string | undefined) => this.recordWaiting(node, reason),
-          loadArtifact: this.refs.loadArtifact,
-        };
-        let attempt = node.attempt;
-        let result: AttemptResult;
         try {
-          let adopted: AttemptResult | undefined;
           if (unfinished !== undefined) {
             const following = unfinished;
             unfinished = undefined;
-            adopted = await adoptAttempt(
-              this.options.launcher,
-              { ...task, attempt: following },
-              hooks,
-              () => {
-                this.recorder.adopted(node, following);
-                this.log(node, "log", `attempt ${following} is still running (started before the resume): following it instead of starting another`);
-              },
-              timeoutMs,
-            );
+            const hooks = new EngineHooks(this, node, following, upstream, held, () => {
+              this.recorder.adopted(node, following);
+              this.log(node, "log", `attempt ${following} is still running (started before the resume): following it instead of starting another`);
+            });
+            result = await adoptAttempt(this.options.launcher, { ...base, attempt: following }, hooks, timeoutMs);
           }
-          if (adopted) {
-            result = adopted;
-          } else {
+          if (!result) {
             attempt = node.attempt += 1;
-            result = await launchAttempt(
-              this.options.launcher,
-              { ...task, attempt },
-              hooks,
-              () => this.recorder.started(node, attempt, upstream),
-              timeoutMs,
-            );
+            const hooks = new EngineHooks(this, node, attempt, upstream, held);
+            result = await launchAttempt(this.options.launcher, { ...base, attempt }, hooks, timeoutMs);
           }
-        } catch (thrown) {
-          const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-          const delayMs = (schedule ??= new RetrySchedule(retry)).next(this.stopping);
-          this.recordFailure(node, attempt, error, delayMs === undefined);
-          if (delayMs === undefined) {
-            node.error = error;
-            if (node.step.options.onFailure) await this.runHook(node, "onFailure", error);
-            return this.finish(node, "failed", error);
-          }
-          this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(error)}; retrying in ${delayMs} ms`);
-          if (delayMs > 0) await sleep(delayMs);
-          continue;
+        } catch (error) {
+          thrown = { error };
         }
-        for (const item of held ?? []) void this.recordItem(node, item);
-        mergeInto(node, result.metadata);
-        // The hook runs before the completion is recorded, so what it records is part of it.
-        if (node.step.options.onSuccess) await this.runHook(node, "onSuccess");
-        return this.complete(node, result, cacheKey);
       }
-    } catch (error) {
-      // A bug or store failure outside the step's own code still ends the step run.
-      const err = error instanceof Error ? error : new Error(String(error));
-      this.recordFailure(node, node.attempt, err, true);
-      this.finish(node, "failed", err);
+      if (thrown) {
+        const error = thrown.error instanceof Error ? thrown.error : new Error(String(thrown.error));
+        const delayMs = (schedule ??= new RetrySchedule(retry)).next(this.stopping);
+        this.recordFailure(node, attempt, error, delayMs === undefined);
+        if (delayMs === undefined) {
+          node.error = error;
+          if (node.step.options.onFailure) await this.runHook(node, "onFailure", error);
+          return this.finish(node, "failed", error);
+        }
+        this.log(node, "log", `attempt ${attempt} failed: ${errorMessage(error)}; retrying in ${delayMs} ms`);
+        if (delayMs > 0) await sleep(delayMs);
+        continue;
+      }
+      for (const item of held ?? []) this.recordItem(node, item);
+      return this.succeeded(node, result!, cacheKey);
     }
+  }
+
+  // ---- what an attempt reports (EngineHooks) ----------------------------------------------
+
+  /** @internal EngineHooks: the attempt really began. */
+  attemptStarted(node: Node, attempt: number, upstream: string[] | undefined): void {
+    this.recorder.started(node, attempt, upstream);
+  }
+
+  /** @internal EngineHooks: a log line of the attempt. */
+  attemptLog(node: Node, stream: "stdout" | "stderr" | "log", message: string): void {
+    this.log(node, stream, message);
+  }
+
+  /** @internal EngineHooks: a dynamic output item was stored. */
+  attemptItem(node: Node, item: ProducedArtifact): Promise<void> {
+    this.recordItem(node, item);
+    return Promise.resolve();
+  }
+
+  /** @internal EngineHooks: why the attempt waits (or `undefined`: it no longer does). */
+  attemptWaiting(node: Node, reason: string | undefined): void {
+    this.recordWaiting(node, reason);
+  }
+
+  /** @internal EngineHooks: the resolver of input values. */
+  get values(): ValueResolver {
+    return this.refs;
   }
 
   /**
@@ -569,7 +673,7 @@ export class RunEngine implements GraphBuilder {
     this.recorder.mergeMetadata(node, {});
   }
 
-  private async recordItem(node: Node, item: ProducedArtifact): Promise<void> {
+  private recordItem(node: Node, item: ProducedArtifact): void {
     const key = item.mappingKey!;
     const artifact = artifactRefOf(item.artifact);
     this.refs.remember(artifact, item);
@@ -586,7 +690,8 @@ export class RunEngine implements GraphBuilder {
    */
   private complete(node: Node, result: AttemptResult, cacheKey: string | null): void {
     if (result.output) {
-      node.output = artifactRefOf(result.output.artifact);
+      // The new version itself is the node's reference to it (it has every field of one).
+      node.output = result.output.artifact;
       this.refs.remember(node.output, result.output);
     }
     this.recorder.completed(node, node.attempt, {
@@ -777,6 +882,60 @@ export class RunEngine implements GraphBuilder {
 }
 
 const configurations = new WeakMap<StepDefinition, unknown>();
+const NONE: readonly never[] = [];
+
+/** How long the launch loop runs attempts that end at once before it lets the event loop turn (ms). */
+const PUMP_SLICE_MS = 20;
+
+/**
+ * What an attempt reports to the engine (AttemptHooks), one object per attempt, its
+ * functions on the prototype: the per-step path makes no closures for them.
+ */
+class EngineHooks implements AttemptHooks {
+  constructor(
+    private readonly engine: RunEngine,
+    private readonly node: Node,
+    private readonly attempt: number,
+    private readonly upstream: string[] | undefined,
+    /** A producer that may be retried: its items, held until an attempt succeeds. */
+    private readonly held?: ProducedArtifact[],
+    /** Resume, following an attempt: what to record when it is found alive (instead of a start). */
+    private readonly adopted?: () => void,
+  ) {}
+
+  get signal(): AbortSignal {
+    return NEVER_ABORTED;
+  }
+
+  started(): void {
+    if (this.adopted) this.adopted();
+    else this.engine.attemptStarted(this.node, this.attempt, this.upstream);
+  }
+
+  onItem(item: ProducedArtifact): Promise<void> {
+    if (this.held) {
+      this.held.push(item);
+      return Promise.resolve();
+    }
+    return this.engine.attemptItem(this.node, item);
+  }
+
+  onLog(stream: "stdout" | "stderr" | "log", message: string): void {
+    this.engine.attemptLog(this.node, stream, message);
+  }
+
+  onWaiting(reason: string | undefined): void {
+    this.engine.attemptWaiting(this.node, reason);
+  }
+
+  loadArtifact(ref: ArtifactRef): Promise<unknown> {
+    return this.engine.values.loadArtifact(ref);
+  }
+
+  inMemory(ref: ArtifactRef): unknown {
+    return this.engine.values.inMemory(ref);
+  }
+}
 
 /** A value holding handles where the engine cannot resolve them (inside an object). */
 function hidesHandle(value: unknown): boolean {

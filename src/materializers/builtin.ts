@@ -97,10 +97,10 @@ export const typedArrayMaterializer: Materializer<TypedArray> = {
 /**
  * True if JSON.stringify + JSON.parse gives back an equal value (except -0, which becomes 0).
  * One walk over the value; JSON.stringify then does the only other pass, natively. Cycles
- * are caught by tracking the objects on the current path (a shared, acyclic reference is fine);
- * that set is only created once an object is met, so primitives cost no allocation.
+ * are caught by tracking the objects on the current path (a shared, acyclic reference is fine)
+ * on one stack shared by every call: checking a step's output allocates nothing.
  */
-function isJsonValue(value: unknown, ancestors: Set<object> | null): boolean {
+function isJsonValue(value: unknown): boolean {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -109,39 +109,43 @@ function isJsonValue(value: unknown, ancestors: Set<object> | null): boolean {
       return Number.isFinite(value);
     case "object": {
       if (value === null) return true;
-      const path = ancestors ?? new Set<object>();
-      if (path.has(value)) return false;
+      if (path.includes(value)) return false;
       const proto = Object.getPrototypeOf(value);
-      path.add(value);
+      path.push(value);
       let ok = true;
-      if (proto === Array.prototype) {
-        const array = value as unknown[];
-        // A hole reads as undefined, so sparse arrays are rejected here too.
-        for (let i = 0; ok && i < array.length; i++) ok = isJsonValue(array[i], path);
-      } else if (proto === Object.prototype || proto === null) {
-        const object = value as Record<string, unknown>;
-        for (const key in object) {
-          if (!isJsonValue(object[key], path)) {
-            ok = false;
-            break;
+      try {
+        if (proto === Array.prototype) {
+          const array = value as unknown[];
+          // A hole reads as undefined, so sparse arrays are rejected here too.
+          for (let i = 0; ok && i < array.length; i++) ok = isJsonValue(array[i]);
+        } else if (proto === Object.prototype || proto === null) {
+          const object = value as Record<string, unknown>;
+          for (const key in object) {
+            if (!isJsonValue(object[key])) {
+              ok = false;
+              break;
+            }
           }
+          // Symbol keys would silently disappear.
+          ok &&= Object.getOwnPropertySymbols(object).length === 0;
+        } else {
+          ok = false;
         }
-        // Symbol keys would silently disappear.
-        ok &&= Object.getOwnPropertySymbols(object).length === 0;
-      } else {
-        ok = false;
+      } finally {
+        path.pop();
       }
-      path.delete(value);
       return ok;
     }
     default:
       return false;
   }
 }
+/** The objects isJsonValue is inside of, outermost first. */
+const path: object[] = [];
 
 export const jsonMaterializer: Materializer = {
   name: "weir.json",
-  canHandle: (value) => isJsonValue(value, null),
+  canHandle: (value) => isJsonValue(value),
   dataType: (value) => (value === null ? "null" : Array.isArray(value) ? "array" : typeof value),
   save: (value) => utf8(JSON.stringify(value)),
   load: (bytes) => JSON.parse(asBuffer(bytes).toString("utf8")),

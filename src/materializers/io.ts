@@ -1,10 +1,11 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 import { MaterializerError } from "../authoring/errors.js";
 import { timeOrderedId } from "../ids.js";
-import type { ArtifactStore } from "../stores/artifacts/types.js";
+import type { ArtifactKey, ArtifactStore } from "../stores/artifacts/types.js";
 import type { NewArtifactVersion } from "../stores/metadata/types.js";
 import { describeType, type MaterializerRegistry } from "./registry.js";
+import type { Materializer } from "./types.js";
 
 /**
  * Values to and from the artifact store: serialize with a materializer and save, or read and
@@ -29,14 +30,18 @@ export interface ProducedArtifact {
 /** What loading a stored value needs from its record. */
 export type StoredValueRef = { uri: string; materializer: string; dataType: string };
 
-/** Serializes one output value and writes it to the artifact store. */
-export async function materialize(
+/**
+ * Serializes one output value and writes it to the artifact store. A store that can save
+ * these bytes synchronously (`saveSync`) gets them that way and the result comes back
+ * directly, without a promise (the run engine's per-step path); errors are thrown then.
+ */
+export function materialize(
   value: unknown,
   task: { runId: string; pipelineName: string; invocationId: string },
   env: ArtifactIO,
   mappingKey: string | null,
   metadata: Record<string, unknown>,
-): Promise<ProducedArtifact> {
+): ProducedArtifact | Promise<ProducedArtifact> {
   const materializer = env.materializers.forValue(value);
   if (!materializer) {
     const item = mappingKey === null ? "" : ` (item "${mappingKey}")`;
@@ -46,16 +51,29 @@ export async function materialize(
     );
   }
   const bytes = materializer.save(value);
-  const uri = await env.artifacts.save({ runId: task.runId, invocationId: task.invocationId, outputName: "output", mappingKey }, bytes);
-  const suffix = mappingKey === null ? "" : `[${mappingKey}]`;
+  const key: ArtifactKey = { runId: task.runId, invocationId: task.invocationId, outputName: "output", mappingKey };
+  const uri = env.artifacts.saveSync?.(key, bytes);
+  if (uri === undefined) return env.artifacts.save(key, bytes).then((saved) => produced(saved, task, value, materializer, bytes, mappingKey, metadata));
+  return produced(uri, task, value, materializer, bytes, mappingKey, metadata);
+}
+
+function produced(
+  uri: string,
+  task: { pipelineName: string; invocationId: string },
+  value: unknown,
+  materializer: Materializer,
+  bytes: Uint8Array,
+  mappingKey: string | null,
+  metadata: Record<string, unknown>,
+): ProducedArtifact {
   return {
     artifact: {
       id: timeOrderedId(),
-      artifactName: `${task.pipelineName}::${task.invocationId}::output${suffix}`,
+      artifactName: mappingKey === null ? `${task.pipelineName}::${task.invocationId}::output` : `${task.pipelineName}::${task.invocationId}::output[${mappingKey}]`,
       uri,
       dataType: materializer.dataType(value),
       materializer: materializer.name,
-      contentHash: createHash("sha256").update(bytes).digest("hex"),
+      contentHash: hash("sha256", bytes),
       size: bytes.byteLength,
       metadata,
     },

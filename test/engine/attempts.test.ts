@@ -5,7 +5,13 @@ import { launchAttempt, RetrySchedule, runStepHook } from "../../src/engine/atte
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../src/engine/launcher.js";
 
 const task = { invocationId: "t", attempt: 1 } as StepTask;
-const hooks = { onItem: async () => undefined, onLog: () => undefined, loadArtifact: async () => undefined };
+const hooks: AttemptHooks = {
+  started: () => undefined,
+  signal: new AbortController().signal,
+  onItem: async () => undefined,
+  onLog: () => undefined,
+  loadArtifact: async () => undefined,
+};
 
 describe("attempts", () => {
   it("schedules retries with backoff until the policy is spent", () => {
@@ -34,7 +40,7 @@ describe("attempts", () => {
       },
     };
     const began = Date.now();
-    const attempt = launchAttempt(launcher, task, hooks, () => undefined, 60);
+    const attempt = launchAttempt(launcher, task, hooks, 60);
     await expect(attempt).rejects.toThrow(StepTimeoutError);
     expect(Date.now() - began).toBeGreaterThanOrEqual(130);
     expect(signal?.aborted).toBe(true);

@@ -1,4 +1,4 @@
-import { executeStep } from "../../engine/executor.js";
+import { executeStep, type ExecutionEnvironment } from "../../engine/executor.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask } from "../../engine/launcher.js";
 import { lookupStep } from "../../authoring/step.js";
 import { defaultMaterializers } from "../../materializers/registry.js";
@@ -57,15 +57,20 @@ export class LocalOrchestrator extends BaseOrchestrator {
 
 /** Launches a step attempt as a function call in this process. */
 export class InProcessLauncher implements StepLauncher {
-  constructor(
-    private readonly stack: Stack,
-    readonly maxParallel: number,
-  ) {}
+  private readonly env: Omit<ExecutionEnvironment, "loadArtifact">;
 
-  launch(task: StepTask, hooks: AttemptHooks): Promise<AttemptResult> {
+  constructor(
+    stack: Stack,
+    readonly maxParallel: number,
+  ) {
+    this.env = { artifacts: stack.artifactStore, materializers: defaultMaterializers() };
+  }
+
+  /** An attempt that does not wait (a synchronous step whose inputs are in memory) returns its result directly. */
+  launch(task: StepTask, hooks: AttemptHooks): AttemptResult | Promise<AttemptResult> {
     const step = lookupStep(task.module, task.stepName, task.variant);
     if (!step) {
-      return Promise.reject(new Error(`step "${task.stepName}" is not defined in this process (module ${task.module ?? "unknown"})`));
+      throw new Error(`step "${task.stepName}" is not defined in this process (module ${task.module ?? "unknown"})`);
     }
     const resources = task.resources;
     if (!warnedAboutResources && (resources.cpuCount || resources.memory || resources.gpuCount)) {
@@ -76,10 +81,6 @@ export class InProcessLauncher implements StepLauncher {
       );
     }
     hooks.started();
-    return executeStep(step, task, hooks, {
-      artifacts: this.stack.artifactStore,
-      materializers: defaultMaterializers(),
-      loadArtifact: hooks.loadArtifact,
-    });
+    return executeStep(step, task, hooks, this.env);
   }
 }

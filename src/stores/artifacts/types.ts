@@ -23,6 +23,12 @@ export interface ArtifactStore {
   readonly root: string;
   /** Stores one value's bytes; resolves to the URI to read them back by. */
   save(key: ArtifactKey, bytes: Uint8Array): Promise<string>;
+  /**
+   * Optional: stores the bytes now, as `save` would, and returns the URI; or returns
+   * undefined, having stored nothing, when these bytes need `save` (too large, remote). A
+   * step that ends without waiting then costs no promise to store its output.
+   */
+  saveSync?(key: ArtifactKey, bytes: Uint8Array): string | undefined;
   read(uri: string): Promise<Uint8Array>;
   exists(uri: string): Promise<boolean>;
   /**

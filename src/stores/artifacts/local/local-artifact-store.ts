@@ -55,6 +55,15 @@ export class LocalArtifactStore implements ArtifactStore {
     return { path: this.root };
   }
 
+  /**
+   * Small values are appended to the run's pack at once; larger ones need `save`. A subclass
+   * that changes `save` gets every value through its own `save`.
+   */
+  saveSync(key: ArtifactKey, bytes: Uint8Array): string | undefined {
+    if (this.save !== LocalArtifactStore.prototype.save || bytes.byteLength > PACK_MAX_BYTES) return undefined;
+    return this.append(key.runId, bytes);
+  }
+
   async save(key: ArtifactKey, bytes: Uint8Array): Promise<string> {
     if (bytes.byteLength <= PACK_MAX_BYTES) return this.append(key.runId, bytes);
     const file = this.fileFor(key);

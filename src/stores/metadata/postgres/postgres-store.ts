@@ -26,6 +26,7 @@ import {
   newRunRecord,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
+  STEP_RUN_SELECT_COLUMNS,
   stepConfigurationRow,
   summarize,
   toArtifactVersionRecord,
@@ -492,12 +493,12 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async getStepRun(id: string): Promise<StepRunRecord | undefined> {
-    const [row] = await this.query<StepRunRow>(`SELECT * FROM step_runs WHERE id = $1`, [id]);
+    const [row] = await this.query<StepRunRow>(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE id = $1`, [id]);
     return row && toStepRunRecord(row);
   }
 
   async findStepRun(runId: string, invocationId: string): Promise<StepRunRecord | undefined> {
-    const [row] = await this.query<StepRunRow>(`SELECT * FROM step_runs WHERE run_id = $1 AND invocation_id = $2`, [
+    const [row] = await this.query<StepRunRow>(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = $1 AND invocation_id = $2`, [
       runId,
       invocationId,
     ]);
@@ -506,14 +507,14 @@ export class PostgresMetadataStore implements VersionedStore {
 
   async listStepRuns(runId: string): Promise<StepRunRecord[]> {
     const rows = await this.query<StepRunRow>(
-      `SELECT * FROM step_runs WHERE run_id = $1 ORDER BY position, created_at, id COLLATE "C"`,
+      `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = $1 ORDER BY position, created_at, id COLLATE "C"`,
       [runId],
     );
     return rows.map(toStepRunRecord);
   }
 
   async listStepRunChanges(runId: string, afterSeq: number, limit?: number): Promise<{ stepRuns: StepRunRecord[]; seq: number }> {
-    const rows = await this.query<StepRunRow>(`SELECT * FROM step_runs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [
+    const rows = await this.query<StepRunRow>(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [
       runId,
       afterSeq,
       limit ?? null,
@@ -524,7 +525,7 @@ export class PostgresMetadataStore implements VersionedStore {
 
   async findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined> {
     const [row] = await this.query<StepRunRow>(
-      `SELECT * FROM step_runs WHERE cache_key = $1 AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 1`,
+      `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = $1 AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 1`,
       [cacheKey],
     );
     return row && toStepRunRecord(row);

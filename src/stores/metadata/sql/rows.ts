@@ -144,12 +144,23 @@ export interface MemberRow {
 }
 
 
+/**
+ * The columns of a step-run record, for SELECTs: everything but the configuration, which
+ * is read only by listStepConfigurations (it would be copied out with every row otherwise).
+ */
+export const STEP_RUN_SELECT_COLUMNS =
+  "id, run_id, invocation_id, step_name, status, attempt, mapping_key, cache_key, original_step_run_id, position, upstream, " +
+  "parameters, created_at, started_at, ended_at, error, metadata, seq";
+
 /** Undefined (and anything else JSON cannot encode) is stored as JSON null. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
 export function fromJson<T>(text: string): T {
+  // Most step runs have no metadata, no upstream: skip the parser for those.
+  if (text === "{}") return {} as T;
+  if (text === "[]") return [] as T;
   return JSON.parse(text) as T;
 }
 

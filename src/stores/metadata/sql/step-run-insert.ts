@@ -1,8 +1,13 @@
 import { timeOrderedId } from "../../../ids.js";
 import type { NewStepRun, StepCompletion, StepRunPatch, StepRunRecord, StepStatus } from "../types.js";
-import { completionPatch, toJson } from "./rows.js";
+import { toJson } from "./rows.js";
 
 const FINAL = new Set<StepStatus>(["completed", "cached", "failed", "skipped"]);
+
+function isEmpty(record: object): boolean {
+  for (const _key in record) return false;
+  return true;
+}
 
 /** Configurations the engine passes again and again (one object per step definition): serialized once. */
 const configurationJson = new WeakMap<object, string>();
@@ -92,8 +97,23 @@ export class StepRunInsert {
    */
   complete(completion: StepCompletion): boolean {
     const { attempt } = completion;
-    if (attempt !== undefined && (this.record.attempt > attempt || FINAL.has(this.record.status))) return false;
-    this.patch(completionPatch(completion));
+    const r = this.record;
+    if (attempt !== undefined && (r.attempt > attempt || FINAL.has(r.status))) return false;
+    // completionPatch's fields, set directly (this is the per-step path).
+    if (completion.started) {
+      if (completion.attempt !== undefined) r.attempt = completion.attempt;
+      r.startedAt = completion.started.startedAt;
+      r.error = null;
+      if (completion.started.upstream) this.patch({ upstream: completion.started.upstream });
+    }
+    r.status = completion.status;
+    r.endedAt = completion.endedAt;
+    if (completion.cacheKey !== undefined) r.cacheKey = completion.cacheKey;
+    if (completion.originalStepRunId !== undefined) r.originalStepRunId = completion.originalStepRunId;
+    if (completion.metadata !== undefined) {
+      r.metadata = completion.metadata;
+      this.metadataJson = isEmpty(completion.metadata) ? "{}" : toJson(completion.metadata);
+    }
     return true;
   }
 

@@ -29,6 +29,7 @@ import {
   RUN_PATCH_COLUMNS,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
+  STEP_RUN_SELECT_COLUMNS,
   summarize,
   toArtifactVersionRecord,
   toComponentRecord,
@@ -187,7 +188,7 @@ function prepareStatements(db: Database.Database) {
          configuration)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    getStepRun: db.prepare(`SELECT * FROM step_runs WHERE id = ?`),
+    getStepRun: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE id = ?`),
     stepRunExists: db.prepare(`SELECT 1 FROM step_runs WHERE id = ?`).pluck(),
     // One statement, so that the guard holds against another writer: completed and cached
     // step runs are never reset (their outputs may be in use).
@@ -197,11 +198,11 @@ function prepareStatements(db: Database.Database) {
     ).pluck(),
     stepRunStatus: db.prepare(`SELECT status FROM step_runs WHERE id = ?`).pluck(),
     deleteStepOutputs: db.prepare(`DELETE FROM step_run_outputs WHERE step_run_id = ?`),
-    findStepRun: db.prepare(`SELECT * FROM step_runs WHERE run_id = ? AND invocation_id = ?`),
-    listStepRuns: db.prepare(`SELECT * FROM step_runs WHERE run_id = ? ORDER BY position, rowid`),
-    listStepRunChanges: db.prepare(`SELECT * FROM step_runs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
+    findStepRun: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND invocation_id = ?`),
+    listStepRuns: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? ORDER BY position, rowid`),
+    listStepRunChanges: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
     findCachedStepRun: db.prepare(
-      `SELECT * FROM step_runs WHERE cache_key = ? AND status = 'completed'
+      `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
        ORDER BY created_at DESC, rowid DESC LIMIT 1`,
     ),
 
@@ -288,15 +289,27 @@ function prepareStatements(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
-/** A queued write: the statements to run, already holding their values. */
+/** A queued write: the statements to run, already holding their values (`work` is called as a method). */
 interface SqliteWrite {
-  work: () => unknown;
+  work(): unknown;
   /**
    * The work may run more than one statement, so undoing it on failure needs a SAVEPOINT.
    * A write of one statement needs none: SQLite undoes a failed statement by itself and
    * keeps the transaction going.
    */
   multiStatement: boolean;
+}
+
+/** The outcomes of most writes (nothing, true, false), shared: a batch of 4,096 writes makes no object for them. */
+const OK_NOTHING: Outcome = { ok: true, value: undefined };
+const OK_TRUE: Outcome = { ok: true, value: true };
+const OK_FALSE: Outcome = { ok: true, value: false };
+
+function succeeded(value: unknown): Outcome {
+  if (value === undefined) return OK_NOTHING;
+  if (value === true) return OK_TRUE;
+  if (value === false) return OK_FALSE;
+  return { ok: true, value };
 }
 
 /** Thrown inside a batch to roll it back and run it again with savepoints. */
@@ -356,7 +369,7 @@ export class SqliteMetadataStore implements VersionedStore {
         try {
           // Nested in the batch's transaction, better-sqlite3 runs the work in a SAVEPOINT
           // and rolls back to it if the work throws.
-          return { ok: true, value: savepoints && write.multiStatement ? this.transaction(write.work) : write.work() };
+          return succeeded(savepoints && write.multiStatement ? this.transaction(() => write.work()) : write.work());
         } catch (error) {
           // A few errors (I/O, disk full) make SQLite roll back the whole transaction: then
           // nothing of the batch was written, and every write of it fails.
@@ -659,7 +672,7 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async completeStepRun(completion: StepCompletion): Promise<boolean> {
-    return this.enqueue(this.completionWork(completion));
+    return this.batcher.enqueue<boolean>(this.completionWrite(completion));
   }
 
   /**
@@ -669,10 +682,7 @@ export class SqliteMetadataStore implements VersionedStore {
   stepRunWriter(failed: (error: unknown) => void): StepRunWriter {
     const ignore = () => undefined;
     return {
-      create: (stepRun) => {
-        const insert = this.stageStepRun(stepRun);
-        this.batcher.enqueueWith({ work: () => this.insertStepRun(insert), multiStatement: false }, ignore, failed);
-      },
+      create: (stepRun) => this.batcher.enqueueWith(new CreateStepRun(this, this.stageStepRun(stepRun)), ignore, failed),
       update: (id, patch) => {
         const staged = this.staged.get(id);
         if (staged) {
@@ -683,8 +693,8 @@ export class SqliteMetadataStore implements VersionedStore {
         if (update) this.batcher.enqueueWith({ work: update, multiStatement: false }, ignore, failed);
       },
       complete: (completion, ignored) => {
-        const work = this.completionWork(completion);
-        this.batcher.enqueueWith({ work, multiStatement: true }, (applied) => applied === false && ignored(), failed);
+        const write = this.completionWrite(completion);
+        this.batcher.enqueueWith(write, (applied) => applied === false && ignored(), failed);
       },
       settled: () => this.batcher.barrier(),
     };
@@ -697,7 +707,8 @@ export class SqliteMetadataStore implements VersionedStore {
     return insert;
   }
 
-  private insertStepRun(insert: StepRunInsert): void {
+  /** @internal CreateStepRun's work. */
+  insertStepRun(insert: StepRunInsert): void {
     // From here on, writes about the step run are statements of their own.
     if (this.staged.get(insert.id) === insert) this.staged.delete(insert.id);
     this.sql.insertStepRun.run(insert.values(this.nextSeq()));
@@ -709,28 +720,33 @@ export class SqliteMetadataStore implements VersionedStore {
     if (!staged.inserted) throw new Error(`step_runs: no row with id ${staged.id}`);
   }
 
-  /** The work of a completion: the fenced step-run update (or the staged row's), its new versions and output links. */
-  private completionWork(completion: StepCompletion): () => boolean {
-    const { stepRunId } = completion;
-    const staged = this.staged.get(stepRunId);
-    // Decided now, on the staged row, as its UPDATE would be decided in its place in the batch.
+  /**
+   * A completion as a queued write: the fenced step-run update (or the change of the staged
+   * row, decided now, as its UPDATE would be decided in its place in the batch), its new
+   * versions and its output links.
+   */
+  private completionWrite(completion: StepCompletion): CompletionWrite {
+    const staged = this.staged.get(completion.stepRunId);
     const applied = staged ? staged.complete(completion) : undefined;
     const update = staged
       ? undefined
-      : this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, stepRunId, completionPatch(completion), completion.attempt);
+      : this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, completion.stepRunId, completionPatch(completion), completion.attempt);
     const artifacts = completion.newArtifacts.map((artifact) => artifactVersionRow(artifact, artifact.id ?? timeOrderedId()));
-    const outputs = completion.outputs;
-    return (): boolean => {
-      if (staged) {
-        this.checkInserted(staged);
-        if (!applied) return false;
-      } else if (update && !update()) {
-        return false;
-      }
-      for (const artifact of artifacts) this.insertArtifactVersion(artifact);
-      for (const o of outputs) this.sql.insertStepOutput.run(stepRunId, o.artifactVersionId, o.outputName, o.mappingKey, o.position);
-      return true;
-    };
+    return new CompletionWrite(this, completion.stepRunId, completion.outputs, artifacts, staged, applied, update);
+  }
+
+  /** @internal CompletionWrite's work. */
+  applyCompletion(write: CompletionWrite): boolean {
+    const { staged } = write;
+    if (staged) {
+      this.checkInserted(staged);
+      if (!write.applied) return false;
+    } else if (write.update && !write.update()) {
+      return false;
+    }
+    for (const artifact of write.artifacts) this.insertVersionRow(artifact);
+    for (const o of write.outputs) this.sql.insertStepOutput.run(write.stepRunId, o.artifactVersionId, o.outputName, o.mappingKey, o.position);
+    return true;
   }
 
   /**
@@ -1029,10 +1045,16 @@ export class SqliteMetadataStore implements VersionedStore {
     this.sql.insertStepConfiguration.run(row.id, row.snapshotId, row.stepRunId, row.invocationId, row.stepName, row.config);
   }
 
+  /** Inserts the version row (see insertVersionRow) and returns its record. */
   private insertArtifactVersion(row: ArtifactVersionInsert): ArtifactVersionRecord {
+    return insertedArtifactVersion(row, this.insertVersionRow(row));
+  }
+
+  /** Inserts the version row with the next number of its name; returns the number. */
+  private insertVersionRow(row: ArtifactVersionInsert): number {
     const version = this.sql.nextArtifactVersion.get(row.artifactName, row.createdAt) as number;
     this.sql.insertArtifactVersion.run(row.id, row.artifactName, version, row.uri, row.dataType, row.materializer, row.contentHash, row.size, row.metadata, row.createdAt, row.artifactStoreId);
-    return insertedArtifactVersion(row, version);
+    return version;
   }
 
   private readStack(name: string, sql = this.sql): StackRecord | undefined {
@@ -1089,6 +1111,39 @@ export class SqliteMetadataStore implements VersionedStore {
       .prepare(`SELECT * FROM step_run_inputs WHERE artifact_version_id = ? ORDER BY step_run_id, input_name`)
       .all(artifactVersionId) as StepInputRow[];
     return { outputs: outputs.map(toStepOutputLink), inputs: inputs.map(toStepInputLink) };
+  }
+}
+
+// The engine's per-step writes as objects whose work is a method: no closure per write.
+
+/** A staged step run's INSERT (see StepRunInsert). */
+class CreateStepRun implements SqliteWrite {
+  readonly multiStatement = false;
+  constructor(
+    private readonly store: SqliteMetadataStore,
+    private readonly insert: StepRunInsert,
+  ) {}
+  work(): void {
+    this.store.insertStepRun(this.insert);
+  }
+}
+
+/** A step run's completion (see completionWrite). */
+class CompletionWrite implements SqliteWrite {
+  readonly multiStatement = true;
+  constructor(
+    private readonly store: SqliteMetadataStore,
+    readonly stepRunId: string,
+    readonly outputs: StepCompletion["outputs"],
+    readonly artifacts: ArtifactVersionInsert[],
+    /** The staged row the completion was applied to (when its INSERT was still waiting), and whether its fence held. */
+    readonly staged: StepRunInsert | undefined,
+    readonly applied: boolean | undefined,
+    /** Otherwise: the fenced UPDATE, which says whether it applied. */
+    readonly update: (() => boolean) | undefined,
+  ) {}
+  work(): boolean {
+    return this.store.applyCompletion(this);
   }
 }
 

@@ -2,7 +2,7 @@ import { OrchestratorNotSupportedError, ResumeError, RunLeaseError, RunNotFoundE
 import type { PipelineDefinition, PipelineRunner } from "../authoring/pipeline.js";
 import { buildRunView, type PipelineRun } from "../client/run-view.js";
 import { openMetadataStore, storeUrlOf, weirHome } from "../config/home.js";
-import { RUN_OWNER_ENV, runCauses } from "../engine/orchestrate.js";
+import { RUN_OWNER_ENV, runCauses, stepRunsWanted, writtenStepRuns } from "../engine/orchestrate.js";
 import { compileDefinition, createRun, failRun } from "../engine/submit.js";
 import { createSchedule } from "../schedules/create.js";
 import { orchestrateOnStack } from "../orchestrators/base.js";
@@ -55,6 +55,7 @@ export async function runPipeline(definition: PipelineDefinition, params: Record
   // A process the orchestrator starts for this run takes over the lease through WEIR_RUN_OWNER;
   // it finds the store by URL, never by this process's home folder.
   const environment = { WEIR_STORE_URL: storeUrlOf(store), WEIR_RUN_ID: run.id, WEIR_STACK: recordedAs, [RUN_OWNER_ENV]: run.owner ?? "" };
+  stepRunsWanted.add(run.id);
   try {
     const submit = definition.isDynamic ? orchestrator.submitDynamicPipeline : orchestrator.submitPipeline;
     const submission = await submit.call(orchestrator, snapshot, stack, environment, run);
@@ -62,6 +63,8 @@ export async function runPipeline(definition: PipelineDefinition, params: Record
   } catch (error) {
     if (error instanceof RunLeaseError) throw error;
     await failRun(store, run.id, error);
+  } finally {
+    stepRunsWanted.delete(run.id);
   }
   return finishedRun(store, run.id, params);
 }
@@ -94,7 +97,10 @@ export async function resumeRun(runId: string, options: { stack?: string | Stack
 async function finishedRun(store: MetadataStore, runId: string, parameters?: Record<string, unknown>): Promise<PipelineRun> {
   const record = await store.getRun(runId);
   if (!record) throw new RunNotFoundError(`run ${runId} disappeared from the metadata store`);
-  const view = await buildRunView(store, record, { parameters });
+  // The engine's own account of the step runs, when it ran here and wrote all of them.
+  const stepRuns = writtenStepRuns.get(runId);
+  writtenStepRuns.delete(runId);
+  const view = await buildRunView(store, record, { parameters, stepRuns });
   const cause = runCauses.get(runId);
   runCauses.delete(runId);
   if (cause) Object.defineProperty(view, "cause", { value: cause, enumerable: false });

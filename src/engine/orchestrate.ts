@@ -5,7 +5,7 @@ import { resolveModulePath } from "../config/project.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
 import { HEARTBEAT_MS, isAlive, ownerId, STALE_AFTER_MS } from "../stores/metadata/liveness.js";
-import type { MetadataStore, RunRecord, SnapshotRecord } from "../stores/metadata/types.js";
+import type { MetadataStore, RunRecord, SnapshotRecord, StepRunRecord } from "../stores/metadata/types.js";
 import type { CompiledStep } from "./compile.js";
 import { artifactRefOf, type StepLauncher } from "./launcher.js";
 import { withOrchestratedRun } from "./run-context.js";
@@ -30,6 +30,15 @@ export interface OrchestrateOptions {
 
 /** The error of the last run this process orchestrated, by run id: lets `await p()` rethrow the real cause. */
 export const runCauses = new Map<string, Error>();
+
+/**
+ * Runs whose caller in this process shows the run when it ends (api/run.ts): their step runs
+ * as the engine wrote them are left in `writtenStepRuns` for it, so that a run of 10,000 steps
+ * is not read back row by row. Only asked-for runs are kept (a worker orchestrating run after
+ * run keeps nothing).
+ */
+export const stepRunsWanted = new Set<string>();
+export const writtenStepRuns = new Map<string, StepRunRecord[]>();
 
 /**
  * The orchestration process's work, the same for every orchestrator: run the pipeline
@@ -100,6 +109,7 @@ export async function orchestrateRun(options: OrchestrateOptions): Promise<void>
     const outcome = await withOrchestratedRun(runId, () => engine.run(pipeline.fn, snapshot.parameters));
     output = outcome.output;
     fingerprint = outcome.fingerprint;
+    if (outcome.stepRuns && stepRunsWanted.has(runId)) writtenStepRuns.set(runId, outcome.stepRuns);
     if (outcome.functionError) {
       status = "failed";
       cause = outcome.functionError;

@@ -7,6 +7,7 @@ import type {
   StepInputLink,
   StepOutputLink,
   StepRunPatch,
+  StepRunRecord,
   StepRunWriter,
 } from "../stores/metadata/types.js";
 
@@ -17,6 +18,8 @@ export interface RecordedStep {
   metadata: Record<string, unknown>;
   /** The recorder's bookkeeping: where the step run's creation waits (see `discovered`); -1 once written. */
   creationSlot: number;
+  /** The recorder's bookkeeping: the step run as its writes left it (see `writtenStepRuns`). */
+  written?: StepRunRecord;
 }
 
 /**
@@ -48,6 +51,10 @@ export class RunRecorder {
   private logFlush: Promise<void> | undefined;
   /** The store's promise-free path for step-run writes, when it has one. */
   private readonly writer: StepRunWriter | undefined;
+  /** Every step run this recorder created, as its writes left it, in creation (discovery) order. */
+  private readonly written: StepRunRecord[] = [];
+  /** False once the records above may differ from the store's (a failed or fenced write, a resume). */
+  private writtenIsWhole = true;
 
   constructor(
     private readonly store: MetadataStore,
@@ -75,6 +82,7 @@ export class RunRecorder {
 
   /** Resume: a step run that did not complete goes back to pending. */
   reset(step: RecordedStep): void {
+    this.writtenIsWhole = false; // the run has step runs an earlier driver wrote
     this.write(() => this.store.resetStepRun(step.id));
   }
 
@@ -101,6 +109,7 @@ export class RunRecorder {
 
   /** Resume: an attempt an earlier driver started is running still, and this run follows it (its start time stays). */
   adopted(step: RecordedStep, attempt: number): void {
+    this.writtenIsWhole = false;
     this.patch(step, { status: "running", attempt, error: null });
   }
 
@@ -133,9 +142,19 @@ export class RunRecorder {
       this.flushStart(step);
     }
     for (let i = 0; i < full.newArtifacts.length; i++) full.newArtifacts[i] = this.held(full.newArtifacts[i]);
+    this.mirror(step, full.started ? { attempt, startedAt: full.started.startedAt, error: null, upstream: full.started.upstream } : {});
+    this.mirror(step, {
+      status: full.status,
+      endedAt: full.endedAt,
+      cacheKey: full.cacheKey,
+      originalStepRunId: full.originalStepRunId,
+      metadata: full.metadata,
+    });
     // Fenced: another attempt (or a resume) moved the step run on; this late result is dropped.
-    const ignored = () =>
+    const ignored = () => {
+      this.writtenIsWhole = false;
       this.log(step, "log", `a late result of attempt ${attempt} was ignored: the step run had moved on to another attempt or ended`);
+    };
     if (this.writer) return this.writer.complete(full, ignored);
     this.write(async () => {
       if (!(await this.store.completeStepRun(full))) ignored();
@@ -169,6 +188,16 @@ export class RunRecorder {
     this.logFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushLogs());
   }
 
+  /**
+   * The step runs this run's writes made, as the store now holds them (but for `seq` and
+   * `createdAt`, which the store sets): what `run()` shows without reading 10,000 rows back.
+   * Undefined when they may differ from the store's: a write failed or was fenced, or the run
+   * was resumed (an earlier driver wrote some of them). Call after `settle()`.
+   */
+  writtenStepRuns(): StepRunRecord[] | undefined {
+    return this.writtenIsWhole && !this.failure ? this.written : undefined;
+  }
+
   /** Waits for every write issued so far; rejects with the first store error, if any. */
   async settle(): Promise<void> {
     this.createUpTo(this.creations.length - 1);
@@ -198,6 +227,7 @@ export class RunRecorder {
   private patch(step: RecordedStep, patch: StepRunPatch): void {
     this.create(step);
     this.flushStart(step);
+    this.mirror(step, patch);
     if (this.writer) return this.writer.update(step.id, patch);
     this.write(() => this.store.updateStepRun(step.id, patch));
   }
@@ -213,6 +243,29 @@ export class RunRecorder {
       this.creations[this.nextCreation] = undefined;
       waiting.creationSlot = -1;
       const row = this.newStepRun(waiting);
+      const status = row.status ?? "pending";
+      const record: StepRunRecord = {
+        id: row.id ?? "",
+        runId: row.runId,
+        invocationId: row.invocationId,
+        stepName: row.stepName,
+        status,
+        attempt: status === "running" ? 1 : 0,
+        mappingKey: row.mappingKey ?? null,
+        cacheKey: null,
+        originalStepRunId: null,
+        position: row.position,
+        upstream: row.upstream,
+        parameters: row.parameters,
+        createdAt: 0,
+        startedAt: null,
+        endedAt: null,
+        error: null,
+        metadata: {},
+        seq: 0,
+      };
+      waiting.written = record;
+      this.written.push(record);
       if (this.writer) this.writer.create(row);
       else this.write(() => this.store.createStepRun(row));
     }
@@ -229,8 +282,24 @@ export class RunRecorder {
     this.starting.delete(step);
     const patch: StepRunPatch = { status: "running", attempt: start.attempt, startedAt: start.startedAt, error: null };
     if (start.upstream) patch.upstream = start.upstream;
+    this.mirror(step, patch);
     if (this.writer) this.writer.update(step.id, patch);
     else this.write(() => this.store.updateStepRun(step.id, patch));
+  }
+
+  /** Applies a write's fields to the step run's record as the store applies them (JSON: as it will read back). */
+  private mirror(step: RecordedStep, patch: StepRunPatch): void {
+    const r = step.written;
+    if (!r) return;
+    if (patch.status !== undefined) r.status = patch.status;
+    if (patch.attempt !== undefined) r.attempt = patch.attempt;
+    if (patch.cacheKey !== undefined) r.cacheKey = patch.cacheKey;
+    if (patch.originalStepRunId !== undefined) r.originalStepRunId = patch.originalStepRunId;
+    if (patch.startedAt !== undefined) r.startedAt = patch.startedAt;
+    if (patch.endedAt !== undefined) r.endedAt = patch.endedAt;
+    if (patch.error !== undefined) r.error = patch.error;
+    if (patch.upstream !== undefined) r.upstream = patch.upstream.slice();
+    if (patch.metadata !== undefined) r.metadata = asStored(patch.metadata);
   }
 
   private write(fn: () => Promise<unknown>): void {
@@ -245,3 +314,9 @@ export class RunRecorder {
 }
 
 function noop(): void {}
+
+/** A JSON value as the store gives it back (most step runs record no metadata: nothing to copy). */
+function asStored(value: Record<string, unknown>): Record<string, unknown> {
+  for (const _key in value) return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  return {};
+}

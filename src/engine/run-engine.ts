@@ -11,7 +11,7 @@ import { Handle, isHandle, settle, type CallOptions, type GraphBuilder } from ".
 import { isStep, type StepDefinition } from "../authoring/step.js";
 import type { MaterializerRegistry } from "../materializers/registry.js";
 import type { ArtifactStore } from "../stores/artifacts/types.js";
-import type { LogLine, MetadataStore, NewStepRun } from "../stores/metadata/types.js";
+import type { LogLine, MetadataStore, NewStepRun, StepRunRecord } from "../stores/metadata/types.js";
 import { encodeArgs, jsonProblem, parametersOf, refsOf } from "./args.js";
 import { timeOrderedId } from "../ids.js";
 import { cacheKeyOf } from "./cache-key.js";
@@ -51,6 +51,8 @@ export interface EngineOutcome {
   /** Step failures that make the run fail (unobserved ones, or any in a static run). */
   fatalFailures: { invocationId: string; error: Error | undefined }[];
   fingerprint: string;
+  /** The run's step runs as the engine wrote them, when that is exactly what the store holds (RunRecorder.writtenStepRuns). */
+  stepRuns: StepRunRecord[] | undefined;
 }
 
 /**
@@ -133,6 +135,7 @@ export class RunEngine implements GraphBuilder {
       functionError: this.functionError,
       fatalFailures: fatal.map((n) => ({ invocationId: n.invocationId, error: n.error })),
       fingerprint: this.fingerprint(),
+      stepRuns: this.recorder.writtenStepRuns(),
     };
   }
 

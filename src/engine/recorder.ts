@@ -10,6 +10,7 @@ import type {
   StepRunRecord,
   StepRunWriter,
 } from "../stores/metadata/types.js";
+import { applyStepRunPatch } from "../stores/metadata/step-run-patch.js";
 
 /** What the recorder needs of a step run: its id and the metadata recorded so far. */
 export interface RecordedStep {
@@ -291,13 +292,8 @@ export class RunRecorder {
   private mirror(step: RecordedStep, patch: StepRunPatch): void {
     const r = step.written;
     if (!r) return;
-    if (patch.status !== undefined) r.status = patch.status;
-    if (patch.attempt !== undefined) r.attempt = patch.attempt;
-    if (patch.cacheKey !== undefined) r.cacheKey = patch.cacheKey;
-    if (patch.originalStepRunId !== undefined) r.originalStepRunId = patch.originalStepRunId;
-    if (patch.startedAt !== undefined) r.startedAt = patch.startedAt;
-    if (patch.endedAt !== undefined) r.endedAt = patch.endedAt;
-    if (patch.error !== undefined) r.error = patch.error;
+    applyStepRunPatch(r, patch);
+    // Copies, as the store serialized them at this call.
     if (patch.upstream !== undefined) r.upstream = patch.upstream.slice();
     if (patch.metadata !== undefined) r.metadata = asStored(patch.metadata);
   }

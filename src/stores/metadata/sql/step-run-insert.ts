@@ -1,5 +1,6 @@
 import { timeOrderedId } from "../../../ids.js";
 import type { NewStepRun, StepCompletion, StepRunPatch, StepRunRecord, StepStatus } from "../types.js";
+import { applyStepRunPatch } from "../step-run-patch.js";
 import { toJson } from "./rows.js";
 
 const FINAL = new Set<StepStatus>(["completed", "cached", "failed", "skipped"]);
@@ -73,22 +74,9 @@ export class StepRunInsert {
 
   /** Sets the patch's defined fields, as `UPDATE … SET` would. */
   patch(patch: StepRunPatch): void {
-    const r = this.record;
-    if (patch.status !== undefined) r.status = patch.status;
-    if (patch.attempt !== undefined) r.attempt = patch.attempt;
-    if (patch.cacheKey !== undefined) r.cacheKey = patch.cacheKey;
-    if (patch.originalStepRunId !== undefined) r.originalStepRunId = patch.originalStepRunId;
-    if (patch.startedAt !== undefined) r.startedAt = patch.startedAt;
-    if (patch.endedAt !== undefined) r.endedAt = patch.endedAt;
-    if (patch.error !== undefined) r.error = patch.error;
-    if (patch.metadata !== undefined) {
-      r.metadata = patch.metadata;
-      this.metadataJson = toJson(patch.metadata);
-    }
-    if (patch.upstream !== undefined) {
-      r.upstream = patch.upstream;
-      this.upstreamJson = toJson(patch.upstream);
-    }
+    applyStepRunPatch(this.record, patch);
+    if (patch.metadata !== undefined) this.metadataJson = toJson(patch.metadata);
+    if (patch.upstream !== undefined) this.upstreamJson = toJson(patch.upstream);
   }
 
   /**

@@ -22,16 +22,21 @@ export function timeOrderedId(): string {
     idPrefix = `${time.slice(0, 8)}-${time.slice(8, 12)}-7`;
     idPrefixTime = now;
   }
-  const count = counter++;
-  // 42 counter bits in all: high 26 in the two middle groups, low 16 before the process bits.
-  const high = Math.floor(count / 0x10000) % 0x4000000;
-  const low = count % 0x10000;
-  const a = (high >>> 14).toString(16).padStart(3, "0");
-  const b = (0x8000 | (high & 0x3fff)).toString(16);
-  return `${idPrefix}${a}-${b}-${low.toString(16).padStart(4, "0")}${processBits}`;
+  // Two small-integer counters (42 bits in all) rather than one big number: integer math, no floating point.
+  if (++low === 0x10000) {
+    low = 0;
+    high = (high + 1) & 0x3ffffff;
+    highText = `${(high >>> 14).toString(16).padStart(3, "0")}-${(0x8000 | (high & 0x3fff)).toString(16)}-`;
+  }
+  return `${idPrefix}${highText}${BYTE_HEX[low >>> 8]}${BYTE_HEX[low & 0xff]}${processBits}`;
 }
 let idPrefixTime = -1;
 let idPrefix = "";
-// Starts at a random point so that a restarted process does not reuse the same sequence.
-let counter = randomBytes(4).readUInt32BE(0);
+// The counters start at a random point so that a restarted process does not reuse the same sequence.
+const start = randomBytes(4).readUInt32BE(0);
+let low = start & 0xffff;
+let high = (start >>> 16) & 0x3ffffff;
+let highText = `${(high >>> 14).toString(16).padStart(3, "0")}-${(0x8000 | (high & 0x3fff)).toString(16)}-`;
+/** Every byte as two hex digits. */
+const BYTE_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const processBits = randomBytes(4).toString("hex");

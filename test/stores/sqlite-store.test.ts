@@ -10,6 +10,8 @@ import { checkConcurrentWriters } from "./metadata-concurrency.js";
 import { metadataStoreConformance } from "./metadata-store.conformance.js";
 import { scheduleStoreConformance } from "./schedule-store.conformance.js";
 import { migrationFromSchema4 } from "./migration-5.conformance.js";
+import { FRESH_SCHEMA, FRESH_SCHEMA_VERSION } from "../../src/stores/metadata/sqlite/fresh-schema.js";
+import { replayedSchema } from "../../scripts/fresh-schema.js";
 
 const root = mkdtempSync(join(tmpdir(), "weir-sqlite-store-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -159,6 +161,40 @@ describe("SqliteMetadataStore", () => {
     expect(() => insert.run("neither", null, null)).toThrow(/CHECK constraint failed/);
     expect(() => insert.run("snapshot", run.snapshotId, null)).not.toThrow();
     expect(() => insert.run("step-run", null, step.id)).not.toThrow();
+  });
+
+  it("gives a new database the schema the migrations leave, in one go (fresh-schema.ts is up to date)", async () => {
+    // If this fails after a migration was added: node --import tsx scripts/fresh-schema.ts
+    expect(FRESH_SCHEMA).toEqual(replayedSchema());
+    expect(FRESH_SCHEMA_VERSION).toBe(migrations[migrations.length - 1].version);
+    // A new file and a file migrated step by step from schema 1 end up with the same tables, indexes and rows.
+    const schemaOf = (path: string) => {
+      const db = raw(path);
+      return {
+        master: db.prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_autoindex%' ORDER BY name`).all(),
+        sequences: db.prepare(`SELECT * FROM sequences`).all(),
+        versions: db.prepare(`SELECT version, name FROM schema_migrations ORDER BY version`).all(),
+      };
+    };
+    const fresh = freshPath();
+    await open(fresh);
+    const stepwise = freshPath();
+    mkdirSync(dirname(stepwise), { recursive: true });
+    const old = raw(stepwise);
+    old.exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+    for (const statement of migrations[0].up("sqlite")) old.exec(statement);
+    old.prepare(`INSERT INTO schema_migrations VALUES (1, ?, 0)`).run(migrations[0].name);
+    await open(stepwise);
+    const normalize = (schema: ReturnType<typeof schemaOf>) => ({
+      ...schema,
+      // ALTER TABLE keeps the original text of a table's CREATE statement with added columns appended: compare column lists instead.
+      master: (schema.master as { type: string; name: string; sql: string | null }[]).map((m) => ({ ...m, sql: m.type === "table" ? null : m.sql })),
+    });
+    expect(normalize(schemaOf(fresh))).toEqual(normalize(schemaOf(stepwise)));
+    for (const table of ["step_runs", "artifact_versions", "artifacts", "step_run_outputs", "step_run_inputs"]) {
+      const columns = (path: string) => raw(path).prepare(`SELECT name, type, "notnull", pk FROM pragma_table_info(?)`).all(table);
+      expect(columns(fresh), table).toEqual(columns(stepwise));
+    }
   });
 
   it("declares migrations with unique, increasing versions and portable DDL for both dialects", () => {

@@ -10,7 +10,8 @@
 import { existsSync } from "node:fs";
 import type Database from "better-sqlite3";
 import { timeOrderedId } from "../../../ids.js";
-import { pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
+import { LATEST_SCHEMA_VERSION, migrations, pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
+import { FRESH_SCHEMA, FRESH_SCHEMA_VERSION } from "./fresh-schema.js";
 import type { VersionedStore } from "../open.js";
 import { WriteBatcher, type Outcome } from "../write-batcher.js";
 import { StepRunInsert } from "../sql/step-run-insert.js";
@@ -100,33 +101,33 @@ const MEMBER_SELECT = `SELECT m.stack_name, c.id, c.type, c.name, c.flavor, c.co
  * same millisecond still come back in insertion order.
  */
 function prepareStatements(db: Database.Database) {
-  return {
+  return lazily({
     // Get-or-create in one statement: the no-op update makes RETURNING give the existing row's id.
-    pipelineId: db
+    pipelineId: () => db
       .prepare(
         `INSERT INTO pipelines (id, name, created_at) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
       )
       .pluck(),
 
-    insertSnapshot: db.prepare(
+    insertSnapshot: () => db.prepare(
       `INSERT INTO pipeline_snapshots (id, pipeline_id, is_dynamic, parameters, source, spec, created_at)
        VALUES (@id, @pipelineId, @isDynamic, @parameters, @source, @spec, @createdAt)`,
     ),
-    getSnapshot: db.prepare(
+    getSnapshot: () => db.prepare(
       `SELECT s.*, p.name AS pipeline_name FROM pipeline_snapshots s JOIN pipelines p ON p.id = s.pipeline_id
        WHERE s.id = ?`,
     ),
 
-    insertStepConfiguration: db.prepare(
+    insertStepConfiguration: () => db.prepare(
       `INSERT INTO step_configurations (id, snapshot_id, step_run_id, invocation_id, step_name, config)
        VALUES (?, ?, ?, ?, ?, ?)`,
     ),
-    stepConfigurationsBySnapshot: db.prepare(
+    stepConfigurationsBySnapshot: () => db.prepare(
       `SELECT * FROM step_configurations WHERE snapshot_id = ? ORDER BY invocation_id, id`,
     ),
     // A dynamic run's step configuration is a column of its step run (schema 5); older ones are rows.
-    stepConfigurationsByStepRun: db.prepare(
+    stepConfigurationsByStepRun: () => db.prepare(
       `SELECT id AS id, NULL AS snapshot_id, id AS step_run_id, invocation_id, step_name, configuration AS config
          FROM step_runs WHERE id = @id AND configuration IS NOT NULL
        UNION ALL
@@ -134,17 +135,17 @@ function prepareStatements(db: Database.Database) {
        ORDER BY invocation_id, id`,
     ),
 
-    insertRun: db.prepare(
+    insertRun: () => db.prepare(
       `INSERT INTO pipeline_runs (id, name, pipeline_id, snapshot_id, stack_name, is_dynamic, status,
          orchestrator_run_id, created_at, started_at, ended_at, error, output, enable_cache, fingerprint,
          heartbeat_at, owner, cancel_requested_at, seq, schedule_name, scheduled_for)
        VALUES (@id, @name, @pipelineId, @snapshotId, @stackName, @isDynamic, @status,
          NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, @heartbeatAt, @owner, NULL, @seq, @scheduleName, @scheduledFor)`,
     ),
-    getRun: db.prepare(`${RUN_SELECT} WHERE r.id = ?`),
-    listRuns: db.prepare(`${RUN_SELECT} WHERE ${RUN_FILTER} ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit OFFSET @offset`),
+    getRun: () => db.prepare(`${RUN_SELECT} WHERE r.id = ?`),
+    listRuns: () => db.prepare(`${RUN_SELECT} WHERE ${RUN_FILTER} ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit OFFSET @offset`),
     // The filtered page of runs, then each one's step counts by status: one row per (run, status).
-    listRunSummaries: db.prepare(
+    listRunSummaries: () => db.prepare(
       `WITH page AS (
          ${RUN_SELECT.replace("SELECT r.*", "SELECT r.*, r.rowid AS row_order")}
          WHERE ${RUN_FILTER} ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit OFFSET @offset)
@@ -153,34 +154,34 @@ function prepareStatements(db: Database.Database) {
                   WHERE run_id IN (SELECT id FROM page) GROUP BY run_id, status) c ON c.run_id = page.id
        ORDER BY page.created_at DESC, page.row_order DESC`,
     ),
-    findRuns: db.prepare(
+    findRuns: () => db.prepare(
       `${RUN_SELECT}
        WHERE (@name IS NULL OR r.name = @name) AND (@idPrefix IS NULL OR substr(r.id, 1, length(@idPrefix)) = @idPrefix)
          AND (@idSuffix IS NULL OR substr(r.id, -length(@idSuffix)) = @idSuffix)
        ORDER BY r.created_at DESC, r.rowid DESC`,
     ),
-    claimRun: db.prepare(
+    claimRun: () => db.prepare(
       `UPDATE pipeline_runs SET owner = @owner, heartbeat_at = @now, seq = @seq
        WHERE id = @runId AND (owner IS NULL OR owner = @owner OR heartbeat_at IS NULL OR heartbeat_at < @staleBefore)`,
     ),
-    runExists: db.prepare(`SELECT 1 FROM pipeline_runs WHERE id = ?`).pluck(),
+    runExists: () => db.prepare(`SELECT 1 FROM pipeline_runs WHERE id = ?`).pluck(),
     // Deleting a run: the versions its step runs link (or its output names) that nothing else links.
-    runArtifactVersions: db.prepare(
+    runArtifactVersions: () => db.prepare(
       `SELECT artifact_version_id FROM step_run_outputs WHERE step_run_id IN (SELECT id FROM step_runs WHERE run_id = @runId)
        UNION SELECT artifact_version_id FROM step_run_inputs WHERE step_run_id IN (SELECT id FROM step_runs WHERE run_id = @runId)`,
     ).pluck(),
-    deleteRun: db.prepare(`DELETE FROM pipeline_runs WHERE id = ?`),
-    deleteUnusedSnapshot: db.prepare(
+    deleteRun: () => db.prepare(`DELETE FROM pipeline_runs WHERE id = ?`),
+    deleteUnusedSnapshot: () => db.prepare(
       `DELETE FROM pipeline_snapshots WHERE id = ? AND NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE snapshot_id = ?)`,
     ),
-    deleteUnlinkedVersion: db.prepare(
+    deleteUnlinkedVersion: () => db.prepare(
       `DELETE FROM artifact_versions WHERE id = ?
          AND NOT EXISTS (SELECT 1 FROM step_run_outputs WHERE artifact_version_id = ?)
          AND NOT EXISTS (SELECT 1 FROM step_run_inputs WHERE artifact_version_id = ?)
        RETURNING uri, artifact_store_id`,
     ),
 
-    insertStepRun: db.prepare(
+    insertStepRun: () => db.prepare(
       // Positional: binding by name costs a property lookup per column, a few µs per row at fan-out rates.
       // Every column is given: a step run created and finished in one batch is inserted in its final state.
       `INSERT INTO step_runs (id, run_id, invocation_id, step_name, status, attempt, mapping_key, cache_key,
@@ -188,106 +189,127 @@ function prepareStatements(db: Database.Database) {
          configuration)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    getStepRun: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE id = ?`),
-    stepRunExists: db.prepare(`SELECT 1 FROM step_runs WHERE id = ?`).pluck(),
+    getStepRun: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE id = ?`),
+    stepRunExists: () => db.prepare(`SELECT 1 FROM step_runs WHERE id = ?`).pluck(),
     // One statement, so that the guard holds against another writer: completed and cached
     // step runs are never reset (their outputs may be in use).
-    resetStepRun: db.prepare(
+    resetStepRun: () => db.prepare(
       `UPDATE step_runs SET status = 'pending', error = NULL, ended_at = NULL, seq = ?
        WHERE id = ? AND status NOT IN ('completed', 'cached') RETURNING id`,
     ).pluck(),
-    stepRunStatus: db.prepare(`SELECT status FROM step_runs WHERE id = ?`).pluck(),
-    deleteStepOutputs: db.prepare(`DELETE FROM step_run_outputs WHERE step_run_id = ?`),
-    findStepRun: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND invocation_id = ?`),
-    listStepRuns: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? ORDER BY position, rowid`),
-    listStepRunChanges: db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
-    findCachedStepRun: db.prepare(
+    stepRunStatus: () => db.prepare(`SELECT status FROM step_runs WHERE id = ?`).pluck(),
+    deleteStepOutputs: () => db.prepare(`DELETE FROM step_run_outputs WHERE step_run_id = ?`),
+    findStepRun: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND invocation_id = ?`),
+    listStepRuns: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? ORDER BY position, rowid`),
+    listStepRunChanges: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
+    findCachedStepRun: () => db.prepare(
       `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
        ORDER BY created_at DESC, rowid DESC LIMIT 1`,
     ),
 
     // Registers the name on first sight and takes its next version number, in one statement
     // (no read-then-write that two writers could interleave).
-    nextArtifactVersion: db
+    nextArtifactVersion: () => db
       .prepare(
         `INSERT INTO artifacts (name, created_at, latest_version) VALUES (?, ?, 1)
          ON CONFLICT (name) DO UPDATE SET latest_version = latest_version + 1
          RETURNING latest_version`,
       )
       .pluck(),
-    insertArtifactVersion: db.prepare(
+    insertArtifactVersion: () => db.prepare(
       `INSERT INTO artifact_versions (id, artifact_name, version, uri, data_type, materializer, content_hash, size,
          metadata, created_at, artifact_store_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    artifactVersionByName: db.prepare(
+    artifactVersionByName: () => db.prepare(
       `${ARTIFACT_VERSION_SELECT} WHERE v.artifact_name = @name AND (@version IS NULL OR v.version = @version)
        ORDER BY v.version DESC LIMIT 1`,
     ),
-    getArtifactVersion: db.prepare(`${ARTIFACT_VERSION_SELECT} WHERE v.id = ?`),
-    listArtifactVersions: db.prepare(
+    getArtifactVersion: () => db.prepare(`${ARTIFACT_VERSION_SELECT} WHERE v.id = ?`),
+    listArtifactVersions: () => db.prepare(
       `${ARTIFACT_VERSION_SELECT} WHERE (@artifactName IS NULL OR v.artifact_name = @artifactName)
        ORDER BY v.created_at DESC, v.rowid DESC LIMIT @limit`,
     ),
 
     // A resumed step run records its inputs again: the newest link for an input name wins.
-    insertStepInput: db.prepare(
+    insertStepInput: () => db.prepare(
       `INSERT INTO step_run_inputs (step_run_id, artifact_version_id, input_name)
        VALUES (?, ?, ?)
        ON CONFLICT (step_run_id, input_name) DO UPDATE SET artifact_version_id = excluded.artifact_version_id`,
     ),
-    listStepInputs: db.prepare(`SELECT * FROM step_run_inputs WHERE step_run_id = ? ORDER BY input_name`),
-    insertStepOutput: db.prepare(
+    listStepInputs: () => db.prepare(`SELECT * FROM step_run_inputs WHERE step_run_id = ? ORDER BY input_name`),
+    insertStepOutput: () => db.prepare(
       `INSERT INTO step_run_outputs (step_run_id, artifact_version_id, output_name, mapping_key, position)
        VALUES (?, ?, ?, ?, ?)`,
     ),
-    listStepOutputs: db.prepare(
+    listStepOutputs: () => db.prepare(
       `SELECT * FROM step_run_outputs WHERE step_run_id = ? ORDER BY position, output_name`,
     ),
 
-    saveStepTask: db.prepare(
+    saveStepTask: () => db.prepare(
       `INSERT INTO step_run_tasks (step_run_id, attempt, task) VALUES (?, ?, ?)
        ON CONFLICT (step_run_id) DO UPDATE SET attempt = excluded.attempt, task = excluded.task`,
     ),
-    getStepTask: db.prepare(`SELECT attempt, task FROM step_run_tasks WHERE step_run_id = ?`),
-    insertLog: db.prepare(
+    getStepTask: () => db.prepare(`SELECT attempt, task FROM step_run_tasks WHERE step_run_id = ?`),
+    insertLog: () => db.prepare(
       `INSERT INTO logs (run_id, step_run_id, stream, message, at) VALUES (@runId, @stepRunId, @stream, @message, @at)`,
     ),
-    listLogs: db.prepare(
+    listLogs: () => db.prepare(
       `SELECT * FROM logs
        WHERE run_id = @runId AND id > @afterId AND (@stepRunId IS NULL OR step_run_id = @stepRunId)
        ORDER BY id`,
     ),
 
-    insertStack: db.prepare(`INSERT INTO stacks (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
-    getStack: db.prepare(`SELECT * FROM stacks WHERE name = ?`),
-    listStacks: db.prepare(`SELECT * FROM stacks ORDER BY name`),
-    deleteStackMembers: db.prepare(`DELETE FROM stack_members WHERE stack_name = ?`),
-    deleteStack: db.prepare(`DELETE FROM stacks WHERE name = ?`),
-    upsertComponent: db
+    insertStack: () => db.prepare(`INSERT INTO stacks (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
+    getStack: () => db.prepare(`SELECT * FROM stacks WHERE name = ?`),
+    listStacks: () => db.prepare(`SELECT * FROM stacks ORDER BY name`),
+    deleteStackMembers: () => db.prepare(`DELETE FROM stack_members WHERE stack_name = ?`),
+    deleteStack: () => db.prepare(`DELETE FROM stacks WHERE name = ?`),
+    upsertComponent: () => db
       .prepare(
         `INSERT INTO stack_components (id, type, name, flavor, config) VALUES (@id, @type, @name, @flavor, @config)
          ON CONFLICT (type, name) DO UPDATE SET flavor = excluded.flavor, config = excluded.config
          RETURNING id`,
       )
       .pluck(),
-    insertStackMember: db.prepare(`INSERT INTO stack_members (stack_name, component_id, position) VALUES (?, ?, ?)`),
-    stackMembers: db.prepare(`${MEMBER_SELECT} WHERE m.stack_name = ? ORDER BY m.position`),
-    allStackMembers: db.prepare(`${MEMBER_SELECT} ORDER BY m.stack_name, m.position`),
-    getComponent: db.prepare(`SELECT * FROM stack_components WHERE id = ?`),
-    listComponents: db.prepare(`SELECT * FROM stack_components ORDER BY type, name`),
+    insertStackMember: () => db.prepare(`INSERT INTO stack_members (stack_name, component_id, position) VALUES (?, ?, ?)`),
+    stackMembers: () => db.prepare(`${MEMBER_SELECT} WHERE m.stack_name = ? ORDER BY m.position`),
+    allStackMembers: () => db.prepare(`${MEMBER_SELECT} ORDER BY m.stack_name, m.position`),
+    getComponent: () => db.prepare(`SELECT * FROM stack_components WHERE id = ?`),
+    listComponents: () => db.prepare(`SELECT * FROM stack_components ORDER BY type, name`),
 
-    readSeq: db.prepare(`SELECT value FROM sequences WHERE name = 'changes'`).pluck(),
-    writeSeq: db.prepare(`UPDATE sequences SET value = ? WHERE name = 'changes'`),
+    readSeq: () => db.prepare(`SELECT value FROM sequences WHERE name = 'changes'`).pluck(),
+    writeSeq: () => db.prepare(`UPDATE sequences SET value = ? WHERE name = 'changes'`),
 
-    getSetting: db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck(),
-    putSetting: db.prepare(
+    getSetting: () => db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck(),
+    putSetting: () => db.prepare(
       `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     ),
-  };
+  });
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * An object whose properties are made on first read (then kept): a store prepares only the
+ * statements it uses. A short-lived store (the CLI, a test, a cold `weir run`) uses a dozen
+ * of the sixty, and preparing one costs ~0.2–1 ms here.
+ */
+function lazily<T extends Record<string, () => unknown>>(makers: T): { readonly [K in keyof T]: ReturnType<T[K]> } {
+  const made = {} as Record<string, unknown>;
+  for (const [key, make] of Object.entries(makers)) {
+    Object.defineProperty(made, key, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const value = make();
+        Object.defineProperty(made, key, { value, enumerable: true });
+        return value;
+      },
+    });
+  }
+  return made as { readonly [K in keyof T]: ReturnType<T[K]> };
+}
 
 /** A queued write: the statements to run, already holding their values (`work` is called as a method). */
 interface SqliteWrite {
@@ -483,8 +505,12 @@ export class SqliteMetadataStore implements VersionedStore {
     try {
       this.write(() => {
         const record = this.db.prepare(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`);
-        for (const migration of this.pendingMigrationList()) {
-          for (const statement of migration.up("sqlite")) this.db.exec(statement);
+        const pending = this.pendingMigrationList();
+        // A new database gets the schema all migrations leave in one go (fresh-schema.ts).
+        const fresh = pending.length === migrations.length && FRESH_SCHEMA_VERSION === LATEST_SCHEMA_VERSION;
+        if (fresh) this.db.exec(FRESH_SCHEMA.join(";\n"));
+        for (const migration of pending) {
+          if (!fresh) for (const statement of migration.up("sqlite")) this.db.exec(statement);
           record.run(migration.version, migration.name, Date.now());
         }
         const broken = this.db.pragma("foreign_key_check") as { table: string; parent: string }[];

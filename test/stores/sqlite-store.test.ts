@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -22,9 +23,17 @@ const freshPath = (under = root) => join(under, `db-${++files}`, "metadata.db");
 
 const conformanceRoot = join(root, "conformance");
 metadataStoreConformance("sqlite", {
-  open: async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot) }),
+  open: async () => new SqliteMetadataStore({ path: freshPath(conformanceRoot), writerThread: "never" }),
   openSecond: async (first) => openSqliteStore((first as SqliteMetadataStore).path),
   cleanup: async () => rmSync(conformanceRoot, { recursive: true, force: true }),
+});
+
+// The same contract when every batch is committed on the store's writer thread (as large runs do).
+const threadedRoot = join(root, "conformance-threaded");
+metadataStoreConformance("sqlite, writer thread", {
+  open: async () => new SqliteMetadataStore({ path: freshPath(threadedRoot), writerThread: "always" }),
+  openSecond: async (first) => openSqliteStore((first as SqliteMetadataStore).path),
+  cleanup: async () => rmSync(threadedRoot, { recursive: true, force: true }),
 });
 
 scheduleStoreConformance("sqlite", async () => {
@@ -208,6 +217,24 @@ describe("SqliteMetadataStore", () => {
       expect(migration.up("sqlite").join("\n")).not.toMatch(/ALTER COLUMN|DROP COLUMN|DROP CONSTRAINT/);
     }
   });
+});
+
+describe("SqliteMetadataStore at process exit", () => {
+  it.each(["never", "always"])("commits the writes still queued when the process exits (writer thread: %s)", async (mode) => {
+    const path = freshPath();
+    const child = spawnSync(process.execPath, ["--import", "tsx", "test/fixtures/store/exit-with-pending-writes.ts", path, mode, "3000"], {
+      cwd: join(import.meta.dirname, "..", ".."),
+      encoding: "utf8",
+    });
+    expect(child.status, child.stderr).toBe(0);
+    const runId = child.stdout.trim();
+    const store = await openSqliteStore(path);
+    try {
+      expect((await store.listStepRuns(runId)).length).toBe(3000);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 });
 
 describe("SqliteMetadataStore ids and batches", () => {

@@ -27,9 +27,16 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown
 /**
  * Applies a batch of writes in one transaction, in order, and reports one outcome per
  * write. It throws only when the batch as a whole failed (nothing of it committed).
+ * Batches handed over one after another are applied in that order.
  */
 export interface BatchApplier<Op> {
   apply(ops: readonly Op[]): Outcome[] | Promise<Outcome[]>;
+  /**
+   * Optional, for an asynchronous applier that works on another thread: blocks until every
+   * batch handed over so far is applied (their promises settle later, as usual). It lets
+   * `flushSync` work: a read on this thread must see every write made before it.
+   */
+  waitSync?(): void;
 }
 
 export interface WriteBatcherOptions {
@@ -39,6 +46,12 @@ export interface WriteBatcherOptions {
    * work a batch-level failure rejects at once.
    */
   maxBatch: number;
+  /**
+   * Batches an asynchronous applier may have at once (default 1: the next batch accumulates
+   * while one is in flight, PostgreSQL's group commit). An applier on another thread takes
+   * a few, so that this thread never waits for it.
+   */
+  maxInFlight?: number;
 }
 
 interface Pending<Op> {
@@ -48,15 +61,15 @@ interface Pending<Op> {
 }
 
 /**
- * Queues writes and applies them in batches. A synchronous applier (SQLite) commits every
- * write of a turn of the event loop together; an asynchronous one (PostgreSQL) keeps one
- * batch in flight while the next accumulates (group commit).
+ * Queues writes and applies them in batches. A synchronous applier (SQLite on this thread)
+ * commits every write of a turn of the event loop together; an asynchronous one (PostgreSQL,
+ * SQLite's writer thread) keeps batches in flight while the next accumulates (group commit).
  */
 export class WriteBatcher<Op> {
   private pending: Pending<Op>[] = [];
   private scheduled: NodeJS.Immediate | undefined;
-  /** The batch being applied by an asynchronous applier, if any. */
-  private inFlight: Promise<void> | undefined;
+  /** Batches an asynchronous applier is applying, oldest first. */
+  private readonly inFlight: Promise<void>[] = [];
   private closed = false;
 
   constructor(
@@ -69,8 +82,7 @@ export class WriteBatcher<Op> {
     if (this.closed) return Promise.reject(new Error("the metadata store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ op, resolve: resolve as (value: unknown) => void, reject });
-      if (this.pending.length >= this.options.maxBatch && !this.inFlight) this.flushNow();
-      else this.scheduled ??= setImmediate(this.scheduledFlush);
+      this.scheduleFlush();
     });
   }
 
@@ -83,32 +95,42 @@ export class WriteBatcher<Op> {
   enqueueWith(op: Op, resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
     if (this.closed) return reject(new Error("the metadata store is closed"));
     this.pending.push({ op, resolve, reject });
-    if (this.pending.length >= this.options.maxBatch && !this.inFlight) this.flushNow();
-    else this.scheduled ??= setImmediate(this.scheduledFlush);
+    this.scheduleFlush();
   }
 
   get size(): number {
     return this.pending.length;
   }
 
+  private scheduleFlush(): void {
+    if (this.pending.length >= this.options.maxBatch && this.inFlight.length < this.maxInFlight) this.flushNow();
+    else this.scheduled ??= setImmediate(this.scheduledFlush);
+  }
+
+  private get maxInFlight(): number {
+    return this.options.maxInFlight ?? 1;
+  }
+
   private readonly scheduledFlush = (): void => {
     this.scheduled = undefined;
-    if (!this.inFlight) this.flushNow();
+    this.flushNow();
   };
 
   /**
-   * Commits everything queued, synchronously. Only for a synchronous applier: a read of
-   * the embedded store calls it so that it sees the writes before it.
+   * Commits everything queued, synchronously: a read of the embedded store calls it so that
+   * it sees the writes before it. An asynchronous applier must be able to wait (`waitSync`).
    */
   flushSync(): void {
-    this.flushNow();
-    if (this.inFlight) throw new Error("flushSync() needs a synchronous applier");
+    this.flushNow(Infinity);
+    if (this.inFlight.length === 0) return;
+    if (!this.applier.waitSync) throw new Error("flushSync() needs a synchronous applier or one that can wait");
+    this.applier.waitSync();
   }
 
   /** Resolves once every write queued before the call has settled (committed or rejected). */
   async barrier(): Promise<void> {
-    while (this.pending.length > 0 || this.inFlight) {
-      if (this.inFlight) await this.inFlight;
+    while (this.pending.length > 0 || this.inFlight.length > 0) {
+      if (this.inFlight.length > 0) await this.inFlight[this.inFlight.length - 1];
       else this.flushNow();
     }
   }
@@ -133,10 +155,10 @@ export class WriteBatcher<Op> {
     return batch;
   }
 
-  /** Applies the next batch: at once when the applier is synchronous, else as the one batch in flight. */
-  private flushNow(): void {
+  /** Applies the next batches: at once when the applier is synchronous, else up to `maxInFlight` of them in flight. */
+  private flushNow(maxInFlight = this.maxInFlight): void {
     this.cancelScheduled();
-    while (this.pending.length > 0 && !this.inFlight) {
+    while (this.pending.length > 0 && this.inFlight.length < maxInFlight) {
       const batch = this.take();
       let outcomes: Outcome[] | Promise<Outcome[]>;
       try {
@@ -149,24 +171,27 @@ export class WriteBatcher<Op> {
         settle(batch, outcomes);
         continue;
       }
-      this.inFlight = outcomes.then(
-        (results) => settle(batch, results),
-        (error: unknown) => {
-          for (const write of batch) write.reject(error);
-        },
-      ).finally(() => {
-        this.inFlight = undefined;
-        // The next batch accumulated while this one was in flight: send it now.
-        if (this.pending.length > 0) this.flushNow();
-      });
+      const applied: Promise<void> = outcomes
+        .then(
+          (results) => settle(batch, results),
+          (error: unknown) => {
+            for (const write of batch) write.reject(error);
+          },
+        )
+        .finally(() => {
+          this.inFlight.splice(this.inFlight.indexOf(applied), 1);
+          // More accumulated while this one was in flight: send it now.
+          if (this.pending.length > 0) this.flushNow();
+        });
+      this.inFlight.push(applied);
     }
   }
 }
 
 function settle<Op>(batch: Pending<Op>[], outcomes: Outcome[]): void {
-  batch.forEach((write, i) => {
+  for (let i = 0; i < batch.length; i++) {
     const outcome = outcomes[i];
-    if (outcome.ok) write.resolve(outcome.value);
-    else write.reject(outcome.error);
-  });
+    if (outcome.ok) batch[i].resolve(outcome.value);
+    else batch[i].reject(outcome.error);
+  }
 }

@@ -24,6 +24,7 @@ import {
   completionPatch,
   RUN_PATCH_COLUMNS,
   newRunRecord,
+  newSnapshotRecord,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
   STEP_RUN_SELECT_COLUMNS,
@@ -267,16 +268,7 @@ export class PostgresMetadataStore implements VersionedStore {
            VALUES ($1, $2, $3, $4, $5, $6, $7)`,
           [id, pipelineId, ...values, createdAt],
         );
-        return {
-          id,
-          pipelineId,
-          pipelineName: snapshot.pipelineName,
-          isDynamic: snapshot.isDynamic,
-          parameters: snapshot.parameters,
-          source: snapshot.source,
-          spec: snapshot.spec,
-          createdAt,
-        };
+        return newSnapshotRecord(snapshot, id, pipelineId, createdAt);
       }),
     );
   }

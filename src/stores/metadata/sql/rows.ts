@@ -6,6 +6,7 @@ import { timeOrderedId } from "../../../ids.js";
 import type {
   ArtifactVersionRecord,
   NewRun,
+  NewSnapshot,
   NewArtifactVersion,
   NewStepConfiguration,
   ComponentRecord,
@@ -211,6 +212,20 @@ export function toRunRecord(row: RunRow): RunRecord {
     seq: row.seq,
     scheduleName: row.schedule_name ?? null,
     scheduledFor: row.scheduled_for ?? null,
+  };
+}
+
+/** The record of a snapshot as both stores create it. */
+export function newSnapshotRecord(snapshot: NewSnapshot, id: string, pipelineId: string, createdAt: number): SnapshotRecord {
+  return {
+    id,
+    pipelineId,
+    pipelineName: snapshot.pipelineName,
+    isDynamic: snapshot.isDynamic,
+    parameters: snapshot.parameters,
+    source: snapshot.source,
+    spec: snapshot.spec,
+    createdAt,
   };
 }
 

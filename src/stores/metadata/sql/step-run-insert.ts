@@ -36,10 +36,12 @@ export class StepRunInsert {
   private upstreamJson: string;
   private readonly parametersJson: string;
   private metadataJson = "{}";
-  /** Set once its INSERT ran (a failed one leaves it false: writes merged into it fail too). */
-  inserted = false;
-
-  constructor(stepRun: NewStepRun, createdAt = Date.now()) {
+  constructor(
+    stepRun: NewStepRun,
+    /** Called when the row leaves the batch (`op()`): writes after that are statements of their own. */
+    private readonly onCommit?: () => void,
+    createdAt = Date.now(),
+  ) {
     const status = stepRun.status ?? "pending";
     // A step run created as running has started its first attempt now.
     const started = status === "running";
@@ -103,6 +105,12 @@ export class StepRunInsert {
       this.metadataJson = isEmpty(completion.metadata) ? "{}" : toJson(completion.metadata);
     }
     return true;
+  }
+
+  /** The row as it is now, as the SQLite store's insert op (its seq is taken when it is applied). */
+  op(): { op: "stepRun"; values: unknown[] } {
+    this.onCommit?.();
+    return { op: "stepRun", values: this.values(0) };
   }
 
   /** The row's values in the column order of the stores' step-run INSERT. */

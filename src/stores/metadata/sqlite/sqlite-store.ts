@@ -7,7 +7,6 @@
  * are committed together (write-behind batching, see SqliteMetadataStore). better-sqlite3
  * is synchronous; the methods are `async` only because the interface also serves PostgreSQL.
  */
-import { existsSync } from "node:fs";
 import type Database from "better-sqlite3";
 import { timeOrderedId } from "../../../ids.js";
 import { LATEST_SCHEMA_VERSION, migrations, pendingMigrations, SCHEMA_MIGRATIONS_TABLE } from "../migrations.js";
@@ -15,22 +14,21 @@ import { FRESH_SCHEMA, FRESH_SCHEMA_VERSION } from "./fresh-schema.js";
 import type { VersionedStore } from "../open.js";
 import { WriteBatcher, type Outcome } from "../write-batcher.js";
 import { StepRunInsert } from "../sql/step-run-insert.js";
-import { openDatabase, storeDeletedError, storeFileError } from "./file-errors.js";
+import { prepareStatements, type Statements } from "./statements.js";
+import { ACTIVE_STACK_KEY, readStack, SqliteWriteApplier, type SqliteOp } from "./writes.js";
+import { WriterThread } from "./writer-thread.js";
+import { openDatabase, storeFileError } from "./file-errors.js";
 import {
   artifactVersionRow,
-  insertedArtifactVersion,
   stepConfigurationRow,
-  type ArtifactVersionInsert,
-  FINAL_STATUSES,
   fromJson,
-  outputArtifactIds,
   newRunRecord,
+  newSnapshotRecord,
   patchOf,
   completionPatch,
   RUN_PATCH_COLUMNS,
   runFilterParams,
   STEP_RUN_PATCH_COLUMNS,
-  STEP_RUN_SELECT_COLUMNS,
   summarize,
   toArtifactVersionRecord,
   toComponentRecord,
@@ -83,259 +81,15 @@ import type {
   StepRunWriter,
 } from "../types.js";
 
-const ACTIVE_STACK_KEY = "active_stack";
-
-const RUN_SELECT = `SELECT r.*, p.name AS pipeline_name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id`;
-const ARTIFACT_VERSION_SELECT = `SELECT v.* FROM artifact_versions v`;
-const RUN_FILTER = `(@pipelineName IS NULL OR p.name = @pipelineName) AND (@status IS NULL OR r.status = @status)
-  AND (@name IS NULL OR r.name = @name) AND (@idPrefix IS NULL OR substr(r.id, 1, length(@idPrefix)) = @idPrefix)
-  AND (@scheduleName IS NULL OR r.schedule_name = @scheduleName)`;
-const MEMBER_SELECT = `SELECT m.stack_name, c.id, c.type, c.name, c.flavor, c.config
-  FROM stack_members m JOIN stack_components c ON c.id = m.component_id`;
-
 /**
- * Every fixed statement, prepared once. Preparing needs the tables to exist, so this runs
- * on first use (after `migrate()` on a new file) rather than in the constructor.
- *
- * "Newest first" orders by creation time, then by rowid so that rows created within the
- * same millisecond still come back in insertion order.
+ * A queued write: an op, or a step run's INSERT still open to the writes about it that
+ * follow in the same batch (StepRunInsert), made an op when the batch is committed.
  */
-function prepareStatements(db: Database.Database) {
-  return lazily({
-    // Get-or-create in one statement: the no-op update makes RETURNING give the existing row's id.
-    pipelineId: () => db
-      .prepare(
-        `INSERT INTO pipelines (id, name, created_at) VALUES (?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
-      )
-      .pluck(),
+type QueuedWrite = SqliteOp | StepRunInsert;
 
-    insertSnapshot: () => db.prepare(
-      `INSERT INTO pipeline_snapshots (id, pipeline_id, is_dynamic, parameters, source, spec, created_at)
-       VALUES (@id, @pipelineId, @isDynamic, @parameters, @source, @spec, @createdAt)`,
-    ),
-    getSnapshot: () => db.prepare(
-      `SELECT s.*, p.name AS pipeline_name FROM pipeline_snapshots s JOIN pipelines p ON p.id = s.pipeline_id
-       WHERE s.id = ?`,
-    ),
-
-    insertStepConfiguration: () => db.prepare(
-      `INSERT INTO step_configurations (id, snapshot_id, step_run_id, invocation_id, step_name, config)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
-    stepConfigurationsBySnapshot: () => db.prepare(
-      `SELECT * FROM step_configurations WHERE snapshot_id = ? ORDER BY invocation_id, id`,
-    ),
-    // A dynamic run's step configuration is a column of its step run (schema 5); older ones are rows.
-    stepConfigurationsByStepRun: () => db.prepare(
-      `SELECT id AS id, NULL AS snapshot_id, id AS step_run_id, invocation_id, step_name, configuration AS config
-         FROM step_runs WHERE id = @id AND configuration IS NOT NULL
-       UNION ALL
-       SELECT id, snapshot_id, step_run_id, invocation_id, step_name, config FROM step_configurations WHERE step_run_id = @id
-       ORDER BY invocation_id, id`,
-    ),
-
-    insertRun: () => db.prepare(
-      `INSERT INTO pipeline_runs (id, name, pipeline_id, snapshot_id, stack_name, is_dynamic, status,
-         orchestrator_run_id, created_at, started_at, ended_at, error, output, enable_cache, fingerprint,
-         heartbeat_at, owner, cancel_requested_at, seq, schedule_name, scheduled_for)
-       VALUES (@id, @name, @pipelineId, @snapshotId, @stackName, @isDynamic, @status,
-         NULL, @createdAt, @startedAt, NULL, NULL, 'null', @enableCache, NULL, @heartbeatAt, @owner, NULL, @seq, @scheduleName, @scheduledFor)`,
-    ),
-    getRun: () => db.prepare(`${RUN_SELECT} WHERE r.id = ?`),
-    listRuns: () => db.prepare(`${RUN_SELECT} WHERE ${RUN_FILTER} ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit OFFSET @offset`),
-    // The filtered page of runs, then each one's step counts by status: one row per (run, status).
-    listRunSummaries: () => db.prepare(
-      `WITH page AS (
-         ${RUN_SELECT.replace("SELECT r.*", "SELECT r.*, r.rowid AS row_order")}
-         WHERE ${RUN_FILTER} ORDER BY r.created_at DESC, r.rowid DESC LIMIT @limit OFFSET @offset)
-       SELECT page.*, c.status AS step_status, c.n AS step_count FROM page
-       LEFT JOIN (SELECT run_id, status, COUNT(*) AS n FROM step_runs
-                  WHERE run_id IN (SELECT id FROM page) GROUP BY run_id, status) c ON c.run_id = page.id
-       ORDER BY page.created_at DESC, page.row_order DESC`,
-    ),
-    findRuns: () => db.prepare(
-      `${RUN_SELECT}
-       WHERE (@name IS NULL OR r.name = @name) AND (@idPrefix IS NULL OR substr(r.id, 1, length(@idPrefix)) = @idPrefix)
-         AND (@idSuffix IS NULL OR substr(r.id, -length(@idSuffix)) = @idSuffix)
-       ORDER BY r.created_at DESC, r.rowid DESC`,
-    ),
-    claimRun: () => db.prepare(
-      `UPDATE pipeline_runs SET owner = @owner, heartbeat_at = @now, seq = @seq
-       WHERE id = @runId AND (owner IS NULL OR owner = @owner OR heartbeat_at IS NULL OR heartbeat_at < @staleBefore)`,
-    ),
-    runExists: () => db.prepare(`SELECT 1 FROM pipeline_runs WHERE id = ?`).pluck(),
-    // Deleting a run: the versions its step runs link (or its output names) that nothing else links.
-    runArtifactVersions: () => db.prepare(
-      `SELECT artifact_version_id FROM step_run_outputs WHERE step_run_id IN (SELECT id FROM step_runs WHERE run_id = @runId)
-       UNION SELECT artifact_version_id FROM step_run_inputs WHERE step_run_id IN (SELECT id FROM step_runs WHERE run_id = @runId)`,
-    ).pluck(),
-    deleteRun: () => db.prepare(`DELETE FROM pipeline_runs WHERE id = ?`),
-    deleteUnusedSnapshot: () => db.prepare(
-      `DELETE FROM pipeline_snapshots WHERE id = ? AND NOT EXISTS (SELECT 1 FROM pipeline_runs WHERE snapshot_id = ?)`,
-    ),
-    deleteUnlinkedVersion: () => db.prepare(
-      `DELETE FROM artifact_versions WHERE id = ?
-         AND NOT EXISTS (SELECT 1 FROM step_run_outputs WHERE artifact_version_id = ?)
-         AND NOT EXISTS (SELECT 1 FROM step_run_inputs WHERE artifact_version_id = ?)
-       RETURNING uri, artifact_store_id`,
-    ),
-
-    insertStepRun: () => db.prepare(
-      // Positional: binding by name costs a property lookup per column, a few µs per row at fan-out rates.
-      // Every column is given: a step run created and finished in one batch is inserted in its final state.
-      `INSERT INTO step_runs (id, run_id, invocation_id, step_name, status, attempt, mapping_key, cache_key,
-         original_step_run_id, position, upstream, parameters, created_at, started_at, ended_at, error, metadata, seq,
-         configuration)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    getStepRun: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE id = ?`),
-    stepRunExists: () => db.prepare(`SELECT 1 FROM step_runs WHERE id = ?`).pluck(),
-    // One statement, so that the guard holds against another writer: completed and cached
-    // step runs are never reset (their outputs may be in use).
-    resetStepRun: () => db.prepare(
-      `UPDATE step_runs SET status = 'pending', error = NULL, ended_at = NULL, seq = ?
-       WHERE id = ? AND status NOT IN ('completed', 'cached') RETURNING id`,
-    ).pluck(),
-    stepRunStatus: () => db.prepare(`SELECT status FROM step_runs WHERE id = ?`).pluck(),
-    deleteStepOutputs: () => db.prepare(`DELETE FROM step_run_outputs WHERE step_run_id = ?`),
-    findStepRun: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND invocation_id = ?`),
-    listStepRuns: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? ORDER BY position, rowid`),
-    listStepRunChanges: () => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
-    findCachedStepRun: () => db.prepare(
-      `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
-       ORDER BY created_at DESC, rowid DESC LIMIT 1`,
-    ),
-
-    // Registers the name on first sight and takes its next version number, in one statement
-    // (no read-then-write that two writers could interleave).
-    nextArtifactVersion: () => db
-      .prepare(
-        `INSERT INTO artifacts (name, created_at, latest_version) VALUES (?, ?, 1)
-         ON CONFLICT (name) DO UPDATE SET latest_version = latest_version + 1
-         RETURNING latest_version`,
-      )
-      .pluck(),
-    insertArtifactVersion: () => db.prepare(
-      `INSERT INTO artifact_versions (id, artifact_name, version, uri, data_type, materializer, content_hash, size,
-         metadata, created_at, artifact_store_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    artifactVersionByName: () => db.prepare(
-      `${ARTIFACT_VERSION_SELECT} WHERE v.artifact_name = @name AND (@version IS NULL OR v.version = @version)
-       ORDER BY v.version DESC LIMIT 1`,
-    ),
-    getArtifactVersion: () => db.prepare(`${ARTIFACT_VERSION_SELECT} WHERE v.id = ?`),
-    listArtifactVersions: () => db.prepare(
-      `${ARTIFACT_VERSION_SELECT} WHERE (@artifactName IS NULL OR v.artifact_name = @artifactName)
-       ORDER BY v.created_at DESC, v.rowid DESC LIMIT @limit`,
-    ),
-
-    // A resumed step run records its inputs again: the newest link for an input name wins.
-    insertStepInput: () => db.prepare(
-      `INSERT INTO step_run_inputs (step_run_id, artifact_version_id, input_name)
-       VALUES (?, ?, ?)
-       ON CONFLICT (step_run_id, input_name) DO UPDATE SET artifact_version_id = excluded.artifact_version_id`,
-    ),
-    listStepInputs: () => db.prepare(`SELECT * FROM step_run_inputs WHERE step_run_id = ? ORDER BY input_name`),
-    insertStepOutput: () => db.prepare(
-      `INSERT INTO step_run_outputs (step_run_id, artifact_version_id, output_name, mapping_key, position)
-       VALUES (?, ?, ?, ?, ?)`,
-    ),
-    listStepOutputs: () => db.prepare(
-      `SELECT * FROM step_run_outputs WHERE step_run_id = ? ORDER BY position, output_name`,
-    ),
-
-    saveStepTask: () => db.prepare(
-      `INSERT INTO step_run_tasks (step_run_id, attempt, task) VALUES (?, ?, ?)
-       ON CONFLICT (step_run_id) DO UPDATE SET attempt = excluded.attempt, task = excluded.task`,
-    ),
-    getStepTask: () => db.prepare(`SELECT attempt, task FROM step_run_tasks WHERE step_run_id = ?`),
-    insertLog: () => db.prepare(
-      `INSERT INTO logs (run_id, step_run_id, stream, message, at) VALUES (@runId, @stepRunId, @stream, @message, @at)`,
-    ),
-    listLogs: () => db.prepare(
-      `SELECT * FROM logs
-       WHERE run_id = @runId AND id > @afterId AND (@stepRunId IS NULL OR step_run_id = @stepRunId)
-       ORDER BY id`,
-    ),
-
-    insertStack: () => db.prepare(`INSERT INTO stacks (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
-    getStack: () => db.prepare(`SELECT * FROM stacks WHERE name = ?`),
-    listStacks: () => db.prepare(`SELECT * FROM stacks ORDER BY name`),
-    deleteStackMembers: () => db.prepare(`DELETE FROM stack_members WHERE stack_name = ?`),
-    deleteStack: () => db.prepare(`DELETE FROM stacks WHERE name = ?`),
-    upsertComponent: () => db
-      .prepare(
-        `INSERT INTO stack_components (id, type, name, flavor, config) VALUES (@id, @type, @name, @flavor, @config)
-         ON CONFLICT (type, name) DO UPDATE SET flavor = excluded.flavor, config = excluded.config
-         RETURNING id`,
-      )
-      .pluck(),
-    insertStackMember: () => db.prepare(`INSERT INTO stack_members (stack_name, component_id, position) VALUES (?, ?, ?)`),
-    stackMembers: () => db.prepare(`${MEMBER_SELECT} WHERE m.stack_name = ? ORDER BY m.position`),
-    allStackMembers: () => db.prepare(`${MEMBER_SELECT} ORDER BY m.stack_name, m.position`),
-    getComponent: () => db.prepare(`SELECT * FROM stack_components WHERE id = ?`),
-    listComponents: () => db.prepare(`SELECT * FROM stack_components ORDER BY type, name`),
-
-    readSeq: () => db.prepare(`SELECT value FROM sequences WHERE name = 'changes'`).pluck(),
-    writeSeq: () => db.prepare(`UPDATE sequences SET value = ? WHERE name = 'changes'`),
-
-    getSetting: () => db.prepare(`SELECT value FROM settings WHERE key = ?`).pluck(),
-    putSetting: () => db.prepare(
-      `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-    ),
-  });
+function toOp(write: QueuedWrite): SqliteOp {
+  return write instanceof StepRunInsert ? write.op() : write;
 }
-
-type Statements = ReturnType<typeof prepareStatements>;
-
-/**
- * An object whose properties are made on first read (then kept): a store prepares only the
- * statements it uses. A short-lived store (the CLI, a test, a cold `weir run`) uses a dozen
- * of the sixty, and preparing one costs ~0.2–1 ms here.
- */
-function lazily<T extends Record<string, () => unknown>>(makers: T): { readonly [K in keyof T]: ReturnType<T[K]> } {
-  const made = {} as Record<string, unknown>;
-  for (const [key, make] of Object.entries(makers)) {
-    Object.defineProperty(made, key, {
-      configurable: true,
-      enumerable: true,
-      get() {
-        const value = make();
-        Object.defineProperty(made, key, { value, enumerable: true });
-        return value;
-      },
-    });
-  }
-  return made as { readonly [K in keyof T]: ReturnType<T[K]> };
-}
-
-/** A queued write: the statements to run, already holding their values (`work` is called as a method). */
-interface SqliteWrite {
-  work(): unknown;
-  /**
-   * The work may run more than one statement, so undoing it on failure needs a SAVEPOINT.
-   * A write of one statement needs none: SQLite undoes a failed statement by itself and
-   * keeps the transaction going.
-   */
-  multiStatement: boolean;
-}
-
-/** The outcomes of most writes (nothing, true, false), shared: a batch of 4,096 writes makes no object for them. */
-const OK_NOTHING: Outcome = { ok: true, value: undefined };
-const OK_TRUE: Outcome = { ok: true, value: true };
-const OK_FALSE: Outcome = { ok: true, value: false };
-
-function succeeded(value: unknown): Outcome {
-  if (value === undefined) return OK_NOTHING;
-  if (value === true) return OK_TRUE;
-  if (value === false) return OK_FALSE;
-  return { ok: true, value };
-}
-
-/** Thrown inside a batch to roll it back and run it again with savepoints. */
-const RETRY_WITH_SAVEPOINTS = Symbol("retry the batch with savepoints");
 
 /**
  * Most writes one transaction holds. It bounds the memory the queue holds, how much the
@@ -343,6 +97,16 @@ const RETRY_WITH_SAVEPOINTS = Symbol("retry the batch with savepoints");
  * full, lock timeout) rejects at once.
  */
 const MAX_BATCH = 4096;
+
+/**
+ * A store whose batches get this large (a run recording thousands of step runs a second)
+ * starts its writer thread and commits from then on there, on another core (writer-thread.ts).
+ * Small runs, the CLI and most tests never start one: starting it costs ~30 ms of CPU.
+ */
+const WRITER_THREAD_BATCH = 512;
+
+/** Batches on their way to (or in) the writer thread at once; more wait and are merged. */
+const WRITER_THREAD_IN_FLIGHT = 4;
 
 /** Stores with writes not yet committed when the process exits normally commit them first. */
 const openStores = new Set<SqliteMetadataStore>();
@@ -371,40 +135,26 @@ export class SqliteMetadataStore implements VersionedStore {
   readonly path: string;
   private readonly db: Database.Database;
   private prepared: Statements | undefined;
-  /** Patch updates touch a varying set of columns: one statement per set, prepared on first use. */
-  private readonly updateStatements = new Map<string, Database.Statement>();
   private readonly transaction: Database.Transaction<(work: () => unknown) => unknown>;
-  private readonly batchTransaction: Database.Transaction<(batch: readonly SqliteWrite[], savepoints: boolean) => Outcome[]>;
-  private readonly batcher: WriteBatcher<SqliteWrite>;
+  /** Applies batches on this thread's connection (until a writer thread takes over). */
+  private readonly applier: SqliteWriteApplier;
+  private readonly batcher: WriteBatcher<QueuedWrite>;
   /** Step runs whose INSERT waits in the batch: later writes about them change the row instead (StepRunInsert). */
   private readonly staged = new Map<string, StepRunInsert>();
-  /** The last change sequence number taken in the batch being committed (read from the file on first use). */
-  private seqCursor: number | undefined;
+  /** `auto`: a writer thread once batches get large; `always`, `never` (tests choose). */
+  private readonly writerThreadMode: "auto" | "always" | "never";
+  private writer: WriterThread | undefined;
 
-  constructor(options: { path: string }) {
+  constructor(options: { path: string; writerThread?: "auto" | "always" | "never" }) {
     this.path = options.path;
+    this.writerThreadMode = options.writerThread ?? "auto";
     this.db = openDatabase(options.path);
     this.transaction = this.db.transaction((work: () => unknown) => work());
-    this.batchTransaction = this.db.transaction((batch: readonly SqliteWrite[], savepoints: boolean) => {
-      this.seqCursor = undefined;
-      const outcomes = batch.map((write): Outcome => {
-        try {
-          // Nested in the batch's transaction, better-sqlite3 runs the work in a SAVEPOINT
-          // and rolls back to it if the work throws.
-          return succeeded(savepoints && write.multiStatement ? this.transaction(() => write.work()) : write.work());
-        } catch (error) {
-          // A few errors (I/O, disk full) make SQLite roll back the whole transaction: then
-          // nothing of the batch was written, and every write of it fails.
-          if (!this.db.inTransaction) throw error;
-          // A multi-statement write may have half happened: start over, this time with savepoints.
-          if (!savepoints && write.multiStatement) throw RETRY_WITH_SAVEPOINTS;
-          return { ok: false, error: this.explain(error) };
-        }
-      });
-      if (this.seqCursor !== undefined) this.sql.writeSeq.run(this.seqCursor);
-      return outcomes;
-    });
-    this.batcher = new WriteBatcher<SqliteWrite>({ apply: (batch) => this.commit(batch) }, { maxBatch: MAX_BATCH });
+    this.applier = new SqliteWriteApplier(this.db, this.path);
+    this.batcher = new WriteBatcher<QueuedWrite>(
+      { apply: (batch) => this.commit(batch), waitSync: () => this.writer?.waitSync() },
+      { maxBatch: MAX_BATCH, maxInFlight: WRITER_THREAD_IN_FLIGHT },
+    );
     openStores.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -430,58 +180,35 @@ export class SqliteMetadataStore implements VersionedStore {
     }
   }
 
-  /**
-   * Queues `work` for the next batch; resolves with its result once that batch committed.
-   * `statements` is how many statements the work may run (1: no savepoint needed).
-   */
-  private enqueue<T>(work: () => T, statements = 2): Promise<T> {
-    return this.batcher.enqueue<T>({ work, multiStatement: statements > 1 });
+  /** Queues `op` for the next batch; resolves with its outcome once that batch committed. */
+  private enqueue<T>(op: QueuedWrite): Promise<T> {
+    return this.batcher.enqueue<T>(op);
   }
 
   /**
-   * Commits every pending write now, synchronously (reads, `close()` and process exit call
-   * it). Callers' promises settle afterwards, as usual for promises.
+   * Commits every pending write now (reads, `close()` and process exit call it), waiting for
+   * the writer thread when it has them. Callers' promises settle afterwards, as usual.
    */
   flush(): void {
     this.batcher.flushSync();
   }
 
   /**
-   * Commits one batch. Writes rarely fail, so the batch first runs without savepoints (each
-   * costs two statements); if a multi-statement write fails, the transaction is rolled back
-   * and the batch runs again with a savepoint around each such write. The works only hold
-   * prepared values, so running one again does the same thing.
+   * Commits one batch: on this thread's connection, or posted to the writer thread once the
+   * store has one (started when a batch is large, see WRITER_THREAD_BATCH). Every batch before
+   * the thread's first was committed here, synchronously, so the order of commits holds.
    */
-  private commit(batch: readonly SqliteWrite[]): Outcome[] {
-    // SQLite keeps writing to a file deleted while open (the open handle keeps it alive), and
-    // every write would be lost when the process ends: one stat per batch catches it.
-    if (this.path !== ":memory:" && !existsSync(this.path)) throw storeDeletedError(this.path);
-    try {
-      try {
-        return this.batchTransaction.immediate(batch, false);
-      } catch (error) {
-        if (error !== RETRY_WITH_SAVEPOINTS) throw error;
-        return this.batchTransaction.immediate(batch, true);
-      }
-    } catch (error) {
-      // BEGIN, COMMIT or the transaction as a whole failed: nothing of the batch is on record.
-      throw this.explain(error);
+  private commit(batch: readonly QueuedWrite[]): Outcome[] | Promise<Outcome[]> {
+    const ops = batch.map(toOp);
+    if (!this.writer && this.path !== ":memory:" && this.writerThreadMode !== "never") {
+      if (this.writerThreadMode === "always" || batch.length >= WRITER_THREAD_BATCH) this.writer = new WriterThread(this.path);
     }
+    return this.writer ? this.writer.send(ops) : this.applier.commit(ops);
   }
 
   /** Errors of the file itself (corrupt, read-only, deleted) name the file and what to do. */
   private explain(error: unknown): unknown {
     return storeFileError(this.path, error) ?? error;
-  }
-
-  /**
-   * The next change sequence number, inside a batch's transaction. The batch holds the
-   * write lock, so numbers taken by different processes never collide, and the counter
-   * is written back once per batch.
-   */
-  private nextSeq(): number {
-    this.seqCursor ??= this.sql.readSeq.get() as number;
-    return ++this.seqCursor;
   }
 
   /** Reads start here: they must see every write made before them. */
@@ -546,6 +273,7 @@ export class SqliteMetadataStore implements VersionedStore {
       await this.batcher.close();
     } finally {
       openStores.delete(this);
+      await this.writer?.close();
       this.db.close();
     }
   }
@@ -554,28 +282,18 @@ export class SqliteMetadataStore implements VersionedStore {
 
   async createSnapshot(snapshot: NewSnapshot): Promise<SnapshotRecord> {
     const createdAt = Date.now();
-    const row = {
-      id: timeOrderedId(),
+    const id = timeOrderedId();
+    const pipelineId = await this.enqueue<string>({
+      op: "snapshot",
+      id,
+      pipelineName: snapshot.pipelineName,
       isDynamic: snapshot.isDynamic ? 1 : 0,
       parameters: toJson(snapshot.parameters),
       source: toJson(snapshot.source),
       spec: toJson(snapshot.spec),
       createdAt,
-    };
-    return this.enqueue((): SnapshotRecord => {
-      const pipelineId = this.sql.pipelineId.get(timeOrderedId(), snapshot.pipelineName, createdAt) as string;
-      this.sql.insertSnapshot.run({ ...row, pipelineId });
-      return {
-        id: row.id,
-        pipelineId,
-        pipelineName: snapshot.pipelineName,
-        isDynamic: snapshot.isDynamic,
-        parameters: snapshot.parameters,
-        source: snapshot.source,
-        spec: snapshot.spec,
-        createdAt,
-      };
     });
+    return newSnapshotRecord(snapshot, id, pipelineId, createdAt);
   }
 
   async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {
@@ -585,10 +303,8 @@ export class SqliteMetadataStore implements VersionedStore {
 
   async createStepConfigurations(configs: NewStepConfiguration[]): Promise<void> {
     // The owner check (exactly one of snapshot / step run) is left to the table's CHECK.
-    const rows = configs.map(stepConfigurationRow);
-    await this.enqueue(() => {
-      for (const row of rows) this.insertConfiguration(row);
-    }, rows.length);
+    const rows = configs.map(stepConfigurationRow).map((r) => [r.id, r.snapshotId, r.stepRunId, r.invocationId, r.stepName, r.config]);
+    await this.enqueue({ op: "configurations", rows });
   }
 
   async listStepConfigurations(
@@ -606,19 +322,14 @@ export class SqliteMetadataStore implements VersionedStore {
 
   async createRun(run: NewRun): Promise<RunRecord> {
     const record = newRunRecord(run, run.id ?? timeOrderedId());
-    const { createdAt } = record;
     const row = { ...record, isDynamic: record.isDynamic ? 1 : 0, enableCache: record.enableCache ? 1 : 0 };
-    return this.enqueue((): RunRecord => {
-      record.seq = this.nextSeq();
-      const pipelineId = this.sql.pipelineId.get(timeOrderedId(), run.pipelineName, createdAt) as string;
-      this.sql.insertRun.run({ ...row, seq: record.seq, pipelineId });
-      return record;
-    });
+    record.seq = await this.enqueue<number>({ op: "run", pipelineName: run.pipelineName, row });
+    return record;
   }
 
   async updateRun(id: string, patch: RunPatch): Promise<void> {
-    const update = this.prepareUpdate("pipeline_runs", RUN_PATCH_COLUMNS, id, patch);
-    if (update) await this.enqueue(update, 1);
+    const update = patchOf("pipeline_runs", RUN_PATCH_COLUMNS, id, patch);
+    if (update) await this.enqueue({ op: "patch", ...update });
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -645,33 +356,11 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async claimRun(runId: string, owner: string, staleBeforeMs: number): Promise<boolean> {
-    const now = Date.now();
-    return this.enqueue((): boolean => {
-      const params = { runId, owner, now, staleBefore: staleBeforeMs, seq: this.nextSeq() };
-      if (this.sql.claimRun.run(params).changes === 1) return true;
-      if (!this.sql.runExists.get(runId)) throw new Error(`claimRun: unknown run ${runId}`);
-      return false;
-    }, 1);
+    return this.enqueue<boolean>({ op: "claimRun", runId, owner, now: Date.now(), staleBefore: staleBeforeMs });
   }
 
   async deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }> {
-    return this.enqueue(() => {
-      const run = this.sql.getRun.get(runId) as RunRow | undefined;
-      if (!run) throw new Error(`deleteRun: unknown run ${runId}`);
-      const candidates = new Set(this.sql.runArtifactVersions.all({ runId }) as string[]);
-      for (const id of outputArtifactIds(fromJson(run.output))) candidates.add(id);
-      // Step runs, their links, configurations and tasks, and the run's logs go with the run (ON DELETE CASCADE).
-      this.sql.deleteRun.run(runId);
-      this.sql.deleteUnusedSnapshot.run(run.snapshot_id, run.snapshot_id);
-      const artifactUris: { uri: string; artifactStoreId: string | null }[] = [];
-      for (const id of candidates) {
-        const deleted = this.sql.deleteUnlinkedVersion.get(id, id, id) as
-          | { uri: string; artifact_store_id: string | null }
-          | undefined;
-        if (deleted) artifactUris.push({ uri: deleted.uri, artifactStoreId: deleted.artifact_store_id });
-      }
-      return { artifactUris };
-    });
+    return this.enqueue({ op: "deleteRun", runId });
   }
 
   // Step runs
@@ -680,25 +369,22 @@ export class SqliteMetadataStore implements VersionedStore {
     const insert = this.stageStepRun(stepRun);
     // The record as created (later writes of the same batch change the row, not this copy).
     const record = { ...insert.record };
-    return this.enqueue((): StepRunRecord => {
-      this.insertStepRun(insert);
-      record.seq = insert.record.seq;
-      return record;
-    }, 1);
+    record.seq = await this.enqueue<number>(insert);
+    return record;
   }
 
   async updateStepRun(id: string, patch: StepRunPatch): Promise<void> {
     const staged = this.staged.get(id);
     if (staged) {
       staged.patch(patch);
-      return this.enqueue(() => this.checkInserted(staged), 1);
+      return this.enqueue({ op: "stepRunExists", id });
     }
-    const update = this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
-    if (update) await this.enqueue(update, 1);
+    const update = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
+    if (update) await this.enqueue({ op: "patch", ...update });
   }
 
   async completeStepRun(completion: StepCompletion): Promise<boolean> {
-    return this.batcher.enqueue<boolean>(this.completionWrite(completion));
+    return this.enqueue<boolean>(this.completionOp(completion));
   }
 
   /**
@@ -708,71 +394,47 @@ export class SqliteMetadataStore implements VersionedStore {
   stepRunWriter(failed: (error: unknown) => void): StepRunWriter {
     const ignore = () => undefined;
     return {
-      create: (stepRun) => this.batcher.enqueueWith(new CreateStepRun(this, this.stageStepRun(stepRun)), ignore, failed),
+      create: (stepRun) => this.batcher.enqueueWith(this.stageStepRun(stepRun), ignore, failed),
       update: (id, patch) => {
         const staged = this.staged.get(id);
         if (staged) {
           staged.patch(patch);
           return;
         }
-        const update = this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
-        if (update) this.batcher.enqueueWith({ work: update, multiStatement: false }, ignore, failed);
+        const update = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
+        if (update) this.batcher.enqueueWith({ op: "patch", ...update }, ignore, failed);
       },
       complete: (completion, ignored) => {
-        const write = this.completionWrite(completion);
-        this.batcher.enqueueWith(write, (applied) => applied === false && ignored(), failed);
+        this.batcher.enqueueWith(this.completionOp(completion), (applied) => applied === false && ignored(), failed);
       },
       settled: () => this.batcher.barrier(),
     };
   }
 
-  /** A new step run row, open to the writes about it that follow in the same batch. */
+  /**
+   * A new step run row, open to the writes about it that follow in the same batch. Once the
+   * batch is committed (made an op), the writes after it are statements of their own.
+   */
   private stageStepRun(stepRun: NewStepRun): StepRunInsert {
-    const insert = new StepRunInsert(stepRun);
+    const insert = new StepRunInsert(stepRun, () => {
+      if (this.staged.get(insert.id) === insert) this.staged.delete(insert.id);
+    });
     this.staged.set(insert.id, insert);
     return insert;
   }
 
-  /** @internal CreateStepRun's work. */
-  insertStepRun(insert: StepRunInsert): void {
-    // From here on, writes about the step run are statements of their own.
-    if (this.staged.get(insert.id) === insert) this.staged.delete(insert.id);
-    this.sql.insertStepRun.run(insert.values(this.nextSeq()));
-    insert.inserted = true;
-  }
-
-  /** A write merged into a staged row fails as an UPDATE of a missing row would when its INSERT failed. */
-  private checkInserted(staged: StepRunInsert): void {
-    if (!staged.inserted) throw new Error(`step_runs: no row with id ${staged.id}`);
-  }
-
   /**
-   * A completion as a queued write: the fenced step-run update (or the change of the staged
-   * row, decided now, as its UPDATE would be decided in its place in the batch), its new
-   * versions and its output links.
+   * A completion as a queued op: the fenced step-run update, or the change of the staged row
+   * (decided now, as its UPDATE would be decided in its place in the batch), its new versions
+   * and its output links.
    */
-  private completionWrite(completion: StepCompletion): CompletionWrite {
+  private completionOp(completion: StepCompletion): SqliteOp {
     const staged = this.staged.get(completion.stepRunId);
-    const applied = staged ? staged.complete(completion) : undefined;
-    const update = staged
-      ? undefined
-      : this.prepareUpdate("step_runs", STEP_RUN_PATCH_COLUMNS, completion.stepRunId, completionPatch(completion), completion.attempt);
     const artifacts = completion.newArtifacts.map((artifact) => artifactVersionRow(artifact, artifact.id ?? timeOrderedId()));
-    return new CompletionWrite(this, completion.stepRunId, completion.outputs, artifacts, staged, applied, update);
-  }
-
-  /** @internal CompletionWrite's work. */
-  applyCompletion(write: CompletionWrite): boolean {
-    const { staged } = write;
-    if (staged) {
-      this.checkInserted(staged);
-      if (!write.applied) return false;
-    } else if (write.update && !write.update()) {
-      return false;
-    }
-    for (const artifact of write.artifacts) this.insertVersionRow(artifact);
-    for (const o of write.outputs) this.sql.insertStepOutput.run(write.stepRunId, o.artifactVersionId, o.outputName, o.mappingKey, o.position);
-    return true;
+    const base = { op: "complete" as const, stepRunId: completion.stepRunId, artifacts, outputs: completion.outputs };
+    if (staged) return { ...base, merged: staged.complete(completion) };
+    const patch = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, completion.stepRunId, completionPatch(completion), completion.attempt);
+    return { ...base, patch: patch && { op: "patch", ...patch } };
   }
 
   /**
@@ -787,24 +449,16 @@ export class SqliteMetadataStore implements VersionedStore {
       );
     }
     const row = artifact && artifactVersionRow(artifact, artifact.id || link.artifactVersionId || timeOrderedId());
-    const output = {
-      stepRunId: link.stepRunId,
-      artifactVersionId: row ? row.id : link.artifactVersionId,
-      outputName: link.outputName,
-      mappingKey: link.mappingKey,
-      position: link.position,
-    };
-    return this.enqueue((): ArtifactVersionRecord => {
-      let version: ArtifactVersionRecord;
-      if (row) {
-        version = this.insertArtifactVersion(row);
-      } else {
-        const existing = this.sql.getArtifactVersion.get(output.artifactVersionId) as ArtifactVersionRow | undefined;
-        if (!existing) throw new Error(`addStepOutput: unknown artifact version ${output.artifactVersionId}`);
-        version = toArtifactVersionRecord(existing);
-      }
-      this.insertOutput(output);
-      return version;
+    return this.enqueue({
+      op: "output",
+      artifact: row,
+      link: {
+        stepRunId: link.stepRunId,
+        artifactVersionId: row ? row.id : link.artifactVersionId,
+        outputName: link.outputName,
+        mappingKey: link.mappingKey,
+        position: link.position,
+      },
     });
   }
 
@@ -812,13 +466,7 @@ export class SqliteMetadataStore implements VersionedStore {
   async resetStepRun(id: string): Promise<void> {
     // Writes after this one are statements of their own, applied after the reset.
     this.staged.delete(id);
-    await this.enqueue(() => {
-      if (this.sql.resetStepRun.get(this.nextSeq(), id) === undefined) {
-        const status = this.sql.stepRunStatus.get(id) as StepRunRecord["status"] | undefined;
-        throw new Error(status === undefined ? `resetStepRun: unknown step run ${id}` : `resetStepRun: step run ${id} is ${status}`);
-      }
-      this.sql.deleteStepOutputs.run(id);
-    });
+    await this.enqueue({ op: "resetStepRun", id });
   }
 
   async getStepRun(id: string): Promise<StepRunRecord | undefined> {
@@ -852,8 +500,7 @@ export class SqliteMetadataStore implements VersionedStore {
   // Artifacts and lineage
 
   async createArtifactVersion(artifact: NewArtifactVersion): Promise<ArtifactVersionRecord> {
-    const row = artifactVersionRow(artifact, artifact.id ?? timeOrderedId());
-    return this.enqueue(() => this.insertArtifactVersion(row));
+    return this.enqueue({ op: "artifactVersion", row: artifactVersionRow(artifact, artifact.id ?? timeOrderedId()) });
   }
 
   async getArtifactVersion(id: string): Promise<ArtifactVersionRecord | undefined> {
@@ -879,10 +526,8 @@ export class SqliteMetadataStore implements VersionedStore {
   async addStepInputs(links: StepInputLink[]): Promise<void> {
     if (links.length === 0) return;
     // The values are taken now: the caller may change its objects before the batch commits.
-    const rows = links.map((link) => [link.stepRunId, link.artifactVersionId, link.inputName] as const);
-    await this.enqueue(() => {
-      for (const row of rows) this.sql.insertStepInput.run(...row);
-    }, rows.length);
+    const rows = links.map((link): [string, string, string] => [link.stepRunId, link.artifactVersionId, link.inputName]);
+    await this.enqueue({ op: "inputs", rows });
   }
 
   async listStepInputs(stepRunId: string): Promise<StepInputLink[]> {
@@ -896,8 +541,7 @@ export class SqliteMetadataStore implements VersionedStore {
   // Logs
 
   async saveStepTask(stepRunId: string, attempt: number, task: unknown): Promise<void> {
-    const json = toJson(task);
-    await this.enqueue(() => this.sql.saveStepTask.run(stepRunId, attempt, json), 1);
+    await this.enqueue({ op: "task", stepRunId, attempt, task: toJson(task) });
   }
 
   async getStepTask(stepRunId: string): Promise<{ attempt: number; task: unknown } | undefined> {
@@ -914,9 +558,7 @@ export class SqliteMetadataStore implements VersionedStore {
       message: line.message,
       at: line.at,
     }));
-    await this.enqueue(() => {
-      for (const row of rows) this.sql.insertLog.run(row);
-    }, rows.length);
+    await this.enqueue({ op: "logs", rows });
   }
 
   async listLogs(runId: string, options: { stepRunId?: string; afterId?: number } = {}): Promise<LogLine[]> {
@@ -940,19 +582,11 @@ export class SqliteMetadataStore implements VersionedStore {
       flavor: component.flavor,
       config: toJson(component.config),
     }));
-    return this.enqueue((): StackRecord => {
-      this.sql.insertStack.run(name, createdAt);
-      this.sql.deleteStackMembers.run(name);
-      components.forEach((component, position) => {
-        const componentId = this.sql.upsertComponent.get({ ...component, id: timeOrderedId() }) as string;
-        this.sql.insertStackMember.run(name, componentId, position);
-      });
-      return this.readStack(name)!;
-    });
+    return this.enqueue({ op: "saveStack", name, createdAt, components });
   }
 
   async getStack(name: string): Promise<StackRecord | undefined> {
-    return this.readStack(name, this.reader);
+    return readStack(this.reader, name);
   }
 
   async listStacks(): Promise<StackRecord[]> {
@@ -971,11 +605,7 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async deleteStack(name: string): Promise<boolean> {
-    return this.enqueue(() => {
-      this.sql.deleteStackMembers.run(name);
-      // Component rows stay: runs and artifact versions keep referring to them.
-      return this.sql.deleteStack.run(name).changes > 0;
-    });
+    return this.enqueue({ op: "deleteStack", name });
   }
 
   async getComponent(id: string): Promise<ComponentRecord | undefined> {
@@ -988,10 +618,7 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async setActiveStack(name: string): Promise<void> {
-    await this.enqueue(() => {
-      if (!this.sql.getStack.get(name)) throw new Error(`setActiveStack: unknown stack ${name}`);
-      this.sql.putSetting.run(ACTIVE_STACK_KEY, name);
-    });
+    await this.enqueue({ op: "setActiveStack", name });
   }
 
   async getActiveStackName(): Promise<string | undefined> {
@@ -1060,72 +687,6 @@ export class SqliteMetadataStore implements VersionedStore {
     return changes === 1;
   }
 
-  // Helpers (the ones that touch the database run inside a batch's transaction)
-
-  /** Inserts an artifact version with the next version number of its name. */
-  private insertOutput(o: StepOutputLink): void {
-    this.sql.insertStepOutput.run(o.stepRunId, o.artifactVersionId, o.outputName, o.mappingKey, o.position);
-  }
-
-  private insertConfiguration(row: ReturnType<typeof stepConfigurationRow>): void {
-    this.sql.insertStepConfiguration.run(row.id, row.snapshotId, row.stepRunId, row.invocationId, row.stepName, row.config);
-  }
-
-  /** Inserts the version row (see insertVersionRow) and returns its record. */
-  private insertArtifactVersion(row: ArtifactVersionInsert): ArtifactVersionRecord {
-    return insertedArtifactVersion(row, this.insertVersionRow(row));
-  }
-
-  /** Inserts the version row with the next number of its name; returns the number. */
-  private insertVersionRow(row: ArtifactVersionInsert): number {
-    const version = this.sql.nextArtifactVersion.get(row.artifactName, row.createdAt) as number;
-    this.sql.insertArtifactVersion.run(row.id, row.artifactName, version, row.uri, row.dataType, row.materializer, row.contentHash, row.size, row.metadata, row.createdAt, row.artifactStoreId);
-    return version;
-  }
-
-  private readStack(name: string, sql = this.sql): StackRecord | undefined {
-    const row = sql.getStack.get(name) as StackRow | undefined;
-    if (!row) return undefined;
-    const components = (sql.stackMembers.all(name) as MemberRow[]).map(toComponentRecord);
-    return { name: row.name, components, createdAt: row.created_at };
-  }
-
-  /**
-   * The work of a patch update: sets the patch's defined fields (and a new change sequence
-   * number), throwing if no row has this id. Values are taken now; undefined when the
-   * patch sets nothing. With `attempt` (step runs), the update is fenced: it applies only
-   * while no later attempt is recorded and the step run is not final, else the work returns
-   * false. (Earlier is fine: a completion may carry its attempt's start, see `startOf`.)
-   */
-  private prepareUpdate(
-    table: "step_runs" | "pipeline_runs",
-    columnsByField: Record<string, string>,
-    id: string,
-    patch: object,
-    attempt?: number,
-  ): (() => boolean) | undefined {
-    const prepared = patchOf(table, columnsByField, id, patch, attempt);
-    if (!prepared) return undefined;
-    const { columns, values } = prepared;
-    const fenced = attempt !== undefined;
-    const key = `${table}:${columns.join(",")}:${fenced}`;
-    let statement = this.updateStatements.get(key);
-    if (!statement) {
-      const set = [...columns, "seq"].map((c) => `${c} = ?`).join(", ");
-      const where = fenced ? `id = ? AND attempt <= ? AND status NOT IN (${FINAL_STATUSES})` : `id = ?`;
-      statement = this.db.prepare(`UPDATE ${table} SET ${set} WHERE ${where}`);
-      this.updateStatements.set(key, statement);
-    }
-    const update = statement;
-    return () => {
-      const args = [...values, this.nextSeq(), id];
-      if (fenced) args.push(attempt);
-      if (update.run(...args).changes === 1) return true;
-      if (fenced && this.sql.stepRunExists.get(id)) return false;
-      throw new Error(`${table}: no row with id ${id}`);
-    };
-  }
-
   // Artifact lineage (a rare read: statements prepared on use)
 
   async listArtifactVersionLinks(artifactVersionId: string): Promise<{ outputs: StepOutputLink[]; inputs: StepInputLink[] }> {
@@ -1137,39 +698,6 @@ export class SqliteMetadataStore implements VersionedStore {
       .prepare(`SELECT * FROM step_run_inputs WHERE artifact_version_id = ? ORDER BY step_run_id, input_name`)
       .all(artifactVersionId) as StepInputRow[];
     return { outputs: outputs.map(toStepOutputLink), inputs: inputs.map(toStepInputLink) };
-  }
-}
-
-// The engine's per-step writes as objects whose work is a method: no closure per write.
-
-/** A staged step run's INSERT (see StepRunInsert). */
-class CreateStepRun implements SqliteWrite {
-  readonly multiStatement = false;
-  constructor(
-    private readonly store: SqliteMetadataStore,
-    private readonly insert: StepRunInsert,
-  ) {}
-  work(): void {
-    this.store.insertStepRun(this.insert);
-  }
-}
-
-/** A step run's completion (see completionWrite). */
-class CompletionWrite implements SqliteWrite {
-  readonly multiStatement = true;
-  constructor(
-    private readonly store: SqliteMetadataStore,
-    readonly stepRunId: string,
-    readonly outputs: StepCompletion["outputs"],
-    readonly artifacts: ArtifactVersionInsert[],
-    /** The staged row the completion was applied to (when its INSERT was still waiting), and whether its fence held. */
-    readonly staged: StepRunInsert | undefined,
-    readonly applied: boolean | undefined,
-    /** Otherwise: the fenced UPDATE, which says whether it applied. */
-    readonly update: (() => boolean) | undefined,
-  ) {}
-  work(): boolean {
-    return this.store.applyCompletion(this);
   }
 }
 

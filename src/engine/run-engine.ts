@@ -76,6 +76,7 @@ export class RunEngine implements GraphBuilder {
   private readyHead = 0;
   private running = 0;
   private pumping = false;
+  private pumpQueued = false;
   private resumePump: NodeJS.Immediate | undefined;
   private unsettled = 0;
   /** Pipeline-function work still going on (the function itself, async map expansions). */
@@ -426,8 +427,18 @@ export class RunEngine implements GraphBuilder {
       return;
     }
     this.readyQueue.push(node);
-    this.pump();
+    // Launched from a microtask, not here: a pipeline function's loop of step calls is not
+    // interleaved with the steps it starts, and the launch loop's time slices can yield.
+    if (!this.pumping && !this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(this.queuedPump);
+    }
   }
+
+  private readonly queuedPump = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   /**
    * Launches ready step runs up to the launcher's bound. Attempts that end within their

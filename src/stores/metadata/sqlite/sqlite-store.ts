@@ -195,15 +195,16 @@ export class SqliteMetadataStore implements VersionedStore {
 
   /**
    * Commits one batch: on this thread's connection, or posted to the writer thread once the
-   * store has one (started when a batch is large, see WRITER_THREAD_BATCH). Every batch before
-   * the thread's first was committed here, synchronously, so the order of commits holds.
+   * store has one and it is ready (started when a batch is large, see WRITER_THREAD_BATCH).
+   * Every batch before the thread's first was committed here, synchronously, so the order of
+   * commits holds.
    */
   private commit(batch: readonly QueuedWrite[]): Outcome[] | Promise<Outcome[]> {
     const ops = batch.map(toOp);
     if (!this.writer && this.path !== ":memory:" && this.writerThreadMode !== "never") {
       if (this.writerThreadMode === "always" || batch.length >= WRITER_THREAD_BATCH) this.writer = new WriterThread(this.path);
     }
-    return this.writer ? this.writer.send(ops) : this.applier.commit(ops);
+    return this.writer?.ready ? this.writer.send(ops) : this.applier.commit(ops);
   }
 
   /** Errors of the file itself (corrupt, read-only, deleted) name the file and what to do. */

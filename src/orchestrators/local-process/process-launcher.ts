@@ -6,6 +6,7 @@ import { errorMessage, ResourceRequestError, WeirError } from "../../authoring/e
 import { projectRoot, recordedModulePath } from "../../config/project.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask, StoredStepTask } from "../../engine/launcher.js";
 import type { MetadataStore } from "../../stores/metadata/types.js";
+import { Precompiler } from "./precompile.js";
 import { reviveError, type ChildMessage } from "./protocol.js";
 import { requestOf, ResourcePool, type Capacity, type Grant } from "./resource-pool.js";
 import { killAndWait, StepProcess, WarmPool } from "./warm-pool.js";
@@ -49,6 +50,15 @@ export function tsxImport(): string {
   return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-typescript.js")).href;
 }
 
+/**
+ * The hooks that load a run's precompiled TypeScript (`Precompiler`), for the manifest at
+ * `manifest`: a step process of a TypeScript module registers these instead of tsx.
+ */
+export function precompiledImport(manifest: string): string {
+  return `${PRECOMPILED_HOOKS}?${new URLSearchParams({ manifest })}`;
+}
+const PRECOMPILED_HOOKS = pathToFileURL(resolve(dirname(HERE), "../../../bin/register-precompiled.js")).href;
+
 /** Only the hooks that resolve "weir" to this copy (for JavaScript modules that cannot resolve it themselves). */
 function weirResolutionImport(): string {
   return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-weir-resolution.js")).href;
@@ -80,12 +90,16 @@ function moduleResolvesWeir(module: string): boolean {
  * and reads every module, source maps on) is most of a boot's CPU time; so the process loads
  * weir first and registers the hooks after (`--register`), before it imports the step's
  * module, where `--import` would have registered them first (measured: 0.69× the CPU).
+ * The same holds for the hooks of precompiled TypeScript.
  */
 export function warmForkArguments(execArgv: string[]): { execArgv: string[]; args: string[] } {
   const at = execArgv.indexOf("--import");
-  if (FROM_SOURCE || at === -1 || execArgv[at + 1] !== tsxImport()) return { execArgv, args: [] };
-  return { execArgv: [...execArgv.slice(0, at), ...execArgv.slice(at + 2)], args: ["--register", tsxImport()] };
+  const hooks = execArgv[at + 1];
+  if (FROM_SOURCE || at === -1 || !(hooks === tsxImport() || hooks.startsWith(PRECOMPILED_HOOKS + "?"))) return { execArgv, args: [] };
+  return { execArgv: [...execArgv.slice(0, at), ...execArgv.slice(at + 2)], args: ["--register", hooks] };
 }
+
+const TYPESCRIPT = /\.[cm]?tsx?$/;
 
 /** V8's messages when the heap limit is reached (it then aborts: SIGABRT / exit code 134). */
 const OUT_OF_MEMORY = /heap out of memory|Reached heap limit|Allocation failed - process out of memory/;
@@ -102,6 +116,8 @@ export class ProcessLauncher implements StepLauncher {
   private readonly children = new Set<ChildProcess>();
   /** Step processes forked ahead, as many per kind as attempts can run at once (by CPUs). */
   readonly warm: WarmPool;
+  /** The run's TypeScript, compiled once for its step processes (from dist/; from source they run under tsx anyway). */
+  private readonly precompiler = new Precompiler();
 
   constructor(private readonly options: ProcessLauncherOptions) {
     this.maxParallel = options.maxParallel;
@@ -164,13 +180,27 @@ export class ProcessLauncher implements StepLauncher {
   /** Kills step processes still running (only abandoned ones can be left when a run ends) and the ones forked ahead. */
   async close(): Promise<void> {
     await Promise.all([...[...this.children].map(killAndWait), this.warm.close()]);
+    this.precompiler.close();
+  }
+
+  /**
+   * The module hooks a step process of `module` registers: from source, tsx (the step entry
+   * point is TypeScript too); a TypeScript module's precompiled JavaScript, else tsx; for a
+   * JavaScript module that cannot import "weir" itself, the hooks that resolve it to this copy.
+   */
+  private async loaderArguments(module: string | undefined): Promise<string[]> {
+    if (FROM_SOURCE) return ["--import", tsxImport()];
+    if (module && TYPESCRIPT.test(module)) {
+      const manifest = await this.precompiler.prepare(module);
+      return ["--import", manifest ? precompiledImport(manifest) : tsxImport()];
+    }
+    if (module && !moduleResolvesWeir(module)) return ["--import", weirResolutionImport()];
+    return [];
   }
 
   private async runChild(task: StepTask, hooks: AttemptHooks, grant: Grant): Promise<AttemptResult> {
     const heapLimitMiB = task.resources.memoryBytes ? Math.max(1, Math.floor(task.resources.memoryBytes / 2 ** 20)) : undefined;
-    const execArgv: string[] = [];
-    if (FROM_SOURCE || /\.[cm]?tsx?$/.test(task.module ?? "")) execArgv.push("--import", tsxImport());
-    else if (task.module && !moduleResolvesWeir(task.module)) execArgv.push("--import", weirResolutionImport());
+    const execArgv = await this.loaderArguments(task.module);
     if (heapLimitMiB !== undefined) execArgv.push(`--max-old-space-size=${heapLimitMiB}`);
     const env: NodeJS.ProcessEnv = {
       ...process.env,

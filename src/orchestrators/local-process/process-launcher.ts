@@ -155,8 +155,10 @@ export class ProcessLauncher implements StepLauncher {
     const grant = await this.pool.acquire(requestOf(task.resources, this.options.capacity), hooks.signal);
     // The attempt starts (and its timeout runs) once its resources are granted.
     hooks.started();
-    // The step process is told only its step run id and reads the task from the store,
-    // as a process started by any other backend (a queue worker, a pod) would.
+    // A cold step process is told only its step run id and reads the task from the store, as
+    // a process started by any other backend (a queue worker, a pod) would. A process forked
+    // ahead is handed the same record with its attempt, and so never opens the store.
+    let recorded: string;
     try {
       // The module is recorded relative to the project root, as any process started elsewhere finds it.
       const saved: StoredStepTask = {
@@ -166,12 +168,13 @@ export class ProcessLauncher implements StepLauncher {
         artifactStore: this.options.artifactStore,
       };
       await (await this.options.store()).saveStepTask(task.stepRunId, task.attempt, saved);
+      recorded = JSON.stringify(saved);
     } catch (error) {
       this.pool.release(grant);
       throw error;
     }
     try {
-      return await this.runChild(task, hooks, grant);
+      return await this.runChild(task, hooks, grant, recorded);
     } finally {
       this.pool.release(grant);
     }
@@ -198,7 +201,7 @@ export class ProcessLauncher implements StepLauncher {
     return [];
   }
 
-  private async runChild(task: StepTask, hooks: AttemptHooks, grant: Grant): Promise<AttemptResult> {
+  private async runChild(task: StepTask, hooks: AttemptHooks, grant: Grant, recorded: string): Promise<AttemptResult> {
     const heapLimitMiB = task.resources.memoryBytes ? Math.max(1, Math.floor(task.resources.memoryBytes / 2 ** 20)) : undefined;
     const execArgv = await this.loaderArguments(task.module);
     if (heapLimitMiB !== undefined) execArgv.push(`--max-old-space-size=${heapLimitMiB}`);
@@ -303,7 +306,7 @@ export class ProcessLauncher implements StepLauncher {
         if (outcome) return settle(outcome.error);
         settle(crashError(child.pid, code, signal, stderrTail, heapLimitMiB));
       });
-      lease?.assign(task.stepRunId, task.attempt);
+      lease?.assign(task.stepRunId, task.attempt, recorded);
     });
   }
 }

@@ -133,8 +133,12 @@ import { greet } from "./helper.js";
 const hello = step(function hello(name) {
   return greet(name);
 });
+const shout = step(function shout(text) {
+  return text + "!";
+});
+// A chain, so that the later steps run in step processes forked ahead (weir loaded before the hooks).
 export const greeting = pipeline(function greeting() {
-  return hello("ada");
+  return shout(shout(hello("ada")));
 });
 `,
   "helper.js": "export const greet = (name) => `hello ${name}`;\n",
@@ -146,10 +150,10 @@ describe("weir run FILE.js (ES module syntax) from any folder", () => {
       const cwd = tempProject("weir-module-type-js-", { ...JS_PIPELINE_FILES, ...extra });
       const home = mkdtempSync(join(tmpdir(), "weir-module-type-home-"));
       const here = expectOk(await weirIn({ cwd, home }, "run", "pipeline.js"));
-      expect(here.stdout).toContain('"hello ada"');
+      expect(here.stdout).toContain('"hello ada!!"');
       expectOk(await weirIn({ cwd, home }, "stack", "register", "processes", "--orchestrator", "local_process"));
       const isolated = expectOk(await weirIn({ cwd, home }, "run", "pipeline.js", "--stack", "processes"));
-      expect(isolated.stdout).toContain('"hello ada"');
+      expect(isolated.stdout).toContain('"hello ada!!"');
     });
   }
 });

@@ -86,16 +86,17 @@ function moduleResolvesWeir(module: string): boolean {
 
 /**
  * How a process is forked ahead for attempts with these execArgv. From dist/, weir's modules
- * need no TypeScript hooks, and loading them through the hooks (a loader thread that resolves
- * and reads every module, source maps on) is most of a boot's CPU time; so the process loads
+ * need none of weir's module hooks (tsx, precompiled TypeScript, "weir" for a folder that does
+ * not install it), and loading them through hooks (a loader thread that resolves and reads
+ * every module, source maps on under tsx) is most of a boot's CPU time; so the process loads
  * weir first and registers the hooks after (`--register`), before it imports the step's
- * module, where `--import` would have registered them first (measured: 0.69× the CPU).
- * The same holds for the hooks of precompiled TypeScript.
+ * module, where `--import` would have registered them first (measured with tsx: 0.69× the CPU).
  */
 export function warmForkArguments(execArgv: string[]): { execArgv: string[]; args: string[] } {
   const at = execArgv.indexOf("--import");
   const hooks = execArgv[at + 1];
-  if (FROM_SOURCE || at === -1 || !(hooks === tsxImport() || hooks.startsWith(PRECOMPILED_HOOKS + "?"))) return { execArgv, args: [] };
+  const weirs = hooks === tsxImport() || hooks === weirResolutionImport() || hooks?.startsWith(PRECOMPILED_HOOKS + "?");
+  if (FROM_SOURCE || at === -1 || !weirs) return { execArgv, args: [] };
   return { execArgv: [...execArgv.slice(0, at), ...execArgv.slice(at + 2)], args: ["--register", hooks] };
 }
 

@@ -124,19 +124,23 @@ describe("precompiled TypeScript for step processes", () => {
     expect(existsSync(second!)).toBe(false);
   });
 
-  it("leaves to tsx what it cannot keep as it is: CommonJS TypeScript, a require of TypeScript, code esbuild cannot parse", async () => {
+  it("leaves to tsx what it cannot keep as it is: CommonJS TypeScript, a require, code esbuild cannot parse, JSON without its attribute", async () => {
     const dir = project({
       "uses-cts.ts": `import { x } from "./common.cjs";\nexport const y = x;\n`,
       "common.cts": `export const x: number = 1;\n`,
       "requires.ts": `import { createRequire } from "node:module";\nconst require = createRequire(import.meta.url);\nexport const z = require("./helper.ts");\n`,
       "helper.ts": `export const h = 1;\n`,
       "broken.ts": `export const = ;\n`,
+      "json.ts": `import data from "./data.json";\nexport const k = data.k;\n`,
+      "data.json": JSON.stringify({ k: 1 }),
     });
     const p = precompiler();
     expect(await p.prepare(join(dir, "common.cts"))).toBeUndefined();
     expect(await p.prepare(join(dir, "uses-cts.ts"))).toBeUndefined();
     expect(await p.prepare(join(dir, "requires.ts"))).toBeUndefined();
     expect(await p.prepare(join(dir, "broken.ts"))).toBeUndefined();
+    // JSON imported without `with { type: "json" }`, which only tsx's loader accepts.
+    expect(await p.prepare(join(dir, "json.ts"))).toBeUndefined();
     expect(await p.prepare(join(dir, "helper.ts"))).toBeDefined();
   });
 });

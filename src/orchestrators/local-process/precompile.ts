@@ -116,6 +116,8 @@ async function localGraph(module: string): Promise<PrecompiledManifest["imports"
     for (const imported of input.imports) {
       if (imported.external) continue;
       if (imported.kind.startsWith("require") && !LEFT_TO_NODE.test(imported.path)) return undefined;
+      // Node imports JSON only with `with { type: "json" }`; tsx also without.
+      if (imported.path.endsWith(".json") && imported.with?.type !== "json") return undefined;
       if (imported.original !== undefined) local[imported.original] = fileUrl("/" + imported.path);
     }
     imports[fileUrl("/" + path)] = local;

@@ -119,8 +119,9 @@ export async function warmStepProcessMain(options: { register?: string } = {}): 
   process.title = "weir step (warm)";
   // Failures here are the attempt's to report, not the pool's.
   await import("../index.js").catch(() => undefined);
-  // Module hooks (`--register URL`: weir's TypeScript hooks) registered only now, after weir's
-  // own modules were loaded without them: they load the step's module as `--import URL` would.
+  // Module hooks (`--register URL`: weir's hooks for the step's module — its precompiled
+  // TypeScript, tsx, or "weir" resolution) registered only now, after weir's own modules were
+  // loaded without them: they load the step's module as `--import URL` would.
   if (options.register) await import(options.register);
   // A disconnect during the boot may have come before the listener above.
   if (!process.connected) process.exit(1);

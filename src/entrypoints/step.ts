@@ -20,20 +20,15 @@ import { ReportLineChannel } from "./report-channel.js";
 /**
  * One attempt of one step run, from the metadata store: what `weir step STEP_RUN_ID
  * --attempt N` runs, in a process started by any launcher. The task (configuration and
- * input references) is read by step run id; the step's module is imported relative to the
- * project root (WEIR_PROJECT_ROOT); outputs go to the run's artifact store; items, log lines
- * and the outcome go through `channel`. Resolves to whether the attempt succeeded.
+ * input references) is read by step run id, unless the launcher handed it over with the
+ * attempt (`recorded`: the task as it recorded it, JSON); the step's module is imported
+ * relative to the project root (WEIR_PROJECT_ROOT); outputs go to the run's artifact store;
+ * items, log lines and the outcome go through `channel`. Resolves to whether the attempt succeeded.
  */
-export async function runStepAttempt(stepRunId: string, attempt: number, channel: AttemptChannel): Promise<boolean> {
+export async function runStepAttempt(stepRunId: string, attempt: number, channel: AttemptChannel, recorded?: string): Promise<boolean> {
   process.title = `weir step ${stepRunId}`;
   try {
-    const store = await openMetadataStore();
-    const saved = await store.getStepTask(stepRunId);
-    if (!saved || saved.attempt !== attempt) {
-      const recorded = saved ? ` (the recorded task is of attempt ${saved.attempt})` : "";
-      throw new RunNotFoundError(`no task is recorded for attempt ${attempt} of step run ${stepRunId}${recorded}`);
-    }
-    const task = saved.task as StoredStepTask;
+    const task = recorded === undefined ? await readStepTask(stepRunId, attempt) : (JSON.parse(recorded) as StoredStepTask);
     process.title = `weir step ${task.invocationId}`;
     if (!task.module) {
       throw new Error(`step "${task.invocationId}": the module that defines step "${task.stepName}" is unknown, so a step process cannot import it`);
@@ -46,7 +41,7 @@ export async function runStepAttempt(stepRunId: string, attempt: number, channel
     const env: ExecutionEnvironment = {
       artifacts: task.artifactStore
         ? createArtifactStore(task.artifactStore.flavor, task.artifactStore.config, task.artifactStore.name)
-        : await artifactStoreOfRun(store, task.runId),
+        : await artifactStoreOfRun(await openMetadataStore(), task.runId),
       materializers: defaultMaterializers(),
       loadArtifact: (ref) => loadStoredArtifact(ref, env),
     };
@@ -68,6 +63,16 @@ export async function runStepAttempt(stepRunId: string, attempt: number, channel
   }
 }
 
+/** The task recorded for this attempt of the step run, read from the metadata store. */
+async function readStepTask(stepRunId: string, attempt: number): Promise<StoredStepTask> {
+  const saved = await (await openMetadataStore()).getStepTask(stepRunId);
+  if (!saved || saved.attempt !== attempt) {
+    const recorded = saved ? ` (the recorded task is of attempt ${saved.attempt})` : "";
+    throw new RunNotFoundError(`no task is recorded for attempt ${attempt} of step run ${stepRunId}${recorded}`);
+  }
+  return saved.task as StoredStepTask;
+}
+
 /** For tasks recorded without their artifact store: the one of the run's stack, rebuilt from its component row by flavor. */
 async function artifactStoreOfRun(store: MetadataStore, runId: string): Promise<ArtifactStore> {
   const run = await store.getRun(runId);
@@ -83,7 +88,7 @@ async function artifactStoreOfRun(store: MetadataStore, runId: string): Promise<
  * (the local_process launcher forks it) it reports over IPC; without one (started as a plain
  * command) it prints report lines on stdout. Exit code 0: the attempt succeeded; 1: it failed.
  */
-export async function stepProcessMain(stepRunId: string, attempt: number): Promise<never> {
+export async function stepProcessMain(stepRunId: string, attempt: number, recorded?: string): Promise<never> {
   const channel: AttemptChannel = process.send ? new IpcChannel() : new ReportLineChannel();
   if (process.send) {
     // The parent went away (crashed, killed): nobody can record this step, so stop at once.
@@ -94,7 +99,7 @@ export async function stepProcessMain(stepRunId: string, attempt: number): Promi
   process.on("uncaughtException", (error) => {
     channel.error(error, { uncaught: true }).finally(() => process.exit(1));
   });
-  const succeeded = await runStepAttempt(stepRunId, attempt, channel);
+  const succeeded = await runStepAttempt(stepRunId, attempt, channel, recorded);
   // Exit even if the step left timers or sockets open; flush the pipes first.
   await Promise.all([drain(process.stdout), drain(process.stderr)]);
   process.exit(succeeded ? 0 : 1);
@@ -103,19 +108,20 @@ export async function stepProcessMain(stepRunId: string, attempt: number): Promi
 /**
  * A step process forked ahead of its attempt (the local_process launcher's warm pool,
  * `step.js --warm`): it boots, loads what every attempt needs (weir's package entry, which
- * step modules import, and the metadata store), reports `ready` and waits for the one
- * attempt it is given (`assign`). It then sets the environment variables the message
- * carries and runs exactly what `step.js STEP_RUN_ID --attempt N` runs, and exits.
+ * step modules import), reports `ready` and waits for the one attempt it is given
+ * (`assign`, with the task the launcher recorded for it). It then sets the environment
+ * variables the message carries and runs what `step.js STEP_RUN_ID --attempt N` runs,
+ * without reading the task back from the metadata store, and exits.
  */
 export async function warmStepProcessMain(options: { register?: string } = {}): Promise<void> {
   // The parent went away (crashed, killed) before or after handing out an attempt: stop.
   process.on("disconnect", () => process.exit(1));
   process.title = "weir step (warm)";
-  // Failures here are the attempt's to report (it opens the store again), not the pool's.
+  // Failures here are the attempt's to report, not the pool's.
   await import("../index.js").catch(() => undefined);
-  await openMetadataStore().catch(() => undefined);
-  // Module hooks (`--register URL`: weir's TypeScript hooks) registered only now, after weir's
-  // own modules were loaded without them: they load the step's module as `--import URL` would.
+  // Module hooks (`--register URL`: weir's hooks for the step's module — its precompiled
+  // TypeScript, tsx, or "weir" resolution) registered only now, after weir's own modules were
+  // loaded without them: they load the step's module as `--import URL` would.
   if (options.register) await import(options.register);
   // A disconnect during the boot may have come before the listener above.
   if (!process.connected) process.exit(1);
@@ -128,7 +134,7 @@ export async function warmStepProcessMain(options: { register?: string } = {}): 
       if (value === null) delete process.env[name];
       else process.env[name] = value;
     }
-    void stepProcessMain(message.stepRunId, message.attempt);
+    void stepProcessMain(message.stepRunId, message.attempt, message.task);
   };
   process.on("message", onMessage);
   process.send!({ type: "ready" } satisfies ChildMessage);

@@ -2,7 +2,6 @@ import { z } from "zod";
 import { OrchestratorNotSupportedError } from "../authoring/errors.js";
 import { openMetadataStoreAt, storeUrl } from "../config/home.js";
 import type { StepLauncher } from "../engine/launcher.js";
-import { orchestrateRun } from "../engine/orchestrate.js";
 import { orchestratedRunId } from "../engine/run-context.js";
 import { checkComponentConfig, componentName, positiveInteger } from "../stack/config.js";
 import type { Stack } from "../stack/stack.js";
@@ -124,6 +123,9 @@ export async function orchestrateOnStack(options: {
 }): Promise<void> {
   const { stack } = options;
   const orchestrator = options.orchestrator ?? stack.orchestrator;
+  // The engine is loaded when a run is driven: step processes import this module (through
+  // weir's package entry) but never drive a run, and the engine is a good part of their boot.
+  const { orchestrateRun } = await import("../engine/orchestrate.js");
   await orchestrateRun({
     runId: options.runId,
     store: options.store,

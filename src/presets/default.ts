@@ -4,8 +4,7 @@
 // points of launched processes import this module. Another preset (a team's backends) is a
 // module like this one.
 import { z } from "zod";
-import { registerPipelineRunner } from "../authoring/pipeline.js";
-import { pipelineRunner } from "../api/run.js";
+import { registerPipelineRunner, type PipelineRunner } from "../authoring/pipeline.js";
 import { localConfigSchema, LocalOrchestrator } from "../orchestrators/local/local-orchestrator.js";
 import { localProcessConfigSchema, LocalProcessOrchestrator } from "../orchestrators/local-process/local-process-orchestrator.js";
 import { QueueOrchestrator, type QueueOrchestratorConfig } from "../orchestrators/queue/queue-orchestrator.js";
@@ -22,4 +21,13 @@ registerArtifactStoreFlavor("local", (config, name) => new LocalArtifactStore({ 
 });
 // The S3 store validates its own config (bucket, prefix, endpoint, region, forcePathStyle), naming the field.
 registerArtifactStoreFlavor("s3", s3ArtifactStoreFlavor);
-registerPipelineRunner(pipelineRunner);
+// The runner (submission, the engine, schedules) is loaded on first use: step processes import
+// this preset through weir's package entry but never submit a run, and loading it was a good
+// part of their boot.
+const runner = (): Promise<PipelineRunner> => import("../api/run.js").then((module) => module.pipelineRunner);
+registerPipelineRunner({
+  run: async (...args) => (await runner()).run(...args),
+  compile: async (...args) => (await runner()).compile(...args),
+  resume: async (...args) => (await runner()).resume(...args),
+  schedule: async (...args) => (await runner()).schedule(...args),
+});

@@ -56,6 +56,9 @@ describe.runIf(existsSync("/proc/self/stat"))("local_process: step processes for
     expect(seen.map((w) => w.pid)).not.toContain(process.pid);
     // The first attempts fork their own; later ones are handed processes forked ahead.
     expect(seen.filter((w) => w.warm).length).toBeGreaterThan(0);
+    // A cold process reads its task from the metadata store; one forked ahead is handed it with
+    // its attempt and never opens the store.
+    for (const w of seen) expect(w.storeOpened, w.label).toBe(!w.warm);
     expect(seen.every((w) => w.orchestratorRunId === run.orchestratorRunId)).toBe(true);
     // The pool existed while steps ran (processes forked ahead, other than the steps' own) …
     const pooled = new Set(seen.flatMap((w) => w.siblings));

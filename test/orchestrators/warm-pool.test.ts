@@ -39,12 +39,19 @@ describe("WarmPool", () => {
     expect(pool.pids()).toHaveLength(2);
     expect(pool.pids()).not.toContain(first.process.child.pid);
 
-    const reply = new Promise<{ stepRunId: string; attempt: number; env: object; assigned: number }>((resolve) =>
+    const reply = new Promise<{ stepRunId: string; attempt: number; env: object; task: string | null; assigned: number }>((resolve) =>
       first.process.child.on("message", (message: { type: string }) => message.type === "got" && resolve(message as never)),
     );
     const exit = new Promise((resolve) => first.process.child.once("exit", resolve));
-    first.assign("step-run-1", 3);
-    expect(await reply).toEqual({ type: "got", stepRunId: "step-run-1", attempt: 3, env: { POOL_A: "attempt", POOL_B: null }, assigned: 1 });
+    first.assign("step-run-1", 3, '{"invocationId":"a"}');
+    expect(await reply).toEqual({
+      type: "got",
+      stepRunId: "step-run-1",
+      attempt: 3,
+      env: { POOL_A: "attempt", POOL_B: null },
+      task: '{"invocationId":"a"}',
+      assigned: 1,
+    });
     await exit;
 
     const pooled = pool.pids();

@@ -6,6 +6,7 @@ import { errorMessage, ResourceRequestError, WeirError } from "../../authoring/e
 import { projectRoot, recordedModulePath } from "../../config/project.js";
 import type { AttemptHooks, AttemptResult, StepLauncher, StepTask, StoredStepTask } from "../../engine/launcher.js";
 import type { MetadataStore } from "../../stores/metadata/types.js";
+import { Precompiler } from "./precompile.js";
 import { reviveError, type ChildMessage } from "./protocol.js";
 import { requestOf, ResourcePool, type Capacity, type Grant } from "./resource-pool.js";
 import { killAndWait, StepProcess, WarmPool } from "./warm-pool.js";
@@ -49,6 +50,15 @@ export function tsxImport(): string {
   return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-typescript.js")).href;
 }
 
+/**
+ * The hooks that load a run's precompiled TypeScript (`Precompiler`), for the manifest at
+ * `manifest`: a step process of a TypeScript module registers these instead of tsx.
+ */
+export function precompiledImport(manifest: string): string {
+  return `${PRECOMPILED_HOOKS}?${new URLSearchParams({ manifest })}`;
+}
+const PRECOMPILED_HOOKS = pathToFileURL(resolve(dirname(HERE), "../../../bin/register-precompiled.js")).href;
+
 /** Only the hooks that resolve "weir" to this copy (for JavaScript modules that cannot resolve it themselves). */
 function weirResolutionImport(): string {
   return pathToFileURL(resolve(dirname(HERE), "../../../bin/register-weir-resolution.js")).href;
@@ -76,16 +86,21 @@ function moduleResolvesWeir(module: string): boolean {
 
 /**
  * How a process is forked ahead for attempts with these execArgv. From dist/, weir's modules
- * need no TypeScript hooks, and loading them through the hooks (a loader thread that resolves
- * and reads every module, source maps on) is most of a boot's CPU time; so the process loads
+ * need none of weir's module hooks (tsx, precompiled TypeScript, "weir" for a folder that does
+ * not install it), and loading them through hooks (a loader thread that resolves and reads
+ * every module, source maps on under tsx) is most of a boot's CPU time; so the process loads
  * weir first and registers the hooks after (`--register`), before it imports the step's
- * module, where `--import` would have registered them first (measured: 0.69× the CPU).
+ * module, where `--import` would have registered them first (measured with tsx: 0.69× the CPU).
  */
 export function warmForkArguments(execArgv: string[]): { execArgv: string[]; args: string[] } {
   const at = execArgv.indexOf("--import");
-  if (FROM_SOURCE || at === -1 || execArgv[at + 1] !== tsxImport()) return { execArgv, args: [] };
-  return { execArgv: [...execArgv.slice(0, at), ...execArgv.slice(at + 2)], args: ["--register", tsxImport()] };
+  const hooks = execArgv[at + 1];
+  const weirs = hooks === tsxImport() || hooks === weirResolutionImport() || hooks?.startsWith(PRECOMPILED_HOOKS + "?");
+  if (FROM_SOURCE || at === -1 || !weirs) return { execArgv, args: [] };
+  return { execArgv: [...execArgv.slice(0, at), ...execArgv.slice(at + 2)], args: ["--register", hooks] };
 }
+
+const TYPESCRIPT = /\.[cm]?tsx?$/;
 
 /** V8's messages when the heap limit is reached (it then aborts: SIGABRT / exit code 134). */
 const OUT_OF_MEMORY = /heap out of memory|Reached heap limit|Allocation failed - process out of memory/;
@@ -102,6 +117,8 @@ export class ProcessLauncher implements StepLauncher {
   private readonly children = new Set<ChildProcess>();
   /** Step processes forked ahead, as many per kind as attempts can run at once (by CPUs). */
   readonly warm: WarmPool;
+  /** The run's TypeScript, compiled once for its step processes (from dist/; from source they run under tsx anyway). */
+  private readonly precompiler = new Precompiler();
 
   constructor(private readonly options: ProcessLauncherOptions) {
     this.maxParallel = options.maxParallel;
@@ -139,8 +156,10 @@ export class ProcessLauncher implements StepLauncher {
     const grant = await this.pool.acquire(requestOf(task.resources, this.options.capacity), hooks.signal);
     // The attempt starts (and its timeout runs) once its resources are granted.
     hooks.started();
-    // The step process is told only its step run id and reads the task from the store,
-    // as a process started by any other backend (a queue worker, a pod) would.
+    // A cold step process is told only its step run id and reads the task from the store, as
+    // a process started by any other backend (a queue worker, a pod) would. A process forked
+    // ahead is handed the same record with its attempt, and so never opens the store.
+    let recorded: string;
     try {
       // The module is recorded relative to the project root, as any process started elsewhere finds it.
       const saved: StoredStepTask = {
@@ -150,12 +169,13 @@ export class ProcessLauncher implements StepLauncher {
         artifactStore: this.options.artifactStore,
       };
       await (await this.options.store()).saveStepTask(task.stepRunId, task.attempt, saved);
+      recorded = JSON.stringify(saved);
     } catch (error) {
       this.pool.release(grant);
       throw error;
     }
     try {
-      return await this.runChild(task, hooks, grant);
+      return await this.runChild(task, hooks, grant, recorded);
     } finally {
       this.pool.release(grant);
     }
@@ -164,13 +184,27 @@ export class ProcessLauncher implements StepLauncher {
   /** Kills step processes still running (only abandoned ones can be left when a run ends) and the ones forked ahead. */
   async close(): Promise<void> {
     await Promise.all([...[...this.children].map(killAndWait), this.warm.close()]);
+    this.precompiler.close();
   }
 
-  private async runChild(task: StepTask, hooks: AttemptHooks, grant: Grant): Promise<AttemptResult> {
+  /**
+   * The module hooks a step process of `module` registers: from source, tsx (the step entry
+   * point is TypeScript too); a TypeScript module's precompiled JavaScript, else tsx; for a
+   * JavaScript module that cannot import "weir" itself, the hooks that resolve it to this copy.
+   */
+  private async loaderArguments(module: string | undefined): Promise<string[]> {
+    if (FROM_SOURCE) return ["--import", tsxImport()];
+    if (module && TYPESCRIPT.test(module)) {
+      const manifest = await this.precompiler.prepare(module);
+      return ["--import", manifest ? precompiledImport(manifest) : tsxImport()];
+    }
+    if (module && !moduleResolvesWeir(module)) return ["--import", weirResolutionImport()];
+    return [];
+  }
+
+  private async runChild(task: StepTask, hooks: AttemptHooks, grant: Grant, recorded: string): Promise<AttemptResult> {
     const heapLimitMiB = task.resources.memoryBytes ? Math.max(1, Math.floor(task.resources.memoryBytes / 2 ** 20)) : undefined;
-    const execArgv: string[] = [];
-    if (FROM_SOURCE || /\.[cm]?tsx?$/.test(task.module ?? "")) execArgv.push("--import", tsxImport());
-    else if (task.module && !moduleResolvesWeir(task.module)) execArgv.push("--import", weirResolutionImport());
+    const execArgv = await this.loaderArguments(task.module);
     if (heapLimitMiB !== undefined) execArgv.push(`--max-old-space-size=${heapLimitMiB}`);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -273,7 +307,7 @@ export class ProcessLauncher implements StepLauncher {
         if (outcome) return settle(outcome.error);
         settle(crashError(child.pid, code, signal, stderrTail, heapLimitMiB));
       });
-      lease?.assign(task.stepRunId, task.attempt);
+      lease?.assign(task.stepRunId, task.attempt, recorded);
     });
   }
 }

@@ -19,13 +19,16 @@ export interface AckMessage {
 /**
  * To a process forked ahead (`step.js --warm`, the launcher's warm pool): the one attempt it
  * runs, and the environment variables that differ from the ones it was forked with (`null`:
- * unset), applied before anything reads them (before the step's module is imported).
+ * unset), applied before anything reads them (before the step's module is imported). `task`
+ * is the attempt's task as the launcher recorded it in the metadata store (JSON text, as the
+ * store keeps it), so the process need not open the store to read it back.
  */
 export interface AssignMessage {
   type: "assign";
   stepRunId: string;
   attempt: number;
   env: Record<string, string | null>;
+  task?: string;
 }
 
 export type ParentMessage = AckMessage | AssignMessage;

@@ -78,8 +78,8 @@ interface Kind {
 /** A booted process handed to one attempt, and what to tell it. */
 export interface Lease {
   process: StepProcess;
-  /** Sends the attempt; the process runs it and exits. */
-  assign(stepRunId: string, attempt: number): void;
+  /** Sends the attempt (and its recorded task, JSON); the process runs it and exits. */
+  assign(stepRunId: string, attempt: number, task?: string): void;
 }
 
 /**
@@ -225,8 +225,8 @@ export class WarmPool {
 function lease(warm: Warm, env: NodeJS.ProcessEnv): Lease {
   return {
     process: warm.process,
-    assign(stepRunId, attempt) {
-      const message: AssignMessage = { type: "assign", stepRunId, attempt, env: envDifference(warm.env, env) };
+    assign(stepRunId, attempt, task) {
+      const message: AssignMessage = { type: "assign", stepRunId, attempt, env: envDifference(warm.env, env), ...(task === undefined ? {} : { task }) };
       // A failed send means the process died: its exit ends the attempt as a crash.
       warm.process.child.send(message, () => undefined);
     },

@@ -1,3 +1,4 @@
+import "./step-process.js"; // first: before weir's preset is evaluated
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";

@@ -11,6 +11,7 @@ import { QueueOrchestrator, type QueueOrchestratorConfig } from "../orchestrator
 import { registerArtifactStoreFlavor, registerOrchestratorFlavor } from "../stack/flavors.js";
 import { LocalArtifactStore } from "../stores/artifacts/local/local-artifact-store.js";
 import { s3ArtifactStoreFlavor } from "../stores/artifacts/s3/s3-artifact-store.js";
+import { preloadSqliteStore } from "../stores/metadata/open.js";
 
 registerOrchestratorFlavor("local", (config) => new LocalOrchestrator(config), { schema: localConfigSchema.strict() });
 registerOrchestratorFlavor("local_process", (config) => new LocalProcessOrchestrator(config), { schema: localProcessConfigSchema.strict() });
@@ -21,13 +22,22 @@ registerArtifactStoreFlavor("local", (config, name) => new LocalArtifactStore({ 
 });
 // The S3 store validates its own config (bucket, prefix, endpoint, region, forcePathStyle), naming the field.
 registerArtifactStoreFlavor("s3", s3ArtifactStoreFlavor);
-// The runner (submission, the engine, schedules) is loaded on first use: step processes import
-// this preset through weir's package entry but never submit a run, and loading it was a good
-// part of their boot.
-const runner = (): Promise<PipelineRunner> => import("../api/run.js").then((module) => module.pipelineRunner);
-registerPipelineRunner({
-  run: async (...args) => (await runner()).run(...args),
-  compile: async (...args) => (await runner()).compile(...args),
-  resume: async (...args) => (await runner()).resume(...args),
-  schedule: async (...args) => (await runner()).schedule(...args),
-});
+// The runner (submission, the engine, schedules) is loaded with weir, except in step processes
+// (entrypoints/step-process.ts): they import this preset through weir's package entry but never
+// submit a run, and loading the runner was a good part of their boot. There it is loaded on
+// first use; everywhere else a run does not pay for loading it.
+if ((globalThis as Record<symbol, unknown>)[Symbol.for("weir.stepProcess")]) {
+  const runner = (): Promise<PipelineRunner> => import("../api/run.js").then((module) => module.pipelineRunner);
+  registerPipelineRunner({
+    run: async (...args) => (await runner()).run(...args),
+    compile: async (...args) => (await runner()).compile(...args),
+    resume: async (...args) => (await runner()).resume(...args),
+    schedule: async (...args) => (await runner()).schedule(...args),
+  });
+} else {
+  registerPipelineRunner((await import("../api/run.js")).pipelineRunner);
+  // The default store is SQLite: its module (and driver) starts loading now, not in the first
+  // run, unless WEIR_STORE_URL names another kind of store.
+  const url = process.env.WEIR_STORE_URL;
+  if (url === undefined || url.startsWith("sqlite:")) void preloadSqliteStore();
+}

@@ -32,8 +32,16 @@ export function registerStoreScheme(scheme: string, opener: StoreOpener): void {
   schemes.set(scheme.toLowerCase(), opener);
 }
 
+let sqliteModule: Promise<typeof import("./sqlite/sqlite-store.js")> | undefined;
+
+/** Starts loading the SQLite store's module (the default store's); opening one waits for it. */
+export function preloadSqliteStore(): Promise<unknown> {
+  // A failure to load is reported by the open that needs it, not here.
+  return (sqliteModule ??= import("./sqlite/sqlite-store.js")).catch(() => undefined);
+}
+
 registerStoreScheme("sqlite", async (url, options) => {
-  const { openSqliteStore } = await import("./sqlite/sqlite-store.js");
+  const { openSqliteStore } = await (sqliteModule ??= import("./sqlite/sqlite-store.js"));
   return openSqliteStore(sqlitePath(url), options);
 });
 

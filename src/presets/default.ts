@@ -36,8 +36,8 @@ if ((globalThis as Record<symbol, unknown>)[Symbol.for("weir.stepProcess")]) {
   });
 } else {
   registerPipelineRunner((await import("../api/run.js")).pipelineRunner);
-  // The default store is SQLite: its module (and driver) starts loading now, not in the first
+  // The default store is SQLite: its module (and driver) loads with weir, not in the first
   // run, unless WEIR_STORE_URL names another kind of store.
   const url = process.env.WEIR_STORE_URL;
-  if (url === undefined || url.startsWith("sqlite:")) void preloadSqliteStore();
+  if (url === undefined || url.startsWith("sqlite:")) await preloadSqliteStore();
 }

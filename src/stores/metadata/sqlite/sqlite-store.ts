@@ -99,11 +99,26 @@ function toOp(write: QueuedWrite): SqliteOp {
 const MAX_BATCH = 4096;
 
 /**
- * A store whose batches get this large (a run recording thousands of step runs a second)
- * starts its writer thread and commits from then on there, on another core (writer-thread.ts).
- * Small runs, the CLI and most tests never start one: starting it costs ~30 ms of CPU.
+ * A store starts its writer thread when a run starts writing through it (`stepRunWriter`), or
+ * when its batches get this large, and commits there from then on, on another core
+ * (writer-thread.ts). The CLI's reads and small writes never start one: it costs ~30–50 ms of
+ * CPU to boot.
  */
 const WRITER_THREAD_BATCH = 512;
+
+/**
+ * `WEIR_SQLITE_WRITER_THREAD` (never, auto, always): whether SQLite stores commit on a writer
+ * thread. `never` is the default: measured on this project's 2-core machine, the thread made
+ * every benchmark row slower (fan-out 10,000: 81 → 90 µs/step; chain 1,000: 161 → 215), as its
+ * second core is already busy with V8's garbage collector and compiler and the ops must be
+ * copied to it. `auto` (a thread from the first run on) is for machines with cores to spare;
+ * it is not measured here.
+ */
+function writerThreadSetting(): "auto" | "always" | "never" {
+  const value = process.env.WEIR_SQLITE_WRITER_THREAD ?? "never";
+  if (value === "auto" || value === "always" || value === "never") return value;
+  throw new Error(`WEIR_SQLITE_WRITER_THREAD must be auto, always or never, not "${value}"`);
+}
 
 /** Batches on their way to (or in) the writer thread at once; more wait and are merged. */
 const WRITER_THREAD_IN_FLIGHT = 4;
@@ -147,7 +162,7 @@ export class SqliteMetadataStore implements VersionedStore {
 
   constructor(options: { path: string; writerThread?: "auto" | "always" | "never" }) {
     this.path = options.path;
-    this.writerThreadMode = options.writerThread ?? "auto";
+    this.writerThreadMode = options.writerThread ?? writerThreadSetting();
     this.db = openDatabase(options.path);
     this.transaction = this.db.transaction((work: () => unknown) => work());
     this.applier = new SqliteWriteApplier(this.db, this.path);
@@ -201,10 +216,12 @@ export class SqliteMetadataStore implements VersionedStore {
    */
   private commit(batch: readonly QueuedWrite[]): Outcome[] | Promise<Outcome[]> {
     const ops = batch.map(toOp);
-    if (!this.writer && this.path !== ":memory:" && this.writerThreadMode !== "never") {
-      if (this.writerThreadMode === "always" || batch.length >= WRITER_THREAD_BATCH) this.writer = new WriterThread(this.path);
-    }
+    if (this.writerThreadMode === "always" || batch.length >= WRITER_THREAD_BATCH) this.startWriterThread();
     return this.writer?.ready ? this.writer.send(ops) : this.applier.commit(ops);
+  }
+
+  private startWriterThread(): void {
+    if (!this.writer && this.path !== ":memory:" && this.writerThreadMode !== "never") this.writer = new WriterThread(this.path);
   }
 
   /** Errors of the file itself (corrupt, read-only, deleted) name the file and what to do. */
@@ -393,6 +410,9 @@ export class SqliteMetadataStore implements VersionedStore {
    * completeStepRun but without a promise each (see `StepRunWriter`).
    */
   stepRunWriter(failed: (error: unknown) => void): StepRunWriter {
+    // A run is starting: its writer thread boots now, in parallel with the run's first steps,
+    // and takes over the commits once it is ready (see commit).
+    this.startWriterThread();
     const ignore = () => undefined;
     return {
       create: (stepRun) => this.batcher.enqueueWith(this.stageStepRun(stepRun), ignore, failed),

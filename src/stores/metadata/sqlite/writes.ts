@@ -108,6 +108,8 @@ export class SqliteWriteApplier {
   private readonly batchTransaction: Database.Transaction<(batch: readonly SqliteOp[], savepoints: boolean) => Outcome[]>;
   /** The last change sequence number taken in the batch being committed (read from the file on first use). */
   private seqCursor: number | undefined;
+  /** Step runs whose INSERT failed (rare: kept for the connection's life): writes merged into it fail too. */
+  private readonly failedInserts = new Set<string>();
 
   constructor(
     private readonly db: Database.Database,
@@ -202,17 +204,22 @@ export class SqliteWriteApplier {
       case "stepRun": {
         const seq = this.nextSeq();
         op.values[17] = seq;
-        sql.insertStepRun.run(op.values);
+        try {
+          sql.insertStepRun.run(op.values);
+        } catch (error) {
+          this.failedInserts.add(op.values[0] as string);
+          throw error;
+        }
         return seq;
       }
       case "stepRunExists":
-        if (!sql.stepRunExists.get(op.id)) throw new Error(`step_runs: no row with id ${op.id}`);
+        this.checkInserted(op.id);
         return undefined;
       case "complete": {
         if (op.patch) {
           if (!this.applyPatch(op.patch)) return false;
         } else {
-          if (!sql.stepRunExists.get(op.stepRunId)) throw new Error(`step_runs: no row with id ${op.stepRunId}`);
+          this.checkInserted(op.stepRunId);
           if (!op.merged) return false;
         }
         for (const artifact of op.artifacts) this.insertVersionRow(artifact);
@@ -268,6 +275,14 @@ export class SqliteWriteApplier {
         sql.putSetting.run(ACTIVE_STACK_KEY, op.name);
         return undefined;
     }
+  }
+
+  /**
+   * A write merged into a step run's INSERT earlier in the batch fails as an UPDATE of a
+   * missing row would when that INSERT failed.
+   */
+  private checkInserted(stepRunId: string): void {
+    if (this.failedInserts.has(stepRunId)) throw new Error(`step_runs: no row with id ${stepRunId}`);
   }
 
   /** Sets the columns (and a new change sequence number); false when a fenced update does not apply. */

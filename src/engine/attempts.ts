@@ -93,6 +93,7 @@ function withTimeout<R>(
     onWaiting: (reason) => hooks.onWaiting?.(reason),
     loadArtifact: (ref) => hooks.loadArtifact(ref),
     inMemory: hooks.inMemory && ((ref) => hooks.inMemory!(ref)),
+    step: hooks.step,
   };
   let attempt: Promise<R>;
   try {

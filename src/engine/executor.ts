@@ -23,7 +23,8 @@ export interface ExecutionEnvironment {
 /**
  * The context of one running attempt: what `getStepContext()` gives the step, and (as the
  * ambient value of weir's AsyncLocalStorage) how stdout and stderr find the step they
- * belong to. `log` and `addMetadata` are own functions so that they work destructured.
+ * belong to. `log` and `addMetadata` are made on first use (most steps use neither), bound,
+ * so that they work destructured too.
  */
 class AttemptContext implements StepContext {
   readonly runId: string;
@@ -31,10 +32,10 @@ class AttemptContext implements StepContext {
   readonly mappingKey: string | undefined;
   readonly attempt: number;
   readonly resources: ResourceSettings;
-  readonly log: (...parts: unknown[]) => void;
-  readonly addMetadata: (record: Record<string, unknown>) => void;
   /** What the step added with addMetadata (made on the first call: most steps add none). */
   metadata: Record<string, unknown> | undefined;
+  private logFn: ((...parts: unknown[]) => void) | undefined;
+  private addMetadataFn: ((record: Record<string, unknown>) => void) | undefined;
 
   constructor(task: StepTask, hooks: AttemptHooks) {
     this.runId = task.runId;
@@ -42,9 +43,19 @@ class AttemptContext implements StepContext {
     this.mappingKey = task.mappingKey;
     this.attempt = task.attempt;
     this.resources = task.resources;
-    this.log = (...parts) => hooks.onLog("log", format(...parts));
-    this.addMetadata = (record) => void Object.assign((this.metadata ??= {}), record);
+    this.metadata = undefined;
+    this.logFn = undefined;
+    this.addMetadataFn = undefined;
     this[CAPTURE] = hooks;
+  }
+
+  get log(): (...parts: unknown[]) => void {
+    const hooks = this[CAPTURE];
+    return (this.logFn ??= (...parts) => hooks.onLog("log", format(...parts)));
+  }
+
+  get addMetadata(): (record: Record<string, unknown>) => void {
+    return (this.addMetadataFn ??= (record) => void Object.assign((this.metadata ??= {}), record));
   }
 
   /** Marks it as a step context for context.ts (on the prototype: users do not see it in their context). */

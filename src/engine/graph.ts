@@ -1,6 +1,7 @@
 import { isHandle, type Handle, type HandleRef } from "../authoring/handles.js";
 import type { StepDefinition } from "../authoring/step.js";
-import type { StepStatus } from "../stores/metadata/types.js";
+import type { StepRunRecord, StepStatus } from "../stores/metadata/types.js";
+import type { HeldStart } from "./recorder.js";
 import { refsOf, type ArgSpec } from "./args.js";
 import type { MapTemplate } from "./naming.js";
 import type { ArtifactRef } from "./launcher.js";
@@ -52,6 +53,9 @@ export class Node implements Waitable {
   derived: { index: number; artifact: ArtifactRef }[] | undefined;
   /** Where the recorder keeps its creation until it is written (recorder.ts); -1: nothing waits. */
   creationSlot = -1;
+  /** The recorder's bookkeeping (recorder.ts): the step run as written, and a start held back. */
+  written: StepRunRecord | undefined = undefined;
+  heldStart: HeldStart | undefined = undefined;
   private listeners: (() => void)[] | undefined;
 
   constructor(

@@ -1,4 +1,5 @@
 import type { ResourceSettings } from "../authoring/resources.js";
+import type { StepDefinition } from "../authoring/step.js";
 import type { NewArtifactVersion } from "../stores/metadata/types.js";
 
 /** A stored value as the engine and step processes pass it around. */
@@ -86,6 +87,8 @@ export interface AttemptHooks {
    * NOT_IN_MEMORY. Lets an in-process attempt whose inputs are all here run synchronously.
    */
   inMemory?(ref: ArtifactRef): unknown;
+  /** The step itself, when the engine runs in this process: an in-process launcher need not look it up by name. */
+  readonly step?: StepDefinition;
 }
 
 /** `AttemptHooks.inMemory`'s answer for a value that must be loaded. */

@@ -21,6 +21,15 @@ export interface RecordedStep {
   creationSlot: number;
   /** The recorder's bookkeeping: the step run as its writes left it (see `writtenStepRuns`). */
   written?: StepRunRecord;
+  /** The recorder's bookkeeping: the start it holds back (see `started`), or undefined. */
+  heldStart?: HeldStart;
+}
+
+/** An attempt's start, held back until the end of the turn (RunRecorder.started). */
+export interface HeldStart {
+  attempt: number;
+  startedAt: number;
+  upstream: string[] | undefined;
 }
 
 /**
@@ -46,8 +55,8 @@ export class RunRecorder {
   /** Discovered step runs whose creation is not written yet, in discovery order; written up to `nextCreation`. */
   private readonly creations: (RecordedStep | undefined)[] = [];
   private nextCreation = 0;
-  /** Starts not written yet (see `started`), by step run. */
-  private readonly starting = new Map<RecordedStep, { attempt: number; startedAt: number; upstream: string[] | undefined }>();
+  /** Step runs whose start may be held (see `started`); flushed at the end of the turn. */
+  private starting: RecordedStep[] = [];
   private startFlush: NodeJS.Immediate | undefined;
   private logFlush: Promise<void> | undefined;
   /** The store's promise-free path for step-run writes, when it has one. */
@@ -101,7 +110,8 @@ export class RunRecorder {
   started(step: RecordedStep, attempt: number, upstream: string[] | undefined): void {
     this.create(step);
     this.flushStart(step);
-    this.starting.set(step, { attempt, startedAt: Date.now(), upstream });
+    step.heldStart = { attempt, startedAt: Date.now(), upstream };
+    this.starting.push(step);
     this.startFlush ??= setImmediate(() => {
       this.startFlush = undefined;
       this.flushStarts();
@@ -135,22 +145,31 @@ export class RunRecorder {
     full.stepRunId = step.id;
     full.metadata = step.metadata;
     full.attempt = attempt;
-    const start = this.starting.get(step);
+    const start = step.heldStart;
     if (start?.attempt === attempt) {
-      this.starting.delete(step);
-      full.started = { startedAt: start.startedAt, ...(start.upstream ? { upstream: start.upstream } : {}) };
+      step.heldStart = undefined;
+      const started: NonNullable<StepCompletion["started"]> = { startedAt: start.startedAt };
+      if (start.upstream) started.upstream = start.upstream;
+      full.started = started;
     } else {
       this.flushStart(step);
     }
     for (let i = 0; i < full.newArtifacts.length; i++) full.newArtifacts[i] = this.held(full.newArtifacts[i]);
-    this.mirror(step, full.started ? { attempt, startedAt: full.started.startedAt, error: null, upstream: full.started.upstream } : {});
-    this.mirror(step, {
-      status: full.status,
-      endedAt: full.endedAt,
-      cacheKey: full.cacheKey,
-      originalStepRunId: full.originalStepRunId,
-      metadata: full.metadata,
-    });
+    const r = step.written;
+    if (r) {
+      // What the store makes of this completion (completionPatch), on the step's record.
+      if (full.started) {
+        r.attempt = attempt;
+        r.startedAt = full.started.startedAt;
+        r.error = null;
+        if (full.started.upstream) r.upstream = full.started.upstream.slice();
+      }
+      r.status = full.status;
+      r.endedAt = full.endedAt;
+      if (full.cacheKey !== undefined) r.cacheKey = full.cacheKey;
+      if (full.originalStepRunId !== undefined) r.originalStepRunId = full.originalStepRunId;
+      r.metadata = asStored(full.metadata!);
+    }
     // Fenced: another attempt (or a resume) moved the step run on; this late result is dropped.
     const ignored = () => {
       this.writtenIsWhole = false;
@@ -273,14 +292,16 @@ export class RunRecorder {
   }
 
   private flushStarts(): void {
-    for (const waiting of [...this.starting.keys()]) this.flushStart(waiting);
+    const steps = this.starting;
+    this.starting = [];
+    for (const step of steps) this.flushStart(step);
   }
 
   /** Sends the step run's waiting "running" write, if it has one. */
   private flushStart(step: RecordedStep): void {
-    const start = this.starting.get(step);
+    const start = step.heldStart;
     if (!start) return;
-    this.starting.delete(step);
+    step.heldStart = undefined;
     const patch: StepRunPatch = { status: "running", attempt: start.attempt, startedAt: start.startedAt, error: null };
     if (start.upstream) patch.upstream = start.upstream;
     this.mirror(step, patch);

@@ -5,6 +5,10 @@ import type { ArgSpec } from "./args.js";
 import type { RunGraph, Node } from "./graph.js";
 import { NOT_IN_MEMORY, type ArtifactRef, type ProducedArtifact, type ResolvedArg } from "./launcher.js";
 
+/** Where a remembered value sits on its reference: a symbol, so it is neither serialized nor copied by a store. */
+const VALUE = Symbol("weir.value");
+type Remembered = ArtifactRef & { [VALUE]: unknown };
+
 /** Values up to this size (serialized bytes) stay in memory for in-process consumers. */
 const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
 
@@ -14,9 +18,6 @@ const IN_MEMORY_VALUE_LIMIT = 1024 * 1024;
  * produced them, else from the artifact store).
  */
 export class ValueResolver {
-  /** Values produced in this process, by artifact id: in-process steps skip the reload. */
-  private readonly values = new Map<string, unknown>();
-
   constructor(
     private readonly graph: RunGraph,
     private readonly env: Pick<ExecutionEnvironment, "artifacts" | "materializers">,
@@ -93,13 +94,15 @@ export class ValueResolver {
 
   /** The value when this process produced it (and kept it), else NOT_IN_MEMORY. */
   inMemory(ref: ArtifactRef): unknown {
-    const value = this.values.get(ref.id);
-    return value !== undefined || this.values.has(ref.id) ? value : NOT_IN_MEMORY;
+    return VALUE in ref ? (ref as Remembered)[VALUE] : NOT_IN_MEMORY;
   }
 
   /** Keeps small values produced in this process in memory; large ones are read back from the store. */
   remember(ref: ArtifactRef, produced: ProducedArtifact): void {
-    if ("value" in produced && ref.size <= IN_MEMORY_VALUE_LIMIT) this.values.set(ref.id, produced.value);
+    if (!("value" in produced) || ref.size > IN_MEMORY_VALUE_LIMIT) return;
+    // On the reference itself: the engine hands that very object to every consumer in this
+    // process, and the value goes when the reference does.
+    (ref as Remembered)[VALUE] = produced.value;
   }
 
   encodeResolved(arg: ResolvedArg): unknown {

@@ -921,6 +921,10 @@ class EngineHooks implements AttemptHooks {
     return NEVER_ABORTED;
   }
 
+  get step(): StepDefinition {
+    return this.node.step;
+  }
+
   started(): void {
     if (this.adopted) this.adopted();
     else this.engine.attemptStarted(this.node, this.attempt, this.upstream);

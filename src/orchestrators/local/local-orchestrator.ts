@@ -68,7 +68,8 @@ export class InProcessLauncher implements StepLauncher {
 
   /** An attempt that does not wait (a synchronous step whose inputs are in memory) returns its result directly. */
   launch(task: StepTask, hooks: AttemptHooks): AttemptResult | Promise<AttemptResult> {
-    const step = lookupStep(task.module, task.stepName, task.variant);
+    // The engine in this process hands over the step it called; else it is found by name.
+    const step = hooks.step ?? lookupStep(task.module, task.stepName, task.variant);
     if (!step) {
       throw new Error(`step "${task.stepName}" is not defined in this process (module ${task.module ?? "unknown"})`);
     }

@@ -193,6 +193,7 @@ async function loadRecorded(store: MetadataStore, runId: string): Promise<Map<st
 
 /** Static runs know every step up front: one that can never be launched fails the run before any step runs. */
 function checkAdmissible(snapshot: SnapshotRecord, launcher: StepLauncher): void {
+  if (!launcher.admissible) return; // most launchers can launch anything (and the spec stays unparsed)
   const steps = (snapshot.spec as { steps?: Record<string, CompiledStep> }).steps ?? {};
   for (const step of Object.values(steps)) {
     const problem = launcher.admissible?.({ invocationId: step.invocationId, resources: step.settings.resources });

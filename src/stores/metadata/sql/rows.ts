@@ -166,16 +166,35 @@ export function fromJson<T>(text: string): T {
 }
 
 export function toSnapshotRecord(row: SnapshotRow): SnapshotRecord {
-  return {
+  const record = {
     id: row.id,
     pipelineId: row.pipeline_id,
     pipelineName: row.pipeline_name,
     isDynamic: row.is_dynamic === 1,
     parameters: fromJson(row.parameters),
     source: fromJson(row.source),
-    spec: fromJson(row.spec),
     createdAt: row.created_at,
-  };
+  } as SnapshotRecord;
+  // A static snapshot's spec holds the whole compiled graph (megabytes at 10,000 steps) and
+  // most readers never look at it: parsed on first read, then kept.
+  let spec: unknown;
+  let parsed = false;
+  Object.defineProperty(record, "spec", {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!parsed) {
+        spec = fromJson(row.spec);
+        parsed = true;
+      }
+      return spec;
+    },
+    set: (value: unknown) => {
+      spec = value;
+      parsed = true;
+    },
+  });
+  return record;
 }
 
 export function toStepConfigurationRecord(row: StepConfigurationRow): StepConfigurationRecord {

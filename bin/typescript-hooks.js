@@ -5,7 +5,9 @@ import { Script } from "node:vm";
 
 // Self-resolving "weir" from weir's own package.json finds this copy (its "exports").
 const WEIR_PACKAGE = new URL("../package.json", import.meta.url).href;
-const TYPESCRIPT = /\.tsx?$/;
+// .cts too: TypeScript compiles its imports to require() calls, and weir (ESM only) cannot be
+// required on Node 20; loaded as an ES module, a .cts pipeline file that imports weir works.
+const TYPESCRIPT = /\.c?tsx?$/;
 const JAVASCRIPT = /\.js$/;
 // What compiling ES module syntax as CommonJS reports (Node's own module detection looks for these).
 const MODULE_SYNTAX_ERRORS = [
@@ -31,6 +33,14 @@ function writtenAsModule(url) {
   return found;
 }
 
+/** A file URL without its query and fragment (and an encoded query tsx folded into the path). */
+function withoutQuery(url) {
+  const clean = new URL(url);
+  clean.search = "";
+  clean.hash = "";
+  return clean.href.replace(/%3Ftsx-[^/]*$/, "");
+}
+
 /** @type {import("node:module").ResolveHook} */
 export async function resolve(specifier, context, nextResolve) {
   let resolved;
@@ -50,7 +60,10 @@ export async function resolve(specifier, context, nextResolve) {
   // require() calls, and "weir" is not found from a folder that does not install it).
   const { url, format } = resolved;
   if (format === "commonjs" && url.startsWith("file:") && !url.includes("/node_modules/")) {
-    if (TYPESCRIPT.test(url) || (JAVASCRIPT.test(url) && writtenAsModule(url))) return { ...resolved, format: "module" };
+    // tsx marks a CommonJS file imported from an ES module with a query of its own
+    // (`?tsx-commonjs-export-preparse=1…`): the file is what matters, without that query.
+    const file = withoutQuery(url);
+    if (TYPESCRIPT.test(file) || (JAVASCRIPT.test(file) && writtenAsModule(file))) return { ...resolved, url: file, format: "module" };
   }
   return resolved;
 }

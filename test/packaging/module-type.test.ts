@@ -6,21 +6,41 @@ import { describe, expect, it } from "vitest";
 import { expectOk, tempProject, weirIn } from "./cli.js";
 
 // A pipeline file as a new user writes it: ES module syntax, a local helper imported the
-// TypeScript way ("./helper.js" is helper.ts), and "weir" imported by name although the
-// folder does not install it (the CLI's own copy answers).
+// TypeScript way ("./helper.js" is helper.ts) that itself defines a step, and "weir" imported
+// by name although the folder does not install it (the CLI's own copy answers).
 const PIPELINE_FILES = {
   "pipeline.ts": `
 import { pipeline, step } from "weir";
-import { greet } from "./helper.js";
+import { greet, shout } from "./helper.js";
 
 const hello = step(function hello(name: string): string {
   return greet(name);
 });
 export const greeting = pipeline(function greeting() {
+  return shout(hello("ada"));
+});
+`,
+  "helper.ts": `
+import { step } from "weir";
+export const greet = (name: string): string => \`hello \${name}\`;
+export const shout = step(function shout(text: string): string {
+  return text + "!";
+});
+`,
+};
+
+// TypeScript's CommonJS flavour: TypeScript makes its imports require() calls, and weir (ESM
+// only) cannot be required on Node 20; weir loads the file as an ES module.
+const CTS_FILES = {
+  "pipeline.cts": `
+import { pipeline, step } from "weir";
+const hello = step(function hello(name: string): string {
+  return \`hello \${name}\`;
+});
+export const greeting = pipeline(function greeting() {
   return hello("ada");
 });
 `,
-  "helper.ts": "export const greet = (name: string): string => `hello ${name}`;\n",
 };
 
 const FOLDERS: Record<string, Record<string, string>> = {
@@ -35,17 +55,25 @@ describe("weir run FILE.ts from any folder", () => {
       const cwd = tempProject("weir-module-type-", { ...PIPELINE_FILES, ...extra });
       const home = mkdtempSync(join(tmpdir(), "weir-module-type-home-"));
       const result = expectOk(await weirIn({ cwd, home }, "run", "pipeline.ts"));
-      expect(result.stdout).toContain('"hello ada"');
+      expect(result.stdout).toContain('"hello ada!"');
       expect(result.stderr).not.toContain("require()");
     });
   }
+
+  it("runs a .cts pipeline file, in process and in step processes", async () => {
+    const cwd = tempProject("weir-module-type-", { ...CTS_FILES, "package.json": JSON.stringify({ name: "plain" }) });
+    const home = mkdtempSync(join(tmpdir(), "weir-module-type-home-"));
+    expect(expectOk(await weirIn({ cwd, home }, "run", "pipeline.cts")).stdout).toContain('"hello ada"');
+    expectOk(await weirIn({ cwd, home }, "stack", "register", "processes", "--orchestrator", "local_process"));
+    expect(expectOk(await weirIn({ cwd, home }, "run", "pipeline.cts", "--stack", "processes")).stdout).toContain('"hello ada"');
+  });
 
   it('runs its steps in step processes too (local_process, "type": "commonjs")', async () => {
     const cwd = tempProject("weir-module-type-", { ...PIPELINE_FILES, ...FOLDERS['with "type": "commonjs"'] });
     const home = mkdtempSync(join(tmpdir(), "weir-module-type-home-"));
     expectOk(await weirIn({ cwd, home }, "stack", "register", "processes", "--orchestrator", "local_process"));
     const result = expectOk(await weirIn({ cwd, home }, "run", "pipeline.ts", "--stack", "processes"));
-    expect(result.stdout).toContain('"hello ada"');
+    expect(result.stdout).toContain('"hello ada!"');
   });
 });
 

@@ -168,18 +168,21 @@ export class RunRecorder {
       r.endedAt = full.endedAt;
       if (full.cacheKey !== undefined) r.cacheKey = full.cacheKey;
       if (full.originalStepRunId !== undefined) r.originalStepRunId = full.originalStepRunId;
-      r.metadata = asStored(full.metadata!);
+      // Most steps record no metadata: the record keeps the empty object it was made with.
+      if (!isEmpty(full.metadata!) || !isEmpty(r.metadata)) r.metadata = asStored(full.metadata!);
     }
-    // Fenced: another attempt (or a resume) moved the step run on; this late result is dropped.
-    const ignored = () => {
-      this.writtenIsWhole = false;
-      this.log(step, "log", `a late result of attempt ${attempt} was ignored: the step run had moved on to another attempt or ended`);
-    };
-    if (this.writer) return this.writer.complete(full, ignored);
+    if (this.writer) return this.writer.complete(full, this.ignored);
     this.write(async () => {
-      if (!(await this.store.completeStepRun(full))) ignored();
+      if (!(await this.store.completeStepRun(full))) this.ignored(full);
     });
   }
+
+  /** Fenced: another attempt (or a resume) moved the step run on; this late result was dropped. */
+  private readonly ignored = (completion: StepCompletion): void => {
+    this.writtenIsWhole = false;
+    const step: RecordedStep = { id: completion.stepRunId, metadata: {}, creationSlot: -1 };
+    this.log(step, "log", `a late result of attempt ${completion.attempt} was ignored: the step run had moved on to another attempt or ended`);
+  };
 
   finished(step: RecordedStep, status: "completed" | "cached" | "failed" | "skipped", error: string | null): void {
     this.patch(step, { status, endedAt: Date.now(), error, metadata: { ...step.metadata } });
@@ -331,6 +334,11 @@ export class RunRecorder {
 }
 
 function noop(): void {}
+
+function isEmpty(record: object): boolean {
+  for (const _key in record) return false;
+  return true;
+}
 
 /** A JSON value as the store gives it back (most step runs record no metadata: nothing to copy). */
 function asStored(value: Record<string, unknown>): Record<string, unknown> {

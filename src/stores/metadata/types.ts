@@ -277,8 +277,8 @@ export interface StepCompletion {
 export interface StepRunWriter {
   create(stepRun: NewStepRun): void;
   update(id: string, patch: StepRunPatch): void;
-  /** `ignored` runs when the completion was fenced (completeStepRun would resolve false). */
-  complete(completion: StepCompletion, ignored: () => void): void;
+  /** `ignored` hears of the completion when it was fenced (completeStepRun would resolve false). */
+  complete(completion: StepCompletion, ignored: (completion: StepCompletion) => void): void;
   /** Resolves once every write queued so far has committed or failed (failures go to `failed`). */
   settled(): Promise<void>;
 }

@@ -56,8 +56,10 @@ export interface WriteBatcherOptions {
 
 interface Pending<Op> {
   op: Op;
-  resolve: (value: unknown) => void;
+  resolve: (value: unknown, context: unknown) => void;
   reject: (error: unknown) => void;
+  /** Passed back to `resolve` (enqueueWith): one shared callback serves every write. */
+  context?: unknown;
 }
 
 /**
@@ -87,14 +89,14 @@ export class WriteBatcher<Op> {
   }
 
   /**
-   * Queues `op` like `enqueue`, without a promise of its own: `settled` hears its outcome
-   * (the value, or the error as a rejection would carry it). The run engine's per-step
-   * writes take this path: a promise per write, with the hooks AsyncLocalStorage installs,
-   * cost more than the write's own statement.
+   * Queues `op` like `enqueue`, without a promise of its own: `resolve` hears its outcome
+   * value (with `context`), `reject` its error. The run engine's per-step writes take this
+   * path: a promise per write, with the hooks AsyncLocalStorage installs, cost more than
+   * the write's own statement.
    */
-  enqueueWith(op: Op, resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  enqueueWith(op: Op, resolve: (value: unknown, context: unknown) => void, reject: (error: unknown) => void, context?: unknown): void {
     if (this.closed) return reject(new Error("the metadata store is closed"));
-    this.pending.push({ op, resolve, reject });
+    this.pending.push({ op, resolve, reject, context });
     this.scheduleFlush();
   }
 
@@ -191,7 +193,7 @@ export class WriteBatcher<Op> {
 function settle<Op>(batch: Pending<Op>[], outcomes: Outcome[]): void {
   for (let i = 0; i < batch.length; i++) {
     const outcome = outcomes[i];
-    if (outcome.ok) batch[i].resolve(outcome.value);
+    if (outcome.ok) batch[i].resolve(outcome.value, batch[i].context);
     else batch[i].reject(outcome.error);
   }
 }

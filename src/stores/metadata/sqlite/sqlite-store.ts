@@ -425,9 +425,7 @@ export class SqliteMetadataStore implements VersionedStore {
         const update = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
         if (update) this.batcher.enqueueWith({ op: "patch", ...update }, ignore, failed);
       },
-      complete: (completion, ignored) => {
-        this.batcher.enqueueWith(this.completionOp(completion), (applied) => applied === false && ignored(), failed);
-      },
+      complete: (completion, ignored) => this.batcher.enqueueWith(this.completionOp(completion), whenIgnored, failed, { completion, ignored }),
       settled: () => this.batcher.barrier(),
     };
   }
@@ -452,10 +450,9 @@ export class SqliteMetadataStore implements VersionedStore {
   private completionOp(completion: StepCompletion): SqliteOp {
     const staged = this.staged.get(completion.stepRunId);
     const artifacts = completion.newArtifacts.map((artifact) => artifactVersionRow(artifact, artifact.id ?? timeOrderedId()));
-    const base = { op: "complete" as const, stepRunId: completion.stepRunId, artifacts, outputs: completion.outputs };
-    if (staged) return { ...base, merged: staged.complete(completion) };
+    if (staged) return { op: "complete", stepRunId: completion.stepRunId, artifacts, outputs: completion.outputs, merged: staged.complete(completion) };
     const patch = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, completion.stepRunId, completionPatch(completion), completion.attempt);
-    return { ...base, patch: patch && { op: "patch", ...patch } };
+    return { op: "complete", stepRunId: completion.stepRunId, artifacts, outputs: completion.outputs, patch: patch && { op: "patch", ...patch } };
   }
 
   /**
@@ -720,6 +717,13 @@ export class SqliteMetadataStore implements VersionedStore {
       .all(artifactVersionId) as StepInputRow[];
     return { outputs: outputs.map(toStepOutputLink), inputs: inputs.map(toStepInputLink) };
   }
+}
+
+/** The outcome of a StepRunWriter completion: a fenced one (false) is reported to its `ignored`. */
+function whenIgnored(applied: unknown, context: unknown): void {
+  if (applied !== false) return;
+  const { completion, ignored } = context as { completion: StepCompletion; ignored: (completion: StepCompletion) => void };
+  ignored(completion);
 }
 
 /** Opens (creating if needed) the SQLite metadata store at `path` and, unless told not to, brings its schema up to date. */

@@ -17,6 +17,7 @@ interface Report {
 
 const int = (x: number) => Math.round(x).toLocaleString("en-US");
 const wall = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+const overhead = (us: number) => (us >= 10_000 ? `${(us / 1000).toFixed(0)} ms` : `${us.toFixed(0)} µs`);
 const floor = (ms: number) => (ms === 0 ? "—" : ms >= 1 ? `${ms.toFixed(1)} ms` : `${(ms * 1000).toFixed(0)} µs`);
 
 for (const file of process.argv.slice(2)) {
@@ -27,12 +28,18 @@ for (const file of process.argv.slice(2)) {
   console.log("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const r of report.rows) {
     // Rows written before the store column existed are SQLite + local files.
-    const name = r.workers ? `${r.workload} (${r.workers} workers)` : r.cold ? `${r.workload} (cold)` : r.workload;
-    const store = r.workers ? "SQLite + local, queue" : { sqlite: "SQLite + local", postgres: "PostgreSQL + local", "postgres+s3": "PostgreSQL + S3" }[r.store ?? "sqlite"];
+    const base = r.workers ? `${r.workload} (${r.workers} workers)` : r.workload;
+    const name = r.cold ? `${base} (cold)` : base;
+    const stores = { sqlite: "SQLite", postgres: "PostgreSQL", "postgres+s3": "PostgreSQL" };
+    const artifacts = r.store === "postgres+s3" ? "S3" : "local";
+    const runner = r.workers ? ", queue" : r.orchestrator && r.orchestrator !== "local" ? `, ${r.orchestrator}` : "";
+    const store = `${stores[r.store ?? "sqlite"]} + ${artifacts}${runner}`;
+    // A floor too small to time gives a ratio that says nothing (a process per step is not a loop).
+    const ratio = r.ratio && r.floorMs >= 0.1 ? `${int(r.ratio)}×` : "—";
     console.log(
       `| ${name} | ${store} | ${int(r.n)} | ${int(r.stepRuns)} | ${wall(r.wallMs)} | ${floor(r.floorMs)} | ${int(r.stepsPerSec)} | ` +
-        `${r.overheadUsPerStep.toFixed(0)} µs | ${r.ratio ? `${int(r.ratio)}×` : "—"} | ` +
-        `${r.insertFloorMs ? wall(r.insertFloorMs) : "—"} | ${r.insertFloorMs ? `${(r.wallMs / r.insertFloorMs).toFixed(1)}×` : "—"} | ${(r.maxRssKiB / 1024).toFixed(0)} MiB |`,
+        `${overhead(r.overheadUsPerStep)} | ${ratio} | ` +
+        `${r.insertFloorMs ? wall(r.insertFloorMs) : "—"} | ${r.insertFloorMs && !runner ? `${(r.wallMs / r.insertFloorMs).toFixed(1)}×` : "—"} | ${(r.maxRssKiB / 1024).toFixed(0)} MiB |`,
     );
   }
   console.log();

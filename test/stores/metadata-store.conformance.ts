@@ -937,6 +937,57 @@ export function metadataStoreConformance(name: string, backend: ConformanceBacke
         expect(found).toEqual(await store.getStepRun(newer.id));
         expect((await store.findCachedStepRun("L"))?.id).toBe(otherKey.id);
         expect(await store.findCachedStepRun("missing")).toBeUndefined();
+        // Lookups made together (a store may answer them with one query) each get their own key's answer.
+        const together = await Promise.all(["K", "missing", "L", "K"].map((key) => store.findCachedStepRun(key)));
+        expect(together.map((found) => found?.id)).toEqual([newer.id, undefined, otherKey.id, newer.id]);
+      });
+
+      // A lookup may be answered from committed state while writes are queued (the SQLite
+      // store does, so that a cache lookup per step does not commit per step): its answer must
+      // still be the one a read after every earlier write would give.
+      it("sees queued (not awaited) writes that change its answer, and no others change it", async () => {
+        const run = await seedRun();
+        const done = (step: StepRunRecord, cacheKey?: string) =>
+          store.completeStepRun({ stepRunId: step.id, status: "completed", endedAt: Date.now(), cacheKey, newArtifacts: [], outputs: [] });
+
+        // A completion with the key, queued just before the lookup.
+        const first = await seedStepRun(run.id, "a", { status: "running" });
+        void done(first, "K");
+        expect((await store.findCachedStepRun("K"))?.id).toBe(first.id);
+
+        // Unrelated queued writes leave the answer alone, and it is the row as stored.
+        const unrelated = await seedStepRun(run.id, "b", { status: "running" });
+        void done(unrelated, "other");
+        void store.updateStepRun(unrelated.id, { metadata: { n: 1 } });
+        expect(await store.findCachedStepRun("K")).toEqual(await store.getStepRun(first.id));
+
+        // A queued change to the answer itself (its metadata, then its status).
+        void store.updateStepRun(first.id, { metadata: { rows: 3 } });
+        expect((await store.findCachedStepRun("K"))?.metadata).toEqual({ rows: 3 });
+        void store.updateStepRun(first.id, { status: "failed" });
+        expect(await store.findCachedStepRun("K")).toBeUndefined();
+
+        // A completion that does not say its key, of a step run whose stored key is the one looked up.
+        const keyed = await seedStepRun(run.id, "c", { status: "running" });
+        await store.updateStepRun(keyed.id, { cacheKey: "K" });
+        void store.updateStepRun(keyed.id, { status: "completed" });
+        expect((await store.findCachedStepRun("K"))?.id).toBe(keyed.id);
+
+        // A newer completion with the key wins as soon as it is queued; a queued run deletion removes both.
+        const newer = await seedStepRun(run.id, "d", { status: "running" });
+        void done(newer, "K");
+        expect((await store.findCachedStepRun("K"))?.id).toBe(newer.id);
+        void store.deleteRun(run.id);
+        expect(await store.findCachedStepRun("K")).toBeUndefined();
+      });
+
+      it("sees a step run created, run and completed in one batch with the key", async () => {
+        const run = await seedRun();
+        const id = randomUUID();
+        void store.createStepRun({ id, runId: run.id, invocationId: "fresh", stepName: "fresh", position: 0, upstream: [], parameters: {} });
+        void store.updateStepRun(id, { status: "running", attempt: 1, startedAt: Date.now() });
+        void store.completeStepRun({ stepRunId: id, status: "completed", endedAt: Date.now(), cacheKey: "fresh-key", newArtifacts: [], outputs: [] });
+        expect((await store.findCachedStepRun("fresh-key"))?.id).toBe(id);
       });
     });
 
@@ -1220,6 +1271,19 @@ export function metadataStoreConformance(name: string, backend: ConformanceBacke
         expect(await store.getStepRun(found!.id)).toMatchObject({ status: "running", attempt: 1 });
         void store.appendLogs([{ runId: run.id, stepRunId: found!.id, stream: "log", message: "hi", at: 1 }]);
         expect((await store.listLogs(run.id)).map((l) => l.message)).toEqual(["hi"]);
+        // The reads a cache hit makes (a store may let them wait for the turn's commit instead of forcing one).
+        const version = randomUUID();
+        void store.addStepOutput(newArtifact("unawaited::output", { id: version }), {
+          stepRunId: found!.id,
+          artifactVersionId: version,
+          outputName: "output",
+          mappingKey: null,
+          position: 0,
+        });
+        expect((await store.listStepOutputs(found!.id)).map((o) => o.artifactVersionId)).toEqual([version]);
+        void store.completeStepRun({ stepRunId: found!.id, status: "completed", endedAt: 2, cacheKey: null, newArtifacts: [], outputs: [] });
+        expect((await store.getArtifactVersion(version))?.artifactName).toBe("unawaited::output");
+        expect((await store.getStepRun(found!.id))?.status).toBe("completed");
       });
 
       it("applies writes in call order", async () => {

@@ -73,6 +73,11 @@ export class WriteBatcher<Op> {
   /** Batches an asynchronous applier is applying, oldest first. */
   private readonly inFlight: Promise<void>[] = [];
   private closed = false;
+  /** Writes queued so far (the last one's number), and how many of them have settled (in queue order). */
+  private queued = 0;
+  private settledWrites = 0;
+  /** `queuedSettled()` callers, in the order they asked (so by `through`, ascending). */
+  private waiters: { through: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly applier: BatchApplier<Op>,
@@ -84,6 +89,7 @@ export class WriteBatcher<Op> {
     if (this.closed) return Promise.reject(new Error("the metadata store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ op, resolve: resolve as (value: unknown) => void, reject });
+      this.queued++;
       this.scheduleFlush();
     });
   }
@@ -97,11 +103,22 @@ export class WriteBatcher<Op> {
   enqueueWith(op: Op, resolve: (value: unknown, context: unknown) => void, reject: (error: unknown) => void, context?: unknown): void {
     if (this.closed) return reject(new Error("the metadata store is closed"));
     this.pending.push({ op, resolve, reject, context });
+    this.queued++;
     this.scheduleFlush();
   }
 
   get size(): number {
     return this.pending.length;
+  }
+
+  /** The number of the last write queued (writes are numbered from 1 in queue order). */
+  get queuedCount(): number {
+    return this.queued;
+  }
+
+  /** How many writes have settled: write n has once this reaches n. */
+  get settledCount(): number {
+    return this.settledWrites;
   }
 
   private scheduleFlush(): void {
@@ -137,6 +154,17 @@ export class WriteBatcher<Op> {
     }
   }
 
+  /**
+   * Resolves once every write queued before the call has settled, at the batches' own pace:
+   * unlike `barrier()` it does not apply anything early. A read that can wait for the end
+   * of the turn uses it, so that many such reads (a cache lookup per step) share the commit
+   * of the turn's writes instead of forcing one commit each.
+   */
+  queuedSettled(): Promise<void> {
+    if (this.settledWrites === this.queued) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ through: this.queued, resolve }));
+  }
+
   /** Commits what is pending; writes after this reject. */
   async close(): Promise<void> {
     await this.barrier();
@@ -167,10 +195,12 @@ export class WriteBatcher<Op> {
         outcomes = this.applier.apply(batch.map((p) => p.op));
       } catch (error) {
         for (const write of batch) write.reject(error);
+        this.settled(batch.length);
         continue;
       }
       if (!(outcomes instanceof Promise)) {
         settle(batch, outcomes);
+        this.settled(batch.length);
         continue;
       }
       const applied: Promise<void> = outcomes
@@ -181,12 +211,19 @@ export class WriteBatcher<Op> {
           },
         )
         .finally(() => {
+          this.settled(batch.length);
           this.inFlight.splice(this.inFlight.indexOf(applied), 1);
           // More accumulated while this one was in flight: send it now.
           if (this.pending.length > 0) this.flushNow();
         });
       this.inFlight.push(applied);
     }
+  }
+
+  /** `count` more writes settled (an applier settles its batches in the order it took them). */
+  private settled(count: number): void {
+    this.settledWrites += count;
+    while (this.waiters.length > 0 && this.waiters[0].through <= this.settledWrites) this.waiters.shift()?.resolve();
   }
 }
 

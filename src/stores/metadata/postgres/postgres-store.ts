@@ -77,6 +77,7 @@ import type {
   StepRunPatch,
   StepRunRecord,
 } from "../types.js";
+import { QueuedCacheEffects } from "../queued-cache-effects.js";
 import { WriteBatcher } from "../write-batcher.js";
 import { StepRunInsert } from "../sql/step-run-insert.js";
 import { commitBatch, type BatchProgress, type PgWrite, type SeqSource } from "./batch.js";
@@ -142,6 +143,11 @@ export class PostgresMetadataStore implements VersionedStore {
   readonly location: string;
   private readonly pool: pg.Pool;
   private readonly batcher: WriteBatcher<PgWrite>;
+  /** Queued step-run writes that could change a cache lookup's answer (lookups read committed state otherwise). */
+  private readonly cacheEffects: QueuedCacheEffects;
+  /** Cache lookups waiting for this turn's query (findCachedStepRun). */
+  private cacheLookups: { cacheKey: string; resolve(row: StepRunRow | undefined): void; reject(error: unknown): void }[] = [];
+  private cacheLookupTurn: NodeJS.Immediate | undefined;
   /** getStepTask calls waiting for the next read of tasks, by step run id. */
   private readonly taskReads = new Map<string, { resolve(task: { attempt: number; task: unknown } | undefined): void; reject(error: unknown): void }[]>();
   private readingTasks: Promise<void> | undefined;
@@ -156,6 +162,7 @@ export class PostgresMetadataStore implements VersionedStore {
     // 'error' event must not crash the process as well.
     this.pool.on("connect", (client) => client.on("error", () => undefined));
     this.batcher = new WriteBatcher<PgWrite>({ apply: (batch) => this.commit(batch) }, { maxBatch: MAX_BATCH });
+    this.cacheEffects = new QueuedCacheEffects(this.batcher);
   }
 
   /** Errors of the connection name the store and what to do. */
@@ -198,6 +205,11 @@ export class PostgresMetadataStore implements VersionedStore {
   /** Reads see every write made before them, awaited or not. */
   private async query<Row extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<Row[]> {
     await this.batcher.barrier();
+    return this.queryCommitted<Row>(sql, params);
+  }
+
+  /** A read of what is committed now, whatever is queued (the caller knows the queue cannot change its answer). */
+  private async queryCommitted<Row extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<Row[]> {
     // A read changes nothing: on a dropped connection it is simply asked again on a new one.
     for (let attempt = 1; ; attempt++) {
       try {
@@ -398,6 +410,12 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async deleteRun(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }> {
+    const deleted = this.deleteRunWrite(runId);
+    this.cacheEffects.stepRunsRemoved();
+    return deleted;
+  }
+
+  private deleteRunWrite(runId: string): Promise<{ artifactUris: { uri: string; artifactStoreId: string | null }[] }> {
     return this.enqueue(
       w.single("delete run", ["*"], 0, async (db) => {
         const run = (await db.query<RunRow>(`SELECT * FROM pipeline_runs WHERE id = $1 FOR UPDATE`, [runId])).rows[0];
@@ -442,18 +460,23 @@ export class PostgresMetadataStore implements VersionedStore {
 
   async updateStepRun(id: string, patch: StepRunPatch): Promise<void> {
     const prepared = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, id, patch);
-    if (prepared) await this.enqueue(w.update(prepared));
+    if (!prepared) return;
+    const written = this.enqueue<void>(w.update(prepared));
+    this.cacheEffects.stepRunWritten(id, patch);
+    await written;
   }
 
   async completeStepRun(completion: StepCompletion): Promise<boolean> {
     const patch = patchOf("step_runs", STEP_RUN_PATCH_COLUMNS, completion.stepRunId, completionPatch(completion), completion.attempt)!;
-    return this.enqueue(
+    const written = this.enqueue<boolean>(
       w.complete({
         patch,
         artifacts: completion.newArtifacts.map((a) => artifactVersionRow(a, a.id ?? timeOrderedId())),
         outputs: completion.outputs.map((o) => ({ ...o, stepRunId: completion.stepRunId })),
       }),
     );
+    this.cacheEffects.stepRunWritten(completion.stepRunId, completion);
+    return written;
   }
 
   async addStepOutput(artifact: NewArtifactVersion | null, link: StepOutputLink): Promise<ArtifactVersionRecord> {
@@ -468,7 +491,13 @@ export class PostgresMetadataStore implements VersionedStore {
 
   /** Refuses completed and cached step runs, in the same statement that resets (safe with several writers). */
   async resetStepRun(id: string): Promise<void> {
-    await this.enqueue(
+    const written = this.resetStepRunWrite(id);
+    this.cacheEffects.stepRunWritten(id);
+    await written;
+  }
+
+  private resetStepRunWrite(id: string): Promise<void> {
+    return this.enqueue(
       w.single("reset step run", [id, `outputs:${id}`], 1, async (db, seq: SeqSource) => {
         const reset = await db.query(
           `UPDATE step_runs SET status = 'pending', error = NULL, ended_at = NULL, seq = $2
@@ -515,13 +544,48 @@ export class PostgresMetadataStore implements VersionedStore {
     return { stepRuns, seq: stepRuns.length > 0 ? stepRuns[stepRuns.length - 1].seq : afterSeq };
   }
 
+  /**
+   * With the cache on, every step looks its key up before it runs. Two things keep that from
+   * costing a round trip and a batch per step: the lookup reads what is committed unless a
+   * queued write could change its answer (QueuedCacheEffects; a barrier would send a batch
+   * per lookup), and the lookups asked for in one turn go out as one query.
+   */
   async findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined> {
-    const [row] = await this.query<StepRunRow>(
-      `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = $1 AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 1`,
-      [cacheKey],
-    );
+    if (this.cacheEffects.mayAddMatch(cacheKey)) await this.batcher.queuedSettled();
+    let row = await new Promise<StepRunRow | undefined>((resolve, reject) => {
+      this.cacheLookups.push({ cacheKey, resolve, reject });
+      this.cacheLookupTurn ??= setImmediate(this.lookUpCacheKeys);
+    });
+    if (row && this.cacheEffects.mayChange(row.id)) {
+      await this.batcher.queuedSettled();
+      [row] = await this.queryCommitted<StepRunRow>(
+        `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = $1 AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 1`,
+        [cacheKey],
+      );
+    }
     return row && toStepRunRecord(row);
   }
+
+  /** The newest completed step run of every key asked for in this turn, in one query. */
+  private readonly lookUpCacheKeys = (): void => {
+    const lookups = this.cacheLookups;
+    this.cacheLookups = [];
+    this.cacheLookupTurn = undefined;
+    const keys = [...new Set(lookups.map((lookup) => lookup.cacheKey))];
+    this.queryCommitted<StepRunRow>(
+      `SELECT DISTINCT ON (cache_key) ${STEP_RUN_SELECT_COLUMNS} FROM step_runs
+       WHERE cache_key = ANY($1::text[]) AND status = 'completed' ORDER BY cache_key, created_at DESC, id DESC`,
+      [keys],
+    ).then(
+      (rows) => {
+        const byKey = new Map(rows.map((row) => [row.cache_key, row]));
+        for (const lookup of lookups) lookup.resolve(byKey.get(lookup.cacheKey));
+      },
+      (error: unknown) => {
+        for (const lookup of lookups) lookup.reject(error);
+      },
+    );
+  };
 
   // Artifacts and lineage
 

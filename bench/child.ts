@@ -2,10 +2,12 @@
  * One workload at one size, in its own process (forked by bench/run.ts), so that peak RSS
  * belongs to this workload alone. Prints nothing on success; sends one result message.
  *
- *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--store sqlite|postgres|postgres+s3] [--orchestrator local_process [--no-boot]]
+ *   node --import tsx bench/child.ts <workload> <n> [--no-warmup] [--cold] [--cache] [--store sqlite|postgres|postgres+s3] [--orchestrator local_process [--no-boot]]
  *
  * `--cold` measures what a user's `weir run` is: one run in a fresh process, the store
  * created by it, nothing warmed (no warm-up run; the floor runs after the measured run).
+ * `--cache` runs the measured run with the cache on, as `weir run` does by default: every
+ * step computes its cache key and looks it up (all miss: the store is fresh) before it runs.
  *
  * `--store postgres`: the metadata store is a throw-away PostgreSQL database on 127.0.0.1:5432
  * (created here, selected with WEIR_STORE_URL, dropped at the end), artifacts local files.
@@ -44,7 +46,9 @@ export interface ChildResult {
   /** Where the steps ran: in the engine's process (local) or one child process per attempt (local_process). */
   orchestrator?: OrchestratorKind;
   stepRuns: number;
-  /** Wall time of `pipeline.run(params, { enableCache: false })`, ms. */
+  /** The measured run had the cache on (`--cache`; a fresh store, so every lookup misses). */
+  cache?: boolean;
+  /** Wall time of `pipeline.run(params, { enableCache: false })` (or `true` with `--cache`), ms. */
   wallMs: number;
   /** Wall time of the same functions called directly (best of three), ms. */
   floorMs: number;
@@ -81,6 +85,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`bad size ${nText}`);
   const keep = flags.includes("--keep");
   const cold = flags.includes("--cold");
+  const cache = flags.includes("--cache");
   const storeFlag = flags.indexOf("--store");
   const store = (storeFlag >= 0 ? flags[storeFlag + 1] : "sqlite") as StoreKind;
   if (!STORES.includes(store)) throw new Error(`unknown store ${store} (known: ${STORES.join(", ")})`);
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
   process.env.WEIR_HOME = home;
   const childrenCpuBefore = childrenCpuMs();
   const start = performance.now();
-  const run = await workload.pipeline.run({ n }, { stack, enableCache: false });
+  const run = await workload.pipeline.run({ n }, { stack, enableCache: cache });
   const sinceProcessStartMs = performance.now();
   const wallMs = sinceProcessStartMs - start;
   const maxRssKiB = process.resourceUsage().maxRSS;
@@ -159,6 +164,7 @@ async function main(): Promise<void> {
     outputMatchesFloor: isDeepStrictEqual(output ?? null, floorOutput ?? null),
     warmupN,
     cold,
+    ...(cache ? { cache } : {}),
     sinceProcessStartMs,
     ...(orchestrator === "local_process" ? { childrenCpuMs: childrenCpu, boot } : {}),
   };

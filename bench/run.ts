@@ -10,6 +10,7 @@
  *   npm run bench -- --only local_process   the local_process rows alone (a process per step attempt)
  *   npm run bench -- --quick           small sizes, under a minute
  *   npm run bench -- --only fan_out    one workload (all its sizes)
+ *   npm run bench -- --only fan_out+cache   the rows with the cache on (as `weir run` has it by default)
  *   npm run bench -- --profile         also write a CPU profile per workload to bench/results/profiles/
  *   npm run bench -- --label before    names the dated copy of the results (…-before.json)
  *   npm run bench -- --tmpdir /dev/shm where the WEIR_HOMEs go (default: os.tmpdir())
@@ -42,6 +43,8 @@ interface Case {
   workers?: number;
   /** local_process rows: every step attempt in a child process of its own. */
   orchestrator?: OrchestratorKind;
+  /** The measured run with the cache on, as `weir run` has it by default (a fresh store: every lookup misses). */
+  cache?: boolean;
 }
 
 /** A process per step attempt (local_process, SQLite): a chain of 100 and a fan-out of 1,000, warm and cold. */
@@ -71,6 +74,8 @@ const FULL: Case[] = [
   { workload: "fan_out", n: 1_000, cold: true },
   { workload: "fan_out", n: 10_000 },
   { workload: "fan_out", n: 10_000, cold: true },
+  { workload: "fan_out", n: 10_000, cache: true },
+  { workload: "fan_out", n: 10_000, cold: true, cache: true },
   { workload: "fan_out", n: 100_000 },
   { workload: "chain", n: 1_000 },
   { workload: "wide", n: 10_000 },
@@ -134,10 +139,10 @@ function parseArgs(argv: string[]) {
 }
 
 /** A case's name in messages, profile folders and `--only`. */
-function caseName(c: Pick<Case, "workload" | "store" | "workers" | "orchestrator">): string {
+function caseName(c: Pick<Case, "workload" | "store" | "workers" | "orchestrator" | "cache">): string {
   const store = c.store && c.store !== "sqlite" ? `@${c.store}` : "";
   const orchestrator = c.orchestrator && c.orchestrator !== "local" ? `@${c.orchestrator}` : "";
-  return c.workers ? `${c.workload}-${c.workers}w${store}` : `${c.workload}${store}${orchestrator}`;
+  return c.workers ? `${c.workload}-${c.workers}w${store}` : `${c.workload}${store}${orchestrator}${c.cache ? "+cache" : ""}`;
 }
 
 function runChild(c: Case, profile: boolean, tmpDir: string): Promise<ChildResult> {
@@ -159,7 +164,7 @@ function runChild(c: Case, profile: boolean, tmpDir: string): Promise<ChildResul
       TSX_TSCONFIG_PATH: join(here, "tsconfig.json"),
     };
     if (tmpDir) env.TMPDIR = tmpDir;
-    const args = [c.workload, String(c.n), ...(c.cold ? ["--cold"] : []), "--store", c.store ?? "sqlite", "--orchestrator", c.orchestrator ?? "local"];
+    const args = [c.workload, String(c.n), ...(c.cold ? ["--cold"] : []), ...(c.cache ? ["--cache"] : []), "--store", c.store ?? "sqlite", "--orchestrator", c.orchestrator ?? "local"];
     const child = fork(join(here, "child.ts"), args, { execArgv, env, stdio: "inherit" });
     let result: ChildResult | undefined;
     child.on("message", (message) => (result = message as ChildResult));
@@ -245,7 +250,7 @@ export function renderTable(rows: BenchRow[]): string {
   });
   for (const r of rows) {
     table.push([
-      r.workers ? `${r.workload} (${r.workers} worker${r.workers > 1 ? "s" : ""}${r.cold ? ", cold" : ""})` : r.cold ? `${r.workload} (cold)` : r.workload,
+      rowName(r),
       storeLabel(r),
       fmt.int(r.n),
       fmt.int(r.stepRuns),
@@ -268,11 +273,18 @@ function storeLabel(r: { store?: StoreKind; workers?: number; orchestrator?: Orc
   return r.workers ? `${label}, queue (Redis)` : label;
 }
 
+/** A row's workload with how it ran: "fan_out (cold, cache on)", "queue_fan_out (4 workers)". */
+function rowName(r: BenchRow): string {
+  const how = [r.workers ? `${r.workers} worker${r.workers > 1 ? "s" : ""}` : "", r.cold ? "cold" : "", r.cache ? "cache on" : ""].filter(Boolean);
+  return how.length > 0 ? `${r.workload} (${how.join(", ")})` : r.workload;
+}
+
 /** The issue's targets, checked on whatever rows this run has. */
 export function checkTargets(rows: BenchRow[]): string[] {
   const find = (w: string, n: number, cold = false, store: StoreKind = "sqlite", orchestrator: OrchestratorKind = "local") =>
     rows.find(
-      (r) => r.workload === w && r.n === n && !!r.cold === cold && (r.store ?? "sqlite") === store && !r.workers && (r.orchestrator ?? "local") === orchestrator,
+      (r) =>
+        r.workload === w && r.n === n && !!r.cold === cold && (r.store ?? "sqlite") === store && !r.workers && !r.cache && (r.orchestrator ?? "local") === orchestrator,
     );
   const lines: string[] = [];
   for (const [store, target] of [["postgres", 300], ["postgres+s3", 500]] as const) {
@@ -383,11 +395,11 @@ async function main(): Promise<void> {
   if (options.sizes.length > 0) {
     // The same workloads, stores and worker counts at other sizes, warm and cold.
     const kinds = [...new Map(cases.map((c) => [caseName(c), c])).values()];
-    cases = kinds.flatMap(({ workload, store, workers, orchestrator }) =>
+    cases = kinds.flatMap(({ workload, store, workers, orchestrator, cache }) =>
       options.sizes.flatMap((n): Case[] =>
         workers
           ? [{ workload, n, workers, store }, { workload, n, workers, store, cold: true }]
-          : [{ workload, n, store, orchestrator }, { workload, n, store, orchestrator, cold: true }],
+          : [{ workload, n, store, orchestrator, cache }, { workload, n, store, orchestrator, cache, cold: true }],
       ),
     );
   }

@@ -28,8 +28,8 @@ for (const file of process.argv.slice(2)) {
   console.log("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const r of report.rows) {
     // Rows written before the store column existed are SQLite + local files.
-    const base = r.workers ? `${r.workload} (${r.workers} workers)` : r.workload;
-    const name = r.cold ? `${base} (cold)` : base;
+    const how = [r.workers ? `${r.workers} workers` : "", r.cold ? "cold" : "", r.cache ? "cache on" : ""].filter(Boolean);
+    const name = how.length > 0 ? `${r.workload} (${how.join(", ")})` : r.workload;
     const stores = { sqlite: "SQLite", postgres: "PostgreSQL", "postgres+s3": "PostgreSQL" };
     const artifacts = r.store === "postgres+s3" ? "S3" : "local";
     const runner = r.workers ? ", queue" : r.orchestrator && r.orchestrator !== "local" ? `, ${r.orchestrator}` : "";

@@ -484,9 +484,11 @@ export class PostgresMetadataStore implements VersionedStore {
       throw new Error(`addStepOutput: artifact id ${artifact.id} and link artifactVersionId ${link.artifactVersionId} differ`);
     }
     const row = artifact && artifactVersionRow(artifact, artifact.id || link.artifactVersionId || timeOrderedId());
-    return this.enqueue(
+    const written = this.enqueue<ArtifactVersionRecord>(
       w.addStepOutput({ artifact: row, link: { ...link, artifactVersionId: row ? row.id : link.artifactVersionId } }),
     );
+    this.cacheEffects.stepRunWritten(link.stepRunId);
+    return written;
   }
 
   /** Refuses completed and cached step runs, in the same statement that resets (safe with several writers). */
@@ -594,7 +596,11 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async getArtifactVersion(id: string): Promise<ArtifactVersionRecord | undefined> {
-    const [row] = await this.query<ArtifactVersionRow>(`${ARTIFACT_VERSION_SELECT} WHERE v.id = $1`, [id]);
+    // A version never changes once written: one on record is the answer unless a queued deletion
+    // could remove it; one not on record yet may be queued (see QueuedCacheEffects).
+    const sql = `${ARTIFACT_VERSION_SELECT} WHERE v.id = $1`;
+    let [row] = this.cacheEffects.mayRemove() ? [] : await this.queryCommitted<ArtifactVersionRow>(sql, [id]);
+    if (!row) [row] = await this.query<ArtifactVersionRow>(sql, [id]);
     return row && toArtifactVersionRecord(row);
   }
 
@@ -628,10 +634,11 @@ export class PostgresMetadataStore implements VersionedStore {
   }
 
   async listStepOutputs(stepRunId: string): Promise<StepOutputLink[]> {
-    const rows = await this.query<StepOutputRow>(
-      `SELECT * FROM step_run_outputs WHERE step_run_id = $1 ORDER BY position, output_name COLLATE "C"`,
-      [stepRunId],
-    );
+    const sql = `SELECT * FROM step_run_outputs WHERE step_run_id = $1 ORDER BY position, output_name COLLATE "C"`;
+    // Without queued writes to the step run, what is committed is the answer (see QueuedCacheEffects).
+    const rows = this.cacheEffects.mayChange(stepRunId)
+      ? await this.query<StepOutputRow>(sql, [stepRunId])
+      : await this.queryCommitted<StepOutputRow>(sql, [stepRunId]);
     return rows.map(toStepOutputLink);
   }
 

@@ -239,17 +239,6 @@ export class SqliteMetadataStore implements VersionedStore {
     return this.sql;
   }
 
-  /**
-   * The engine's per-step reads (a cache lookup, and a hit's outputs) start here instead:
-   * they wait for the writes queued before them to commit with the rest of the turn's,
-   * rather than committing them at once. A commit per lookup cost ~100 µs per step when
-   * steps run with the cache on (the default); waiting, the lookups of a turn share one.
-   */
-  private async turnReader(): Promise<Statements> {
-    await this.batcher.queuedSettled();
-    return this.sql;
-  }
-
   get location(): string {
     return this.path;
   }
@@ -488,7 +477,7 @@ export class SqliteMetadataStore implements VersionedStore {
       );
     }
     const row = artifact && artifactVersionRow(artifact, artifact.id || link.artifactVersionId || timeOrderedId());
-    return this.enqueue({
+    const written = this.enqueue<ArtifactVersionRecord>({
       op: "output",
       artifact: row,
       link: {
@@ -499,6 +488,8 @@ export class SqliteMetadataStore implements VersionedStore {
         position: link.position,
       },
     });
+    this.cacheEffects.stepRunWritten(link.stepRunId);
+    return written;
   }
 
   /** Refuses completed and cached step runs: resetting would drop outputs other steps may use. */
@@ -551,7 +542,13 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async getArtifactVersion(id: string): Promise<ArtifactVersionRecord | undefined> {
-    const row = (await this.turnReader()).getArtifactVersion.get(id) as ArtifactVersionRow | undefined;
+    // A version never changes once written: one on record is the answer unless a queued deletion
+    // could remove it; one not on record yet may be queued (see QueuedCacheEffects).
+    let row = this.cacheEffects.mayRemove() ? undefined : (this.sql.getArtifactVersion.get(id) as ArtifactVersionRow | undefined);
+    if (!row) {
+      await this.batcher.queuedSettled();
+      row = this.sql.getArtifactVersion.get(id) as ArtifactVersionRow | undefined;
+    }
     return row && toArtifactVersionRecord(row);
   }
 
@@ -582,7 +579,9 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async listStepOutputs(stepRunId: string): Promise<StepOutputLink[]> {
-    return ((await this.turnReader()).listStepOutputs.all(stepRunId) as StepOutputRow[]).map(toStepOutputLink);
+    // Without queued writes to the step run, what is committed is the answer (see QueuedCacheEffects).
+    if (this.cacheEffects.mayChange(stepRunId)) await this.batcher.queuedSettled();
+    return (this.sql.listStepOutputs.all(stepRunId) as StepOutputRow[]).map(toStepOutputLink);
   }
 
   // Logs

@@ -63,13 +63,12 @@ function encodeArg(
 }
 
 /** References made by an argument list, in order (for upstream edges and lineage). */
-export function refsOf(specs: ArgSpec[]): HandleRef[] {
-  const refs: HandleRef[] = [];
-  const walk = (spec: ArgSpec) => {
+export function refsOf(specs: ArgSpec[], refs: HandleRef[] = []): HandleRef[] {
+  // Called for every step (twice for a static one): a plain loop, no closure per call.
+  for (const spec of specs) {
     if ("ref" in spec) refs.push(spec.ref);
-    else if ("list" in spec) spec.list.forEach(walk);
-  };
-  specs.forEach(walk);
+    else if ("list" in spec) refsOf(spec.list, refs);
+  }
   return refs;
 }
 

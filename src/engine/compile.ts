@@ -46,8 +46,11 @@ export class Compiler implements GraphBuilder {
   addStep(step: StepDefinition, args: unknown[], call: CallOptions, scope: PipelineScope): Handle {
     const invocationId = this.namer.next(step.name, scope.mappingPath, call.id);
     const specs = encodeArgs(step, args, this, scope.mappingPath);
-    const afterRefs = (call.after ?? []).map((h) => (h as Handle).ref);
-    const upstream = [...new Set([...refsOf(specs), ...afterRefs].map((ref) => this.nodeOf(ref)))];
+    // Data edges first, then ordering-only ones (`after`), each upstream step once.
+    const upstreamNodes = new Set<string>();
+    for (const ref of refsOf(specs)) upstreamNodes.add(this.nodeOf(ref));
+    for (const handle of call.after ?? []) upstreamNodes.add(this.nodeOf((handle as Handle).ref));
+    const upstream = [...upstreamNodes];
     this.steps[invocationId] = {
       stepName: step.name,
       invocationId,

@@ -36,18 +36,10 @@ export async function createRun(
     parameters: params,
     // Relative to the project root, so another machine or image with the same files finds it.
     source: { module: recordedModulePath(definition.module) ?? "", exportName: definition.name, root: projectRoot() },
+    // A static snapshot's step configurations are these steps: readers list them from the
+    // spec (listStepConfigurations), so they are not written again as a row each.
     spec: { steps: compiled.steps },
   });
-  if (!definition.isDynamic) {
-    await store.createStepConfigurations(
-      Object.values(compiled.steps).map((s) => ({
-        snapshotId: snapshot.id,
-        invocationId: s.invocationId,
-        stepName: s.stepName,
-        config: s,
-      })),
-    );
-  }
   const run = await store.createRun({
     id: options.runId,
     name,

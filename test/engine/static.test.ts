@@ -126,6 +126,9 @@ describe("static pipelines: runs", () => {
     expect(snapshot.isDynamic).toBe(false);
     const configs = await s.listStepConfigurations({ snapshotId: snapshot.id });
     expect(configs.map((c) => c.invocationId).sort()).toEqual(["load_data", "process_data", "save_results"]);
+    // Written once: the configurations listed are the snapshot spec's steps.
+    const specSteps = (snapshot.spec as { steps: Record<string, unknown> }).steps;
+    for (const config of configs) expect(config.config).toEqual(specSteps[config.invocationId]);
     const ownConfigs = await s.listStepConfigurations({ stepRunId: run.steps[0].id });
     expect(ownConfigs).toEqual([]);
 

@@ -200,6 +200,44 @@ export function metadataStoreConformance(name: string, backend: ConformanceBacke
         expect(await store.listStepConfigurations({ snapshotId: other.snapshotId })).toEqual([]);
       });
 
+      it("lists a static snapshot's configurations from its spec when it has no rows", async () => {
+        // weir writes a static snapshot's step configurations once, in its spec's `steps`.
+        const steps = {
+          train: { stepName: "train", invocationId: "train", upstream: ["load"], settings: { retry: { maxRetries: 2 } } },
+          load: { stepName: "load", invocationId: "load", upstream: [], settings: {} },
+          load_2: { stepName: "load", invocationId: "load_2", upstream: [], settings: {} },
+        };
+        const snapshotOf = (isDynamic: boolean) =>
+          store.createSnapshot({
+            pipelineName: "from_spec",
+            isDynamic,
+            parameters: {},
+            source: { module: "./pipelines.js", exportName: "from_spec" },
+            spec: { steps },
+          });
+        const snapshot = await snapshotOf(false);
+        const configs = await store.listStepConfigurations({ snapshotId: snapshot.id });
+        expect(configs.map(({ id: _id, ...rest }) => rest)).toEqual(
+          ["load", "load_2", "train"].map((invocationId) => ({
+            snapshotId: snapshot.id,
+            stepRunId: null,
+            invocationId,
+            stepName: steps[invocationId as keyof typeof steps].stepName,
+            config: steps[invocationId as keyof typeof steps],
+          })),
+        );
+        expect(new Set(configs.map((c) => c.id)).size).toBe(3);
+
+        // Rows, where a snapshot has them (written by older versions), are what is listed.
+        await store.createStepConfigurations([{ snapshotId: snapshot.id, invocationId: "train", stepName: "train", config: { old: true } }]);
+        expect((await store.listStepConfigurations({ snapshotId: snapshot.id })).map((c) => c.config)).toEqual([{ old: true }]);
+
+        // A dynamic snapshot has no step configurations of its own, whatever its spec says.
+        const dynamic = await snapshotOf(true);
+        expect(await store.listStepConfigurations({ snapshotId: dynamic.id })).toEqual([]);
+        expect(await store.listStepConfigurations({ snapshotId: randomUUID() })).toEqual([]);
+      });
+
       it("lists the configurations a step run owns, including one written by createStepRun", async () => {
         const run = await seedRun("dynamic", { isDynamic: true });
         const step = await seedStepRun(run.id, "split", { configuration: { image: "python:3.12" } });

@@ -37,6 +37,7 @@ import {
   toRunRecord,
   toSnapshotRecord,
   toStepConfigurationRecord,
+  configurationsOfSnapshot,
   toStepInputLink,
   toStepOutputLink,
   toStepRunRecord,
@@ -311,6 +312,8 @@ export class PostgresMetadataStore implements VersionedStore {
        ORDER BY invocation_id COLLATE "C", id COLLATE "C"`,
       [id],
     );
+    // A static snapshot's configurations are its spec's steps (rows only for older snapshots).
+    if (rows.length === 0 && "snapshotId" in owner) return configurationsOfSnapshot(await this.getSnapshot(owner.snapshotId));
     return rows.map(toStepConfigurationRecord);
   }
 

@@ -208,6 +208,28 @@ export function toStepConfigurationRecord(row: StepConfigurationRow): StepConfig
   };
 }
 
+/**
+ * A static snapshot's step configurations, read from its spec: `steps` maps each invocation id
+ * to the configuration the run uses, so the snapshot holds them without a row each (a row per
+ * step repeated the spec: one more INSERT and three index entries per step, and the JSON
+ * encoded twice). Snapshots written before that kept rows; readers use those when they exist.
+ * Ordered as the rows are (by invocation id, code unit order).
+ */
+export function configurationsOfSnapshot(snapshot: SnapshotRecord | undefined): StepConfigurationRecord[] {
+  if (!snapshot || snapshot.isDynamic) return [];
+  const steps = (snapshot.spec as { steps?: Record<string, { stepName?: unknown }> } | null)?.steps ?? {};
+  return Object.keys(steps)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((invocationId) => ({
+      id: `${snapshot.id}/${invocationId}`,
+      snapshotId: snapshot.id,
+      stepRunId: null,
+      invocationId,
+      stepName: String(steps[invocationId].stepName ?? invocationId),
+      config: steps[invocationId],
+    }));
+}
+
 export function toRunRecord(row: RunRow): RunRecord {
   return {
     id: row.id,

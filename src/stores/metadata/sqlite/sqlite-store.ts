@@ -38,6 +38,7 @@ import {
   toRunRecord,
   toSnapshotRecord,
   toStepConfigurationRecord,
+  configurationsOfSnapshot,
   toStepInputLink,
   toStepOutputLink,
   toStepRunRecord,
@@ -337,6 +338,8 @@ export class SqliteMetadataStore implements VersionedStore {
       "snapshotId" in owner
         ? sql.stepConfigurationsBySnapshot.all(owner.snapshotId)
         : sql.stepConfigurationsByStepRun.all({ id: owner.stepRunId });
+    // A static snapshot's configurations are its spec's steps (rows only for older snapshots).
+    if (rows.length === 0 && "snapshotId" in owner) return configurationsOfSnapshot(await this.getSnapshot(owner.snapshotId));
     return (rows as StepConfigurationRow[]).map(toStepConfigurationRecord);
   }
 

@@ -98,7 +98,9 @@ export class RunRecorder {
 
   inputs(step: RecordedStep, links: StepInputLink[]): void {
     this.create(step);
-    if (links.length > 0) this.write(() => this.store.addStepInputs(links));
+    if (links.length === 0) return;
+    if (this.writer) this.writer.inputs(links);
+    else this.write(() => this.store.addStepInputs(links));
   }
 
   /**

@@ -279,6 +279,8 @@ export interface StepRunWriter {
   update(id: string, patch: StepRunPatch): void;
   /** `ignored` hears of the completion when it was fenced (completeStepRun would resolve false). */
   complete(completion: StepCompletion, ignored: (completion: StepCompletion) => void): void;
+  /** The same as addStepInputs (the links are copied now). */
+  inputs(links: StepInputLink[]): void;
   /** Resolves once every write queued so far has committed or failed (failures go to `failed`). */
   settled(): Promise<void>;
 }

@@ -93,6 +93,11 @@ function toOp(write: QueuedWrite): SqliteOp {
   return write instanceof StepRunInsert ? write.op() : write;
 }
 
+/** Step input links as a write; the values are taken now (the caller may change its objects before the batch commits). */
+function inputsOp(links: StepInputLink[]): SqliteOp {
+  return { op: "inputs", rows: links.map((link): [string, string, string] => [link.stepRunId, link.artifactVersionId, link.inputName]) };
+}
+
 /**
  * Most writes one transaction holds. It bounds the memory the queue holds, how much the
  * WAL grows before a checkpoint can run, and how much work a batch-level failure (disk
@@ -439,6 +444,9 @@ export class SqliteMetadataStore implements VersionedStore {
         this.batcher.enqueueWith(this.completionOp(completion), whenIgnored, failed, { completion, ignored });
         this.cacheEffects.stepRunWritten(completion.stepRunId, completion);
       },
+      inputs: (links) => {
+        if (links.length > 0) this.batcher.enqueueWith(inputsOp(links), ignore, failed);
+      },
       settled: () => this.batcher.barrier(),
     };
   }
@@ -572,9 +580,7 @@ export class SqliteMetadataStore implements VersionedStore {
 
   async addStepInputs(links: StepInputLink[]): Promise<void> {
     if (links.length === 0) return;
-    // The values are taken now: the caller may change its objects before the batch commits.
-    const rows = links.map((link): [string, string, string] => [link.stepRunId, link.artifactVersionId, link.inputName]);
-    await this.enqueue({ op: "inputs", rows });
+    await this.enqueue(inputsOp(links));
   }
 
   async listStepInputs(stepRunId: string): Promise<StepInputLink[]> {

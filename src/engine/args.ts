@@ -102,7 +102,7 @@ function parameterNames(step: StepDefinition): string[] {
 }
 
 /** Why a value is not plain JSON, or undefined when it is. */
-export function jsonProblem(value: unknown, seen = new Set<unknown>()): string | undefined {
+export function jsonProblem(value: unknown, seen?: Set<unknown>): string | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -119,6 +119,8 @@ export function jsonProblem(value: unknown, seen = new Set<unknown>()): string |
       return "a symbol";
   }
   if (value === null) return undefined;
+  // Made for the first object only: most arguments are primitives (checked for every step call).
+  seen ??= new Set<unknown>();
   if (seen.has(value)) return "a circular reference";
   seen.add(value);
   try {

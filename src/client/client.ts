@@ -5,7 +5,7 @@ import { loadStoredArtifact } from "../materializers/io.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { resolveArtifactStore } from "../stores/artifacts/resolve.js";
 import { RemoteClient, ServerRequestError } from "./remote-client.js";
-import { buildRunView, stepView, type PipelineRun, type StepRunView } from "./run-view.js";
+import { buildRunSummaryView, buildRunView, stepView, type PipelineRun, type RunSummaryView, type StepRunView } from "./run-view.js";
 
 /** A step run with everything recorded about it. */
 export interface StepRunDetails extends StepRunView {
@@ -86,6 +86,22 @@ export class Client {
     if (this.remote) return this.remote.listRuns(filter);
     const store = await this.store();
     return Promise.all((await store.listRuns(filter)).map((r) => buildRunView(store, r)));
+  }
+
+  /**
+   * Runs as listed (`weir runs list`): each run's view without its step runs, with how many
+   * it has in each status, counted by the store in one query instead of reading every step run.
+   */
+  async listRunSummaries(filter: RunFilter = {}): Promise<RunSummaryView[]> {
+    if (this.remote) {
+      return (await this.remote.listRuns(filter)).map(({ steps, ...run }) => {
+        const stepCounts: RunSummaryView["stepCounts"] = {};
+        for (const s of steps) stepCounts[s.status] = (stepCounts[s.status] ?? 0) + 1;
+        return { ...run, stepCount: steps.length, stepCounts };
+      });
+    }
+    const store = await this.store();
+    return Promise.all((await store.listRunSummaries(filter)).map((summary) => buildRunSummaryView(store, summary)));
   }
 
   async getSnapshot(id: string): Promise<SnapshotRecord | undefined> {

@@ -2,7 +2,7 @@ import { loadStoredArtifact } from "../materializers/io.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import { resolveArtifactStore } from "../stores/artifacts/resolve.js";
 import { isAlive } from "../stores/metadata/liveness.js";
-import type { ArtifactVersionRecord, MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
+import type { ArtifactVersionRecord, MetadataStore, RunRecord, RunStatus, RunSummary, StepRunRecord, StepStatus } from "../stores/metadata/types.js";
 
 /** One step run as `run.steps` and the Client show it. */
 export interface StepRunView {
@@ -86,7 +86,29 @@ export async function buildRunView(
     known.stepRuns ?? store.listStepRuns(run.id),
     known.parameters ?? store.getSnapshot(run.snapshotId).then((snapshot) => snapshot?.parameters ?? {}),
   ]);
-  const steps = stepRuns.map(stepView);
+  return { ...runFields(store, run, parameters), steps: stepRuns.map(stepView) };
+}
+
+/** A run as listed: its view without the step runs, and how many it has in each status. */
+export interface RunSummaryView extends Omit<PipelineRun, "steps"> {
+  stepCount: number;
+  stepCounts: Partial<Record<StepStatus, number>>;
+}
+
+/**
+ * The view of a listed run from its summary (`MetadataStore.listRunSummaries`: the step
+ * counts of a page of runs in one query), without reading its step runs: listing runs
+ * costs the same for runs of 10 steps or 100,000.
+ */
+export async function buildRunSummaryView(store: MetadataStore, summary: RunSummary): Promise<RunSummaryView> {
+  const parameters = (await store.getSnapshot(summary.snapshotId))?.parameters ?? {};
+  const { stepCounts, ...run } = summary;
+  let stepCount = 0;
+  for (const count of Object.values(stepCounts)) stepCount += count ?? 0;
+  return { ...runFields(store, run, parameters), stepCount, stepCounts: { ...stepCounts } };
+}
+
+function runFields(store: MetadataStore, run: RunRecord, parameters: Record<string, unknown>): Omit<PipelineRun, "steps"> {
   return {
     id: run.id,
     name: run.name,
@@ -105,7 +127,6 @@ export async function buildRunView(
     fingerprint: run.fingerprint,
     parameters,
     alive: isAlive(run),
-    steps,
     output: () => decodeOutput(store, run.output),
   };
 }

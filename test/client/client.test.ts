@@ -45,3 +45,35 @@ describe("Client.getArtifact", () => {
     await expect(client.getArtifact("client_numbers::load_numbers::output", 7)).rejects.toThrow("has no version 7 (it has 1 to 2)");
   });
 });
+
+describe("Client.listRunSummaries", () => {
+  const flaky = step(function summary_fails(x: number): number {
+    if (x > 1) throw new Error("too big");
+    return x;
+  });
+  const mixed = pipeline({ name: "client_summaries", dynamic: true }, async () => {
+    const ok = flaky(1);
+    const bad = flaky(2);
+    await ok;
+    return (await Promise.allSettled([bad])).length;
+  });
+
+  it("lists runs as listRuns does, with step counts by status instead of the step runs", async () => {
+    await numbers.run({ n: 2 });
+    await mixed.run({});
+    const client = new Client();
+    const full = await client.listRuns({ limit: 10 });
+    const summaries = await client.listRunSummaries({ limit: 10 });
+    expect(summaries.map((s) => s.id)).toEqual(full.map((r) => r.id));
+    for (const [i, { steps, output: _output, ...run }] of full.entries()) {
+      const { output: _summaryOutput, stepCount, stepCounts, ...summary } = summaries[i];
+      expect(summary).toEqual(run);
+      expect(stepCount).toBe(steps.length);
+      const counted: Record<string, number> = {};
+      for (const s of steps) counted[s.status] = (counted[s.status] ?? 0) + 1;
+      expect(stepCounts).toEqual(counted);
+    }
+    expect(summaries.find((s) => s.pipelineName === "client_summaries")!.stepCounts).toEqual({ completed: 1, failed: 1 });
+    expect(await summaries[0].output()).toEqual(await full[0].output());
+  });
+});

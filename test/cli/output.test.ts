@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { PipelineRun } from "weir";
 import { parseParams } from "../../src/cli/commands/run.js";
 import { graphDiff } from "../../src/cli/commands/runs.js";
-import { CliError, formatDuration, formatValue, matchesId, printJson, stepSummaryTable } from "../../src/cli/output.js";
+import { CliError, formatDuration, formatValue, matchesId, printJson, stepSummaryTable, table } from "../../src/cli/output.js";
 import type { StepRunView } from "../../src/client/run-view.js";
 import { progressLine } from "../../src/cli/progress.js";
 import type { StepRunRecord } from "../../src/stores/metadata/types.js";
@@ -20,6 +20,35 @@ describe("cli helpers", () => {
     });
     expect(() => parseParams(["=3"])).toThrow(CliError);
     expect(() => parseParams(["novalue"])).toThrow('--param "novalue" must look like key=value');
+  });
+
+  it("draws tables with a rule under the header, wide characters and multi-line cells aligned", () => {
+    expect(table(["name", "status"], [["train", "completed"], ["漢字", 3], ["multi\nline", "tab\there"]])).toBe(
+      [
+        "┌───────┬───────────┐",
+        "│ name  │ status    │",
+        "├───────┼───────────┤",
+        "│ train │ completed │",
+        "│ 漢字  │ 3         │",
+        "│ multi │ tab here  │",
+        "│ line  │           │",
+        "└───────┴───────────┘",
+      ].join("\n"),
+    );
+    expect(table(["a", "b"], [])).toBe(["┌───┬───┐", "│ a │ b │", "└───┴───┘"].join("\n"));
+  });
+
+  it("summarizes a group of 200,000 step runs (no argument spreading that overflows the stack)", () => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const steps = Array.from(
+      { length: 200_000 },
+      (_, i) => ({ stepName: "work", mappingKey: null, status: i % 2 ? "completed" : "cached", startedAt: new Date(t0 + i), endedAt: new Date(t0 + i + 1_000) }) as StepRunView,
+    );
+    const summary = stepSummaryTable(steps);
+    expect(summary).toContain("work ×200000");
+    expect(summary).toContain("100000 cached, 100000 completed");
+    // From the first start to the last end: 199,999 ms + 1 s.
+    expect(summary).toContain(formatDuration(200_999));
   });
 
   it("counts step runs by status for the progress line", () => {

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import type {
   ArtifactVersionRecord,
+  CacheHitRecords,
   MetadataStore,
   NewArtifactVersion,
   NewRun,
@@ -1026,6 +1027,54 @@ export function metadataStoreConformance(name: string, backend: ConformanceBacke
         void store.updateStepRun(id, { status: "running", attempt: 1, startedAt: Date.now() });
         void store.completeStepRun({ stepRunId: id, status: "completed", endedAt: Date.now(), cacheKey: "fresh-key", newArtifacts: [], outputs: [] });
         expect((await store.findCachedStepRun("fresh-key"))?.id).toBe(id);
+      });
+
+      // What a cache hit reads: the step run, its outputs in order, their versions. A store may
+      // answer in one read (findCacheHitRecords); it must be what the separate reads answer.
+      it("gives a cache hit's outputs and their versions, queued writes included", async () => {
+        const separately = async (key: string): Promise<CacheHitRecords | undefined> => {
+          const original = await store.findCachedStepRun(key);
+          if (!original) return undefined;
+          const links = await store.listStepOutputs(original.id);
+          return { original, outputs: await Promise.all(links.map(async (link) => ({ link, version: await store.getArtifactVersion(link.artifactVersionId) }))) };
+        };
+        const hit = async (key: string) => {
+          const answer = store.findCacheHitRecords ? await store.findCacheHitRecords(key) : await separately(key);
+          if (store.findCacheHitRecords) expect(answer).toEqual(await separately(key));
+          return answer;
+        };
+        const run = await seedRun();
+        const step = await seedStepRun(run.id, "split", { status: "running" });
+        const [left, right] = [randomUUID(), randomUUID()];
+        // Queued, not awaited: the hit must see the completion and its two new versions.
+        void store.completeStepRun({
+          stepRunId: step.id,
+          status: "completed",
+          endedAt: Date.now(),
+          cacheKey: "H",
+          newArtifacts: [newArtifact("split::right", { id: right }), newArtifact("split::left", { id: left })],
+          outputs: [
+            { artifactVersionId: right, outputName: "output", mappingKey: "b", position: 1 },
+            { artifactVersionId: left, outputName: "output", mappingKey: "a", position: 0 },
+          ],
+        });
+        const found = await hit("H");
+        expect(found?.original).toEqual(await store.getStepRun(step.id));
+        expect(found?.outputs.map(({ link, version }) => [link.position, link.mappingKey, version?.id, version?.artifactName])).toEqual([
+          [0, "a", left, "split::left"],
+          [1, "b", right, "split::right"],
+        ]);
+        expect(found?.outputs[0].version).toEqual(await store.getArtifactVersion(left));
+
+        // A hit without outputs, and no hit.
+        const bare = await seedStepRun(run.id, "bare", { status: "running" });
+        await store.completeStepRun({ stepRunId: bare.id, status: "completed", endedAt: Date.now(), cacheKey: "B", newArtifacts: [], outputs: [] });
+        expect((await hit("B"))?.outputs).toEqual([]);
+        expect(await hit("nothing")).toBeUndefined();
+
+        // A queued deletion of the run removes the hit.
+        void store.deleteRun(run.id);
+        expect(await hit("H")).toBeUndefined();
       });
     });
 

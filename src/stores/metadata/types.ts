@@ -273,6 +273,12 @@ export interface StepCompletion {
   outputs: Omit<StepOutputLink, "stepRunId">[];
 }
 
+/** A cached step run with its outputs (`MetadataStore.findCacheHitRecords`). */
+export interface CacheHitRecords {
+  original: StepRunRecord;
+  outputs: { link: StepOutputLink; version: ArtifactVersionRecord | undefined }[];
+}
+
 /** Step-run writes without a promise each (`MetadataStore.stepRunWriter`). */
 export interface StepRunWriter {
   create(stepRun: NewStepRun): void;
@@ -389,6 +395,12 @@ export interface MetadataStore {
   listStepRunChanges(runId: string, afterSeq: number, limit?: number): Promise<{ stepRuns: StepRunRecord[]; seq: number }>;
   /** The newest completed (not cached) step run with this cache key, if any. */
   findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined>;
+  /**
+   * Optional, one read for what a cache hit needs: the step run findCachedStepRun answers,
+   * its output links (as listStepOutputs orders them) and each link's version (undefined when
+   * it is gone, as getArtifactVersion answers). The same answer as those reads in turn.
+   */
+  findCacheHitRecords?(cacheKey: string): Promise<CacheHitRecords | undefined>;
 
   /** An artifact version that is no step's output (e.g. a non-JSON value a pipeline returned). */
   createArtifactVersion(artifact: NewArtifactVersion): Promise<ArtifactVersionRecord>;

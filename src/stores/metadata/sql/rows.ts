@@ -5,6 +5,7 @@
 import { timeOrderedId } from "../../../ids.js";
 import type {
   ArtifactVersionRecord,
+  CacheHitRecords,
   NewRun,
   NewSnapshot,
   NewArtifactVersion,
@@ -105,6 +106,48 @@ export interface ArtifactVersionRow {
   metadata: string;
   created_at: number;
   artifact_store_id: string | null;
+}
+
+/** A row of a cache hit's one read: the step run's columns, one output link's (o_) and its version's (v_); null where absent. */
+export type CacheHitRow = StepRunRow & {
+  o_artifact_version_id: string | null;
+  o_output_name: string | null;
+  o_mapping_key: string | null;
+  o_position: number | null;
+} & { [K in keyof ArtifactVersionRow as `v_${K}`]: ArtifactVersionRow[K] | null };
+
+/** The records of a cache hit from the rows of its one read (at least one: the step run's). */
+export function cacheHitRecordsOf(rows: CacheHitRow[]): CacheHitRecords {
+  const original = toStepRunRecord(rows[0]);
+  const outputs: CacheHitRecords["outputs"] = [];
+  for (const r of rows) {
+    if (r.o_position === null) continue; // the step run has no outputs
+    const link = {
+      stepRunId: original.id,
+      artifactVersionId: r.o_artifact_version_id!,
+      outputName: r.o_output_name!,
+      mappingKey: r.o_mapping_key,
+      position: r.o_position,
+    };
+    const version =
+      r.v_id === null
+        ? undefined
+        : toArtifactVersionRecord({
+            id: r.v_id,
+            artifact_name: r.v_artifact_name!,
+            version: r.v_version!,
+            uri: r.v_uri!,
+            data_type: r.v_data_type!,
+            materializer: r.v_materializer!,
+            content_hash: r.v_content_hash!,
+            size: r.v_size!,
+            metadata: r.v_metadata!,
+            created_at: r.v_created_at!,
+            artifact_store_id: r.v_artifact_store_id,
+          });
+    outputs.push({ link, version });
+  }
+  return { original, outputs };
 }
 
 export interface StepInputRow {

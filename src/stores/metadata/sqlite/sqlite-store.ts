@@ -39,6 +39,8 @@ import {
   toSnapshotRecord,
   toStepConfigurationRecord,
   configurationsOfSnapshot,
+  cacheHitRecordsOf,
+  type CacheHitRow,
   toStepInputLink,
   toStepOutputLink,
   toStepRunRecord,
@@ -58,6 +60,7 @@ import { ScheduleError } from "../../../authoring/errors.js";
 import { SCHEDULE_COLUMNS, SCHEDULE_PATCH_COLUMNS, scheduleInsertValues, toScheduleRecord, type ScheduleRow } from "../schedule-rows.js";
 import type {
   ArtifactVersionRecord,
+  CacheHitRecords,
   ComponentRecord,
   LogLine,
   NewArtifactVersion,
@@ -550,6 +553,19 @@ export class SqliteMetadataStore implements VersionedStore {
       row = this.sql.findCachedStepRun.get(cacheKey) as StepRunRow | undefined;
     }
     return row && toStepRunRecord(row);
+  }
+
+  async findCacheHitRecords(cacheKey: string): Promise<CacheHitRecords | undefined> {
+    // The rules of findCachedStepRun, listStepOutputs and getArtifactVersion together: from what
+    // is committed, unless a queued write could change the step run, its outputs or a version.
+    if (this.cacheEffects.mayAddMatch(cacheKey) || this.cacheEffects.mayRemove()) await this.batcher.queuedSettled();
+    let rows = this.sql.findCacheHit.all(cacheKey) as CacheHitRow[];
+    const unsettled = () => rows.length > 0 && (this.cacheEffects.mayChange(rows[0].id) || rows.some((r) => r.o_position !== null && r.v_id === null));
+    if (unsettled()) {
+      await this.batcher.queuedSettled();
+      rows = this.sql.findCacheHit.all(cacheKey) as CacheHitRow[];
+    }
+    return rows.length === 0 ? undefined : cacheHitRecordsOf(rows);
   }
 
   // Artifacts and lineage

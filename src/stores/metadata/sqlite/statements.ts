@@ -132,6 +132,19 @@ function statementMakers(db: Database.Database) {
       `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
        ORDER BY created_at DESC, rowid DESC LIMIT 1`,
     ),
+    // The same step run, then one row per output link with its version's columns (o_ and v_).
+    findCacheHit: (): Statement => db.prepare(
+      `WITH hit AS (SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
+                    ORDER BY created_at DESC, rowid DESC LIMIT 1)
+       SELECT hit.*, o.artifact_version_id AS o_artifact_version_id, o.output_name AS o_output_name,
+              o.mapping_key AS o_mapping_key, o.position AS o_position,
+              v.id AS v_id, v.artifact_name AS v_artifact_name, v.version AS v_version, v.uri AS v_uri,
+              v.data_type AS v_data_type, v.materializer AS v_materializer, v.content_hash AS v_content_hash,
+              v.size AS v_size, v.metadata AS v_metadata, v.created_at AS v_created_at, v.artifact_store_id AS v_artifact_store_id
+       FROM hit LEFT JOIN step_run_outputs o ON o.step_run_id = hit.id
+                LEFT JOIN artifact_versions v ON v.id = o.artifact_version_id
+       ORDER BY o.position, o.output_name`,
+    ),
 
     // Registers the name on first sight and takes its next version number, in one statement
     // (no read-then-write that two writers could interleave).

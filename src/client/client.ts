@@ -90,16 +90,11 @@ export class Client {
 
   /**
    * Runs as listed (`weir runs list`): each run's view without its step runs, with how many
-   * it has in each status, counted by the store in one query instead of reading every step run.
+   * it has in each status, counted by the store in one query instead of reading every step run
+   * (through a server: its run list, which carries the counts).
    */
   async listRunSummaries(filter: RunFilter = {}): Promise<RunSummaryView[]> {
-    if (this.remote) {
-      return (await this.remote.listRuns(filter)).map(({ steps, ...run }) => {
-        const stepCounts: RunSummaryView["stepCounts"] = {};
-        for (const s of steps) stepCounts[s.status] = (stepCounts[s.status] ?? 0) + 1;
-        return { ...run, stepCount: steps.length, stepCounts };
-      });
-    }
+    if (this.remote) return this.remote.listRunSummaries(filter);
     const store = await this.store();
     return Promise.all((await store.listRunSummaries(filter)).map((summary) => buildRunSummaryView(store, summary)));
   }

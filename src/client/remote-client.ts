@@ -1,6 +1,6 @@
 import { RunNotFoundError, WeirError } from "../authoring/errors.js";
 import type { ArtifactLineage, StepRunDetails } from "./client.js";
-import type { PipelineRun, StepRunView } from "./run-view.js";
+import type { PipelineRun, RunSummaryView, StepRunView } from "./run-view.js";
 import { defaultMaterializers } from "../materializers/registry.js";
 import type { ArtifactVersionRecord, LogLine, RunFilter, SnapshotRecord } from "../stores/metadata/types.js";
 import type { ApiArtifact, ApiPage, ApiRun, ApiRunDetail, ApiSchedule, ApiStack, ApiStatus, ApiStepDetail, ApiStepRun } from "../server/types.js";
@@ -33,11 +33,28 @@ export class RemoteClient {
   }
 
   async listRuns(filter: RunFilter = {}): Promise<PipelineRun[]> {
+    return Promise.all((await this.runPage(filter)).map((r) => this.getRun(r.id)));
+  }
+
+  /**
+   * The runs as the server lists them, with their step counts (no step runs fetched): each
+   * run's parameters come from its snapshot, its output is fetched when `output()` is called.
+   */
+  async listRunSummaries(filter: RunFilter = {}): Promise<RunSummaryView[]> {
+    return Promise.all(
+      (await this.runPage(filter)).map(async (run) => {
+        const parameters = (await this.getSnapshot(run.snapshotId))?.parameters ?? {};
+        const { steps: _none, ...view } = this.runView(run, [], null, parameters);
+        return { ...view, output: async () => (await this.getRun(run.id)).output(), stepCount: run.stepTotal, stepCounts: { ...run.stepCounts } };
+      }),
+    );
+  }
+
+  private runPage(filter: RunFilter): Promise<ApiRun[]> {
     const query = new URLSearchParams({ limit: String(Math.min(filter.limit ?? 500, 500)) });
     if (filter.pipelineName) query.set("pipeline", filter.pipelineName);
     if (filter.status) query.set("status", filter.status);
-    const page = await this.json<ApiPage<ApiRun>>(`/api/runs?${query}`);
-    return Promise.all(page.items.map((r) => this.getRun(r.id)));
+    return this.json<ApiPage<ApiRun>>(`/api/runs?${query}`).then((page) => page.items);
   }
 
   /** Undefined for an unknown id, as a store answers. */

@@ -39,6 +39,15 @@ describe("RemoteClient (the Client through weir server)", () => {
     expect(step.outputs[0].artifact.contentHash).toBe(expected.outputs[0].artifact.contentHash);
   });
 
+  it("lists run summaries as a local Client does, from the server's run list (no step runs fetched)", async () => {
+    const [mine, theirs] = await Promise.all([local.listRunSummaries(), remote.listRunSummaries()]);
+    const strip = (runs: typeof mine) => runs.map(({ output: _output, ...run }) => run);
+    expect(strip(theirs)).toEqual(strip(mine));
+    expect(theirs.find((r) => r.name === "remote-showcase")!.stepCount).toBeGreaterThan(0);
+    const showcase = (runs: typeof mine) => runs.find((r) => r.name === "remote-showcase")!;
+    expect(await showcase(theirs).output()).toEqual(await showcase(mine).output());
+  });
+
   it("loads artifact values with their materializers (bytes stay bytes)", async () => {
     const run = await local.getRun("remote-showcase");
     const chart = await local.getStepRun(run.id, "render_chart");

@@ -18,9 +18,13 @@ export async function resolveRunId(ref: string): Promise<string> {
   if (client.isRemote) return (await client.getRun(ref)).id;
   const store = await openMetadataStore();
   if (await store.getRun(ref)) return ref;
-  const runs = await store.listRuns();
-  const byName = runs.filter((r) => r.name === ref);
-  const matches = byName.length > 0 ? byName : runs.filter((r) => matchesId(r.id, ref));
+  // The store finds them (the name is indexed): no reading every run of a large store.
+  const byName = ref.length > 0 ? await store.findRuns({ name: ref }) : [];
+  let matches = byName;
+  if (byName.length === 0 && ref.length > 0) {
+    const byId = new Map([...(await store.findRuns({ idPrefix: ref })), ...(await store.findRuns({ idSuffix: ref }))].map((r) => [r.id, r]));
+    matches = [...byId.values()].filter((r) => matchesId(r.id, ref));
+  }
   return unique("run", ref, matches, (r) => `${r.id} (${r.name})`, "weir runs list");
 }
 

@@ -21,6 +21,8 @@ import { WriterThread } from "./writer-thread.js";
 import { openDatabase, storeFileError } from "./file-errors.js";
 import {
   artifactVersionRow,
+  cacheHitRecordsOf,
+  configurationsOfSnapshot,
   stepConfigurationRow,
   fromJson,
   newRunRecord,
@@ -38,13 +40,11 @@ import {
   toRunRecord,
   toSnapshotRecord,
   toStepConfigurationRecord,
-  configurationsOfSnapshot,
-  cacheHitRecordsOf,
-  type CacheHitRow,
   toStepInputLink,
   toStepOutputLink,
   toStepRunRecord,
   type ArtifactVersionRow,
+  type CacheHitRow,
   type LogRow,
   type MemberRow,
   type RunRow,
@@ -560,8 +560,9 @@ export class SqliteMetadataStore implements VersionedStore {
     // is committed, unless a queued write could change the step run, its outputs or a version.
     if (this.cacheEffects.mayAddMatch(cacheKey) || this.cacheEffects.mayRemove()) await this.batcher.queuedSettled();
     let rows = this.sql.findCacheHit.all(cacheKey) as CacheHitRow[];
-    const unsettled = () => rows.length > 0 && (this.cacheEffects.mayChange(rows[0].id) || rows.some((r) => r.o_position !== null && r.v_id === null));
-    if (unsettled()) {
+    // A queued write to the step run or its outputs, or a link whose version is not on record yet.
+    const mayBeQueued = rows.length > 0 && (this.cacheEffects.mayChange(rows[0].id) || rows.some((r) => r.o_position !== null && r.v_id === null));
+    if (mayBeQueued) {
       await this.batcher.queuedSettled();
       rows = this.sql.findCacheHit.all(cacheKey) as CacheHitRow[];
     }

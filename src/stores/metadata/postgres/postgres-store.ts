@@ -19,6 +19,9 @@ import { ScheduleError } from "../../../authoring/errors.js";
 import { SCHEDULE_COLUMNS, SCHEDULE_PATCH_COLUMNS, scheduleInsertValues, toScheduleRecord, type ScheduleRow } from "../schedule-rows.js";
 import {
   artifactVersionRow,
+  CACHE_HIT_OUTPUTS_SELECT,
+  cacheHitRecordsOf,
+  type CacheHitRow,
   outputArtifactIds,
   patchOf,
   completionPatch,
@@ -58,6 +61,7 @@ import type {
   SchedulePatch,
   ScheduleRecord,
   ArtifactVersionRecord,
+  CacheHitRecords,
   ComponentRecord,
   LogLine,
   NewArtifactVersion,
@@ -139,6 +143,14 @@ function isConnectionError(error: unknown): boolean {
   );
 }
 
+/** The newest completed step run of each key that `keyCondition` selects, with its outputs and their versions (CacheHitRow). */
+function cacheHitSql(keyCondition: string): string {
+  return `WITH hit AS (SELECT DISTINCT ON (cache_key) ${STEP_RUN_SELECT_COLUMNS} FROM step_runs
+                       WHERE ${keyCondition} AND status = 'completed' ORDER BY cache_key, created_at DESC, id DESC)
+          SELECT hit.*, ${CACHE_HIT_OUTPUTS_SELECT}
+          ORDER BY hit.cache_key, o.position, o.output_name COLLATE "C"`;
+}
+
 export class PostgresMetadataStore implements VersionedStore {
   readonly dialect = "postgres";
   readonly location: string;
@@ -149,6 +161,9 @@ export class PostgresMetadataStore implements VersionedStore {
   /** Cache lookups waiting for this turn's query (findCachedStepRun). */
   private cacheLookups: { cacheKey: string; resolve(row: StepRunRow | undefined): void; reject(error: unknown): void }[] = [];
   private cacheLookupTurn: NodeJS.Immediate | undefined;
+  /** Cache hits' reads waiting for this turn's query (findCacheHitRecords). */
+  private cacheHitReads: { cacheKey: string; resolve(rows: CacheHitRow[]): void; reject(error: unknown): void }[] = [];
+  private cacheHitTurn: NodeJS.Immediate | undefined;
   /** getStepTask calls waiting for the next read of tasks, by step run id. */
   private readonly taskReads = new Map<string, { resolve(task: { attempt: number; task: unknown } | undefined): void; reject(error: unknown): void }[]>();
   private readingTasks: Promise<void> | undefined;
@@ -588,6 +603,47 @@ export class PostgresMetadataStore implements VersionedStore {
       },
       (error: unknown) => {
         for (const lookup of lookups) lookup.reject(error);
+      },
+    );
+  };
+
+  /**
+   * A cache hit's step run, output links and versions: the reads of one turn go out as one
+   * query (as the lookups do), from what is committed unless a queued write could change the
+   * answer (the rules of findCachedStepRun, listStepOutputs and getArtifactVersion together).
+   */
+  async findCacheHitRecords(cacheKey: string): Promise<CacheHitRecords | undefined> {
+    if (this.cacheEffects.mayAddMatch(cacheKey) || this.cacheEffects.mayRemove()) await this.batcher.queuedSettled();
+    let rows = await new Promise<CacheHitRow[]>((resolve, reject) => {
+      this.cacheHitReads.push({ cacheKey, resolve, reject });
+      this.cacheHitTurn ??= setImmediate(this.readCacheHits);
+    });
+    // A queued write to the step run or its outputs, or a link whose version is not on record yet.
+    if (rows.length > 0 && (this.cacheEffects.mayChange(rows[0].id) || rows.some((r) => r.o_position !== null && r.v_id === null))) {
+      await this.batcher.queuedSettled();
+      rows = await this.queryCommitted<CacheHitRow>(cacheHitSql("cache_key = $1"), [cacheKey]);
+    }
+    return rows.length === 0 ? undefined : cacheHitRecordsOf(rows);
+  }
+
+  /** The cache hits of every key asked for in this turn, in one query. */
+  private readonly readCacheHits = (): void => {
+    const reads = this.cacheHitReads;
+    this.cacheHitReads = [];
+    this.cacheHitTurn = undefined;
+    const keys = [...new Set(reads.map((read) => read.cacheKey))];
+    this.queryCommitted<CacheHitRow>(cacheHitSql("cache_key = ANY($1::text[])"), [keys]).then(
+      (rows) => {
+        const byKey = new Map<string, CacheHitRow[]>();
+        for (const row of rows) {
+          let ofKey = byKey.get(row.cache_key!);
+          if (!ofKey) byKey.set(row.cache_key!, (ofKey = []));
+          ofKey.push(row);
+        }
+        for (const read of reads) read.resolve(byKey.get(read.cacheKey) ?? []);
+      },
+      (error: unknown) => {
+        for (const read of reads) read.reject(error);
       },
     );
   };

@@ -108,6 +108,19 @@ export interface ArtifactVersionRow {
   artifact_store_id: string | null;
 }
 
+/**
+ * A cache hit's one read, after the step run's columns (from a CTE `hit`): each output link's
+ * columns (o_) and its version's (v_), LEFT JOINed so a hit without outputs is one row.
+ * Shared by both dialects.
+ */
+export const CACHE_HIT_OUTPUTS_SELECT = `o.artifact_version_id AS o_artifact_version_id, o.output_name AS o_output_name,
+       o.mapping_key AS o_mapping_key, o.position AS o_position,
+       v.id AS v_id, v.artifact_name AS v_artifact_name, v.version AS v_version, v.uri AS v_uri,
+       v.data_type AS v_data_type, v.materializer AS v_materializer, v.content_hash AS v_content_hash,
+       v.size AS v_size, v.metadata AS v_metadata, v.created_at AS v_created_at, v.artifact_store_id AS v_artifact_store_id
+  FROM hit LEFT JOIN step_run_outputs o ON o.step_run_id = hit.id
+           LEFT JOIN artifact_versions v ON v.id = o.artifact_version_id`;
+
 /** A row of a cache hit's one read: the step run's columns, one output link's (o_) and its version's (v_); null where absent. */
 export type CacheHitRow = StepRunRow & {
   o_artifact_version_id: string | null;

@@ -3,7 +3,7 @@
  * connection of the store and, when it runs, the writer thread's).
  */
 import type Database from "better-sqlite3";
-import { STEP_RUN_SELECT_COLUMNS } from "../sql/rows.js";
+import { CACHE_HIT_OUTPUTS_SELECT, STEP_RUN_SELECT_COLUMNS } from "../sql/rows.js";
 
 type Statement = Database.Statement;
 
@@ -136,13 +136,7 @@ function statementMakers(db: Database.Database) {
     findCacheHit: (): Statement => db.prepare(
       `WITH hit AS (SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
                     ORDER BY created_at DESC, rowid DESC LIMIT 1)
-       SELECT hit.*, o.artifact_version_id AS o_artifact_version_id, o.output_name AS o_output_name,
-              o.mapping_key AS o_mapping_key, o.position AS o_position,
-              v.id AS v_id, v.artifact_name AS v_artifact_name, v.version AS v_version, v.uri AS v_uri,
-              v.data_type AS v_data_type, v.materializer AS v_materializer, v.content_hash AS v_content_hash,
-              v.size AS v_size, v.metadata AS v_metadata, v.created_at AS v_created_at, v.artifact_store_id AS v_artifact_store_id
-       FROM hit LEFT JOIN step_run_outputs o ON o.step_run_id = hit.id
-                LEFT JOIN artifact_versions v ON v.id = o.artifact_version_id
+       SELECT hit.*, ${CACHE_HIT_OUTPUTS_SELECT}
        ORDER BY o.position, o.output_name`,
     ),
 

@@ -86,7 +86,9 @@ export async function buildRunView(
     known.stepRuns ?? store.listStepRuns(run.id),
     known.parameters ?? store.getSnapshot(run.snapshotId).then((snapshot) => snapshot?.parameters ?? {}),
   ]);
-  return { ...runFields(store, run, parameters), steps: stepRuns.map(stepView) };
+  // Steps before output, as the view has always listed them (JSON output keeps its order).
+  const { output, ...fields } = runFields(store, run, parameters);
+  return { ...fields, steps: stepRuns.map(stepView), output };
 }
 
 /** A run as listed: its view without the step runs, and how many it has in each status. */

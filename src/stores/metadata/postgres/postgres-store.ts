@@ -20,6 +20,7 @@ import { SCHEDULE_COLUMNS, SCHEDULE_PATCH_COLUMNS, scheduleInsertValues, toSched
 import {
   artifactVersionRow,
   CACHE_HIT_OUTPUTS_SELECT,
+  cacheHitMayBeQueued,
   cacheHitRecordsOf,
   type CacheHitRow,
   outputArtifactIds,
@@ -158,10 +159,7 @@ export class PostgresMetadataStore implements VersionedStore {
   private readonly batcher: WriteBatcher<PgWrite>;
   /** Queued step-run writes that could change a cache lookup's answer (lookups read committed state otherwise). */
   private readonly cacheEffects: QueuedCacheEffects;
-  /** Cache lookups waiting for this turn's query (findCachedStepRun). */
-  private cacheLookups: { cacheKey: string; resolve(row: StepRunRow | undefined): void; reject(error: unknown): void }[] = [];
-  private cacheLookupTurn: NodeJS.Immediate | undefined;
-  /** Cache hits' reads waiting for this turn's query (findCacheHitRecords). */
+  /** Cache lookups waiting for this turn's query (findCacheHitRecords). */
   private cacheHitReads: { cacheKey: string; resolve(rows: CacheHitRow[]): void; reject(error: unknown): void }[] = [];
   private cacheHitTurn: NodeJS.Immediate | undefined;
   /** getStepTask calls waiting for the next read of tasks, by step run id. */
@@ -564,53 +562,17 @@ export class PostgresMetadataStore implements VersionedStore {
     return { stepRuns, seq: stepRuns.length > 0 ? stepRuns[stepRuns.length - 1].seq : afterSeq };
   }
 
+  async findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined> {
+    return (await this.findCacheHitRecords(cacheKey))?.original;
+  }
+
   /**
    * With the cache on, every step looks its key up before it runs. Two things keep that from
    * costing a round trip and a batch per step: the lookup reads what is committed unless a
-   * queued write could change its answer (QueuedCacheEffects; a barrier would send a batch
-   * per lookup), and the lookups asked for in one turn go out as one query.
-   */
-  async findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined> {
-    if (this.cacheEffects.mayAddMatch(cacheKey)) await this.batcher.queuedSettled();
-    let row = await new Promise<StepRunRow | undefined>((resolve, reject) => {
-      this.cacheLookups.push({ cacheKey, resolve, reject });
-      this.cacheLookupTurn ??= setImmediate(this.lookUpCacheKeys);
-    });
-    if (row && this.cacheEffects.mayChange(row.id)) {
-      await this.batcher.queuedSettled();
-      [row] = await this.queryCommitted<StepRunRow>(
-        `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = $1 AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 1`,
-        [cacheKey],
-      );
-    }
-    return row && toStepRunRecord(row);
-  }
-
-  /** The newest completed step run of every key asked for in this turn, in one query. */
-  private readonly lookUpCacheKeys = (): void => {
-    const lookups = this.cacheLookups;
-    this.cacheLookups = [];
-    this.cacheLookupTurn = undefined;
-    const keys = [...new Set(lookups.map((lookup) => lookup.cacheKey))];
-    this.queryCommitted<StepRunRow>(
-      `SELECT DISTINCT ON (cache_key) ${STEP_RUN_SELECT_COLUMNS} FROM step_runs
-       WHERE cache_key = ANY($1::text[]) AND status = 'completed' ORDER BY cache_key, created_at DESC, id DESC`,
-      [keys],
-    ).then(
-      (rows) => {
-        const byKey = new Map(rows.map((row) => [row.cache_key, row]));
-        for (const lookup of lookups) lookup.resolve(byKey.get(lookup.cacheKey));
-      },
-      (error: unknown) => {
-        for (const lookup of lookups) lookup.reject(error);
-      },
-    );
-  };
-
-  /**
-   * A cache hit's step run, output links and versions: the reads of one turn go out as one
-   * query (as the lookups do), from what is committed unless a queued write could change the
-   * answer (the rules of findCachedStepRun, listStepOutputs and getArtifactVersion together).
+   * queued write could change its answer (QueuedCacheEffects: the rules of findCachedStepRun,
+   * listStepOutputs and getArtifactVersion together; a barrier would send a batch per lookup),
+   * and the lookups asked for in one turn go out as one query, a hit's outputs and versions
+   * with it.
    */
   async findCacheHitRecords(cacheKey: string): Promise<CacheHitRecords | undefined> {
     if (this.cacheEffects.mayAddMatch(cacheKey) || this.cacheEffects.mayRemove()) await this.batcher.queuedSettled();
@@ -618,8 +580,7 @@ export class PostgresMetadataStore implements VersionedStore {
       this.cacheHitReads.push({ cacheKey, resolve, reject });
       this.cacheHitTurn ??= setImmediate(this.readCacheHits);
     });
-    // A queued write to the step run or its outputs, or a link whose version is not on record yet.
-    if (rows.length > 0 && (this.cacheEffects.mayChange(rows[0].id) || rows.some((r) => r.o_position !== null && r.v_id === null))) {
+    if (cacheHitMayBeQueued(rows, this.cacheEffects)) {
       await this.batcher.queuedSettled();
       rows = await this.queryCommitted<CacheHitRow>(cacheHitSql("cache_key = $1"), [cacheKey]);
     }

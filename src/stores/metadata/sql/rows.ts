@@ -129,6 +129,14 @@ export type CacheHitRow = StepRunRow & {
   o_position: number | null;
 } & { [K in keyof ArtifactVersionRow as `v_${K}`]: ArtifactVersionRow[K] | null };
 
+/**
+ * Whether a queued write could change what a cache hit's committed rows say: a write to its
+ * step run or outputs, or a link whose version is not on record yet (it may be queued).
+ */
+export function cacheHitMayBeQueued(rows: CacheHitRow[], effects: { mayChange(id: string): boolean }): boolean {
+  return rows.length > 0 && (effects.mayChange(rows[0].id) || rows.some((r) => r.o_position !== null && r.v_id === null));
+}
+
 /** The records of a cache hit from the rows of its one read (at least one: the step run's). */
 export function cacheHitRecordsOf(rows: CacheHitRow[]): CacheHitRecords {
   const original = toStepRunRecord(rows[0]);

@@ -21,6 +21,7 @@ import { WriterThread } from "./writer-thread.js";
 import { openDatabase, storeFileError } from "./file-errors.js";
 import {
   artifactVersionRow,
+  cacheHitMayBeQueued,
   cacheHitRecordsOf,
   configurationsOfSnapshot,
   stepConfigurationRow,
@@ -545,14 +546,7 @@ export class SqliteMetadataStore implements VersionedStore {
   }
 
   async findCachedStepRun(cacheKey: string): Promise<StepRunRecord | undefined> {
-    // From what is committed, unless a queued write could change the answer (see QueuedCacheEffects).
-    if (this.cacheEffects.mayAddMatch(cacheKey)) await this.batcher.queuedSettled();
-    let row = this.sql.findCachedStepRun.get(cacheKey) as StepRunRow | undefined;
-    if (row && this.cacheEffects.mayChange(row.id)) {
-      await this.batcher.queuedSettled();
-      row = this.sql.findCachedStepRun.get(cacheKey) as StepRunRow | undefined;
-    }
-    return row && toStepRunRecord(row);
+    return (await this.findCacheHitRecords(cacheKey))?.original;
   }
 
   async findCacheHitRecords(cacheKey: string): Promise<CacheHitRecords | undefined> {
@@ -560,9 +554,7 @@ export class SqliteMetadataStore implements VersionedStore {
     // is committed, unless a queued write could change the step run, its outputs or a version.
     if (this.cacheEffects.mayAddMatch(cacheKey) || this.cacheEffects.mayRemove()) await this.batcher.queuedSettled();
     let rows = this.sql.findCacheHit.all(cacheKey) as CacheHitRow[];
-    // A queued write to the step run or its outputs, or a link whose version is not on record yet.
-    const mayBeQueued = rows.length > 0 && (this.cacheEffects.mayChange(rows[0].id) || rows.some((r) => r.o_position !== null && r.v_id === null));
-    if (mayBeQueued) {
+    if (cacheHitMayBeQueued(rows, this.cacheEffects)) {
       await this.batcher.queuedSettled();
       rows = this.sql.findCacheHit.all(cacheKey) as CacheHitRow[];
     }

@@ -128,11 +128,8 @@ function statementMakers(db: Database.Database) {
     findStepRun: (): Statement => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND invocation_id = ?`),
     listStepRuns: (): Statement => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? ORDER BY position, rowid`),
     listStepRunChanges: (): Statement => db.prepare(`SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
-    findCachedStepRun: (): Statement => db.prepare(
-      `SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
-       ORDER BY created_at DESC, rowid DESC LIMIT 1`,
-    ),
-    // The same step run, then one row per output link with its version's columns (o_ and v_).
+    // The newest completed step run with the key, then one row per output link with its
+    // version's columns (o_ and v_).
     findCacheHit: (): Statement => db.prepare(
       `WITH hit AS (SELECT ${STEP_RUN_SELECT_COLUMNS} FROM step_runs WHERE cache_key = ? AND status = 'completed'
                     ORDER BY created_at DESC, rowid DESC LIMIT 1)
